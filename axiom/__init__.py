@@ -1,0 +1,39 @@
+"""Axiom: provably correct machine learning.
+
+Define networks whose shapes are checked when they are defined, run them on NumPy or
+compiled kernels, and (in later modules) prove properties about them.
+
+Example:
+    >>> import numpy as np
+    >>> from axiom import Sequential, Dense, Softmax, relu, Tensor
+    >>> model = Sequential(Dense(784, 128, relu), Dense(128, 10), Softmax())
+    >>> model(Tensor(np.zeros((16, 784), np.float32))).shape
+    (16, 10)
+"""
+
+from axiom import functional
+from axiom.backends import available_backends, get_backend, set_backend, use_backend
+from axiom.nn import *  # noqa: F403 - the layer vocabulary is the public API
+from axiom.nn import __all__ as _nn_all
+from axiom.nn.init import manual_seed
+from axiom.shapes import ShapeError
+from axiom.tensor import Tensor, as_tensor, bfloat16, float16, float32, float64
+
+__version__ = "0.1.0"
+
+__all__ = [
+    *_nn_all,
+    "ShapeError",
+    "Tensor",
+    "as_tensor",
+    "available_backends",
+    "bfloat16",
+    "float16",
+    "float32",
+    "float64",
+    "functional",
+    "get_backend",
+    "manual_seed",
+    "set_backend",
+    "use_backend",
+]

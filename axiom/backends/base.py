@@ -1,0 +1,228 @@
+"""The kernel contract: the one list of ops a backend may implement.
+
+Backends work on NumPy arrays only (arrays in, arrays out); they know no Tensor and no
+layer. Every backend subclasses :class:`KernelBackend`. The NumPy reference backend
+(:mod:`axiom.backends.reference`) implements all of it and is the oracle; a native or GPU
+backend implements what it can and inherits the rest from :class:`PartialBackend`, which
+runs the missing op on the reference, records it in ``backend.fallbacks`` and warns once.
+
+Layout conventions shared by every op:
+
+- images are NHWC ``(batch, H, W, C)``;
+- conv weights are ``(kH, kW, C_in / groups, C_out)``;
+- attention tensors are ``(batch, heads, seq, head_dim)``;
+- ``padding`` for 2-D ops is always explicit: ``((top, bottom), (left, right))``.
+
+Example:
+    >>> import numpy as np
+    >>> from axiom.backends import get_backend
+    >>> be = get_backend("numpy")
+    >>> be.matmul(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).shape
+    (2, 4)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+Pair = tuple[int, int]
+Padding2d = tuple[tuple[int, int], tuple[int, int]]
+
+#: Every op of the contract, in one place. Tests iterate over this tuple.
+OPS: tuple[str, ...] = (
+    "matmul",
+    "conv2d",
+    "batchnorm",
+    "layernorm",
+    "rmsnorm",
+    "max_pool2d",
+    "avg_pool2d",
+    "global_avg_pool",
+    "softmax",
+    "log_softmax",
+    "activation",
+    "attention",
+    "rope",
+)
+
+#: Element-wise activations understood by ``KernelBackend.activation``.
+ACTIVATIONS: tuple[str, ...] = (
+    "identity",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "gelu_tanh",
+    "sigmoid",
+    "tanh",
+    "softplus",
+    "softsign",
+    "silu",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "relu6",
+)
+
+
+class KernelError(RuntimeError):
+    """A kernel refused its arguments (a native error code turned into an exception)."""
+
+
+class KernelBackend:
+    """Abstract kernel backend: one method per op in :data:`OPS`.
+
+    Subclasses set ``name`` and implement the ops. Arrays are NumPy arrays; results are
+    new arrays of the input dtype.
+    """
+
+    name: str = "abstract"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    def implemented_ops(self) -> tuple[str, ...]:
+        """Ops this backend runs itself (not through a fallback)."""
+        return OPS
+
+    # -- linear algebra -------------------------------------------------------------
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b`` with NumPy semantics (2-D or batched with broadcasting)."""
+        raise NotImplementedError
+
+    def conv2d(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        bias: np.ndarray | None,
+        stride: Pair,
+        padding: Padding2d,
+        dilation: Pair,
+        groups: int,
+    ) -> np.ndarray:
+        """NHWC 2-D cross-correlation; ``w`` is ``(kH, kW, C_in/groups, C_out)``."""
+        raise NotImplementedError
+
+    # -- normalisation --------------------------------------------------------------
+    def batchnorm(
+        self,
+        x: np.ndarray,
+        mean: np.ndarray,
+        var: np.ndarray,
+        gamma: np.ndarray | None,
+        beta: np.ndarray | None,
+        eps: float,
+    ) -> np.ndarray:
+        """Normalise the last (channel) axis with the given statistics."""
+        raise NotImplementedError
+
+    def layernorm(
+        self,
+        x: np.ndarray,
+        gamma: np.ndarray | None,
+        beta: np.ndarray | None,
+        eps: float,
+        n_axes: int,
+    ) -> np.ndarray:
+        """Normalise over the last ``n_axes`` axes."""
+        raise NotImplementedError
+
+    def rmsnorm(self, x: np.ndarray, gamma: np.ndarray | None, eps: float, n_axes: int) -> np.ndarray:
+        """Divide by the root mean square over the last ``n_axes`` axes."""
+        raise NotImplementedError
+
+    # -- pooling --------------------------------------------------------------------
+    def max_pool2d(self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding2d, dilation: Pair) -> np.ndarray:
+        """NHWC max pooling; padded cells never win."""
+        raise NotImplementedError
+
+    def avg_pool2d(
+        self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding2d, count_include_pad: bool
+    ) -> np.ndarray:
+        """NHWC average pooling."""
+        raise NotImplementedError
+
+    def global_avg_pool(self, x: np.ndarray) -> np.ndarray:
+        """``(N, H, W, C) -> (N, C)``."""
+        raise NotImplementedError
+
+    # -- softmax and activations ----------------------------------------------------
+    def softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        """Numerically stable softmax along ``axis``."""
+        raise NotImplementedError
+
+    def log_softmax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        """Numerically stable log-softmax along ``axis``."""
+        raise NotImplementedError
+
+    def activation(self, x: np.ndarray, name: str, alpha: float = 0.0) -> np.ndarray:
+        """Element-wise activation ``name`` (one of :data:`ACTIVATIONS`); ``alpha`` for leaky_relu/elu."""
+        raise NotImplementedError
+
+    # -- attention ------------------------------------------------------------------
+    def attention(
+        self,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        causal: bool,
+        scale: float,
+        mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``softmax(q k^T * scale + mask) v`` on ``(batch, heads, seq, head_dim)``.
+
+        ``mask`` is additive and broadcasts to ``(batch, heads, seq_q, seq_k)``; ``causal``
+        hides key positions after the query position (aligned at the end, as in PyTorch when
+        ``seq_q == seq_k``).
+        """
+        raise NotImplementedError
+
+    def rope(self, x: np.ndarray, positions: np.ndarray, base: float) -> np.ndarray:
+        """Rotary position embedding on ``(..., seq, head_dim)`` (rotate-half convention)."""
+        raise NotImplementedError
+
+
+class PartialBackend(KernelBackend):
+    """A backend that implements some ops natively and runs the rest on the reference.
+
+    Every op missing from ``native_ops`` runs on the NumPy reference, is recorded in
+    ``self.fallbacks`` and warned about once per backend instance and op. Nothing falls
+    back silently.
+    """
+
+    native_ops: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        from axiom.backends.reference import ReferenceBackend
+
+        self._reference = ReferenceBackend()
+        self.fallbacks: dict[str, str] = {}
+
+    def implemented_ops(self) -> tuple[str, ...]:
+        return tuple(op for op in OPS if op in self.native_ops)
+
+    def fallback(self, op: str, reason: str, *args: Any, **kwargs: Any) -> np.ndarray:
+        """Run ``op`` on the reference, record why, and warn the first time."""
+        if op not in self.fallbacks:
+            self.fallbacks[op] = reason
+            warnings.warn(
+                f"backend {self.name!r}: op {op!r} runs on the NumPy reference ({reason})",
+                FallbackWarning,
+                stacklevel=3,
+            )
+        return getattr(self._reference, op)(*args, **kwargs)
+
+    def __getattribute__(self, attr: str) -> Any:
+        # Ops this class does not implement natively are routed to the reference.
+        if attr in OPS and attr not in type(self).native_ops:
+            backend = object.__getattribute__(self, "fallback")
+            return lambda *a, **k: backend(attr, "not implemented by this backend", *a, **k)
+        return object.__getattribute__(self, attr)
+
+
+class FallbackWarning(UserWarning):
+    """An op ran on the NumPy reference instead of the requested backend."""

@@ -1,0 +1,90 @@
+"""Backend registry and selection: names to backend objects, and the default backend.
+
+Example:
+    >>> from axiom.backends import get_backend, use_backend
+    >>> get_backend().name
+    'numpy'
+    >>> with use_backend("numpy") as be:
+    ...     be.name
+    'numpy'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+
+from axiom.backends.base import KernelBackend
+from axiom.backends.reference import ReferenceBackend
+
+_FACTORIES: dict[str, Callable[[], KernelBackend]] = {}
+_INSTANCES: dict[str, KernelBackend] = {}
+_current: contextvars.ContextVar[KernelBackend | None] = contextvars.ContextVar("axiom_backend", default=None)
+
+
+def register_backend(name: str, factory: Callable[[], KernelBackend]) -> None:
+    """Make ``get_backend(name)`` build a backend with ``factory`` (once, then cached)."""
+    _FACTORIES[name] = factory
+    _INSTANCES.pop(name, None)
+
+
+def _native(kind: str) -> Callable[[], KernelBackend]:
+    def make() -> KernelBackend:
+        from axiom.backends import native
+
+        return {"c": native.CBackend, "rust": native.RustBackend, "zig": native.ZigBackend}[kind]()
+
+    return make
+
+
+register_backend("numpy", ReferenceBackend)
+for _kind in ("c", "rust", "zig"):
+    register_backend(_kind, _native(_kind))
+
+
+def available_backends() -> list[str]:
+    """Names of registered backends that can be built on this machine."""
+    names = []
+    for name in _FACTORIES:
+        try:
+            get_backend(name)
+        except (ImportError, OSError):
+            continue
+        names.append(name)
+    return names
+
+
+def get_backend(backend: str | KernelBackend | None = None) -> KernelBackend:
+    """Return a backend object: by name, as given, or the current default (``None``).
+
+    Raises ``ValueError`` for an unknown name and ``ImportError``/``OSError`` when a
+    native library is not built on this machine.
+    """
+    if isinstance(backend, KernelBackend):
+        return backend
+    if backend is None:
+        current = _current.get()
+        return current if current is not None else get_backend("numpy")
+    if backend not in _FACTORIES:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {sorted(_FACTORIES)} or a KernelBackend")
+    if backend not in _INSTANCES:
+        _INSTANCES[backend] = _FACTORIES[backend]()
+    return _INSTANCES[backend]
+
+
+def set_backend(backend: str | KernelBackend) -> KernelBackend:
+    """Set the default backend for this thread/context and return it."""
+    be = get_backend(backend)
+    _current.set(be)
+    return be
+
+
+@contextlib.contextmanager
+def use_backend(backend: str | KernelBackend) -> Iterator[KernelBackend]:
+    """Context manager: run the block with ``backend`` as the default."""
+    token = _current.set(get_backend(backend))
+    try:
+        yield _current.get()  # type: ignore[misc]
+    finally:
+        _current.reset(token)

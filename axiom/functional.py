@@ -1,0 +1,124 @@
+"""Functional ops on Tensors: each calls the active backend's kernel on the arrays.
+
+This is the tensor layer's door to the kernels (``tensor -> backends``): layers call these
+functions and never a backend directly, so a backend switch (``axiom.backends.use_backend``)
+changes every layer at once. Arguments are Tensors or arrays; results are Tensors.
+
+Example:
+    >>> import numpy as np
+    >>> from axiom import functional as F
+    >>> F.relu(np.array([-1.0, 2.0], np.float32)).numpy().tolist()
+    [0.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from axiom.backends import get_backend
+from axiom.backends.base import Padding2d, Pair
+from axiom.tensor import Tensor, as_tensor
+
+
+def _arr(x: Any) -> np.ndarray:
+    return as_tensor(x).data
+
+
+def _opt(x: Any) -> np.ndarray | None:
+    return None if x is None else _arr(x)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """``a @ b`` with NumPy semantics on the active backend."""
+    return Tensor(get_backend().matmul(_arr(a), _arr(b)))
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """``x @ weight + bias`` with ``weight`` shaped ``(in, out)``."""
+    y = get_backend().matmul(_arr(x), _arr(weight))
+    if bias is not None:
+        y = y + _arr(bias)
+    return Tensor(y)
+
+
+def conv2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Pair = (1, 1),
+    padding: Padding2d = ((0, 0), (0, 0)),
+    dilation: Pair = (1, 1),
+    groups: int = 1,
+) -> Tensor:
+    """NHWC convolution; ``weight`` is ``(kH, kW, C_in/groups, C_out)``."""
+    return Tensor(get_backend().conv2d(_arr(x), _arr(weight), _opt(bias), stride, padding, dilation, groups))
+
+
+def batchnorm(x: Any, mean: Any, var: Any, gamma: Any = None, beta: Any = None, eps: float = 1e-5) -> Tensor:
+    """Normalise the last axis with given statistics."""
+    return Tensor(get_backend().batchnorm(_arr(x), _arr(mean), _arr(var), _opt(gamma), _opt(beta), eps))
+
+
+def layernorm(x: Any, gamma: Any = None, beta: Any = None, eps: float = 1e-5, n_axes: int = 1) -> Tensor:
+    """Normalise over the last ``n_axes`` axes."""
+    return Tensor(get_backend().layernorm(_arr(x), _opt(gamma), _opt(beta), eps, n_axes))
+
+
+def rmsnorm(x: Any, gamma: Any = None, eps: float = 1e-6, n_axes: int = 1) -> Tensor:
+    """Root-mean-square normalisation over the last ``n_axes`` axes."""
+    return Tensor(get_backend().rmsnorm(_arr(x), _opt(gamma), eps, n_axes))
+
+
+def max_pool2d(
+    x: Any, kernel: Pair, stride: Pair, padding: Padding2d = ((0, 0), (0, 0)), dilation: Pair = (1, 1)
+) -> Tensor:
+    """NHWC max pooling."""
+    return Tensor(get_backend().max_pool2d(_arr(x), kernel, stride, padding, dilation))
+
+
+def avg_pool2d(
+    x: Any, kernel: Pair, stride: Pair, padding: Padding2d = ((0, 0), (0, 0)), count_include_pad: bool = True
+) -> Tensor:
+    """NHWC average pooling."""
+    return Tensor(get_backend().avg_pool2d(_arr(x), kernel, stride, padding, count_include_pad))
+
+
+def global_avg_pool(x: Any) -> Tensor:
+    """``(N, H, W, C) -> (N, C)``."""
+    return Tensor(get_backend().global_avg_pool(_arr(x)))
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """Numerically stable softmax."""
+    return Tensor(get_backend().softmax(_arr(x), axis))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """Numerically stable log-softmax."""
+    return Tensor(get_backend().log_softmax(_arr(x), axis))
+
+
+def activation(x: Any, name: str, alpha: float = 0.0) -> Tensor:
+    """Element-wise activation by name (see ``axiom.backends.ACTIVATIONS``)."""
+    return Tensor(get_backend().activation(_arr(x), name, alpha))
+
+
+def relu(x: Any) -> Tensor:
+    """``max(x, 0)``."""
+    return activation(x, "relu")
+
+
+def attention(q: Any, k: Any, v: Any, causal: bool = False, scale: float | None = None, mask: Any = None) -> Tensor:
+    """Scaled dot-product attention on ``(batch, heads, seq, head_dim)``."""
+    qa = _arr(q)
+    s = float(scale) if scale is not None else 1.0 / float(np.sqrt(qa.shape[-1]))
+    return Tensor(get_backend().attention(qa, _arr(k), _arr(v), causal, s, _opt(mask)))
+
+
+def rope(x: Any, positions: Any = None, base: float = 10000.0) -> Tensor:
+    """Rotary position embedding on ``(..., seq, head_dim)``; positions default to ``0..seq-1``."""
+    xa = _arr(x)
+    pos = np.arange(xa.shape[-2]) if positions is None else np.asarray(positions)
+    return Tensor(get_backend().rope(xa, pos, base))
