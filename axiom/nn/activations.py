@@ -33,11 +33,11 @@ class ActivationFunction:
         [-1.0]
     """
 
-    def __init__(self, kind: str, alpha: float = 0.0) -> None:
+    def __init__(self, kind: str, alpha: float | None = None) -> None:
         if kind not in ACTIVATIONS:
             raise ValueError(f"unknown activation {kind!r}; expected one of {', '.join(ACTIVATIONS)}")
         self.kind = kind
-        self.alpha = float(alpha)
+        self.alpha = float(_DEFAULT_ALPHA.get(kind, 0.0) if alpha is None else alpha)
 
     def __call__(self, x: Any, alpha: float | None = None) -> Tensor:
         return F.activation(x, self.kind, self.alpha if alpha is None else float(alpha))
@@ -92,7 +92,7 @@ def resolve_activation(act: Any, owner: str) -> ActivationFunction | None:
     if isinstance(act, Activation):
         return act.fn
     if isinstance(act, str):
-        return ActivationFunction(act, _DEFAULT_ALPHA.get(act, 0.0))
+        return ActivationFunction(act)
     raise TypeError(
         f"{owner}: activation must be a name such as 'relu', an axiom activation (axiom.relu) or an "
         f"Activation layer, got {act!r}; arbitrary Python functions cannot be verified"
@@ -123,24 +123,20 @@ class Activation(Layer):
         return repr(self.fn)
 
 
-def _activation_layer(class_name: str, kind: str, doc: str, alpha_name: str | None = None) -> type[Activation]:
+def _activation_layer(class_name: str, kind: str, doc: str, takes_alpha: bool = False) -> type[Activation]:
     """Build a fixed activation layer class (ReLU, Sigmoid, ...) without writing twins by hand."""
-    default = _DEFAULT_ALPHA.get(kind, 0.0)
 
-    def __init__(self: Activation, alpha: float = default) -> None:  # noqa: N807
+    def __init__(self: Activation, alpha: float | None = None) -> None:  # noqa: N807
+        if alpha is not None and not takes_alpha:
+            raise TypeError(f"{class_name} takes no alpha")
         Activation.__init__(self, ActivationFunction(kind, alpha))
 
-    namespace: dict[str, Any] = {"__doc__": doc, "__module__": __name__}
-    if alpha_name is not None:
-        namespace["__init__"] = __init__
-    else:
-        namespace["__init__"] = lambda self: Activation.__init__(self, ActivationFunction(kind))
-    return type(class_name, (Activation,), namespace)
+    return type(class_name, (Activation,), {"__doc__": doc, "__module__": __name__, "__init__": __init__})
 
 
 ReLU = _activation_layer("ReLU", "relu", "``max(x, 0)``.")
-LeakyReLU = _activation_layer("LeakyReLU", "leaky_relu", "``x if x >= 0 else alpha*x`` (alpha=0.01).", "alpha")
-ELU = _activation_layer("ELU", "elu", "``x if x > 0 else alpha*(exp(x)-1)`` (alpha=1).", "alpha")
+LeakyReLU = _activation_layer("LeakyReLU", "leaky_relu", "``x if x >= 0 else alpha*x`` (alpha=0.01).", takes_alpha=True)
+ELU = _activation_layer("ELU", "elu", "``x if x > 0 else alpha*(exp(x)-1)`` (alpha=1).", takes_alpha=True)
 SELU = _activation_layer("SELU", "selu", "Scaled ELU with the self-normalising constants.")
 Sigmoid = _activation_layer("Sigmoid", "sigmoid", "``1 / (1 + exp(-x))``.")
 Tanh = _activation_layer("Tanh", "tanh", "Hyperbolic tangent.")

@@ -32,7 +32,8 @@ def _positive_int(value: Any, what: str, owner: str) -> int:
 class Dense(Layer):
     """Fully connected layer on ``(batch, features)``.
 
-    ``Dense(in_features, out_features, activation=None)`` or, lazily, ``Dense(out_features)``.
+    ``Dense(in_features, out_features, activation=None)`` or, lazily, ``Dense(out_features)`` /
+    ``Dense(out_features, activation)``.
     Weights are initialised like PyTorch's Linear: ``U(-1/sqrt(in), 1/sqrt(in))``.
     """
 
@@ -46,6 +47,11 @@ class Dense(Layer):
         dtype: Any = None,
     ) -> None:
         super().__init__()
+        if out_features is not None and not isinstance(out_features, int):
+            # Dense(10, relu): lazy input size with an activation in second place.
+            if activation is not None:
+                raise TypeError(f"Dense: out_features must be a positive int, got {out_features!r}")
+            out_features, activation = None, out_features
         if out_features is None:
             self.in_features: int | None = None
             self.out_features = _positive_int(in_or_out, "out_features", "Dense")
