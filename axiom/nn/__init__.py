@@ -46,8 +46,8 @@ from axiom.nn.dense import Dense
 from axiom.nn.layer import IncompatibleKeys, Layer, Parameter
 
 # -- filled in by the layer families (uncomment when the module exists) --
-# from axiom.nn.conv import Conv2d, DepthwiseConv2d
-# from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
+from axiom.nn.conv import Conv2d, DepthwiseConv2d
+from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
 # from axiom.nn.normalization import BatchNorm, LayerNorm, RMSNorm
 # from axiom.nn.reshape import Flatten, Reshape
 # from axiom.nn.dropout import Dropout
