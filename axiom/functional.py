@@ -122,3 +122,35 @@ def rope(x: Any, positions: Any = None, base: float = 10000.0) -> Tensor:
     xa = _arr(x)
     pos = np.arange(xa.shape[-2]) if positions is None else np.asarray(positions)
     return Tensor(get_backend().rope(xa, pos, base))
+
+
+def dropout(x: Any, p: float, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:
+    """Inverted dropout: zero each element with probability ``p``, scale survivors by ``1 / (1 - p)``.
+
+    Identity when ``training`` is false or ``p == 0``. ``generator`` draws the mask (layers pass
+    ``axiom.nn.init.generator()`` so ``manual_seed`` makes masks reproducible).
+    """
+    t = as_tensor(x)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p!r}")
+    if not training or p == 0.0:
+        return Tensor(t.data.copy())
+    rng = generator if generator is not None else np.random.default_rng()
+    keep = rng.random(t.shape, dtype=np.float32) >= np.float32(p)
+    compute = np.float64 if t.dtype == np.float64 else np.float32
+    # multiply (rather than select) so NaN/Inf propagate even where dropped, as in torch
+    y = t.data.astype(compute) * (keep.astype(compute) * compute(1.0 / (1.0 - p)))
+    return Tensor(y.astype(t.dtype, copy=False))
+
+
+def embedding(indices: Any, weight: Any) -> Tensor:
+    """Rows of ``weight`` (``(num_embeddings, dim)``) picked by integer ``indices``: shape ``(*indices.shape, dim)``.
+
+    Indices must be integers in ``[0, num_embeddings)`` (``IndexError`` otherwise; the
+    Embedding layer checks first and names itself).
+    """
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got {idx.dtype.name}")
+    w = _arr(weight)
+    return Tensor(np.take(w, idx, axis=0, mode="raise"))

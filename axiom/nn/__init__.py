@@ -48,11 +48,11 @@ from axiom.nn.layer import IncompatibleKeys, Layer, Parameter
 # -- filled in by the layer families (uncomment when the module exists) --
 from axiom.nn.conv import Conv2d, DepthwiseConv2d
 from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
-# from axiom.nn.normalization import BatchNorm, LayerNorm, RMSNorm
-# from axiom.nn.reshape import Flatten, Reshape
-# from axiom.nn.dropout import Dropout
-# from axiom.nn.embedding import Embedding
-# from axiom.nn.attention import MultiHeadAttention
+from axiom.nn.normalization import BatchNorm, LayerNorm, RMSNorm
+from axiom.nn.reshape import Flatten, Reshape
+from axiom.nn.dropout import Dropout
+from axiom.nn.embedding import Embedding
+from axiom.nn.attention import MultiHeadAttention
 # from axiom.nn.state import load_safetensors, save_safetensors
 
 __all__ = [name for name in dir() if not name.startswith("_")]
