@@ -53,6 +53,6 @@ from axiom.nn.reshape import Flatten, Reshape
 from axiom.nn.dropout import Dropout
 from axiom.nn.embedding import Embedding
 from axiom.nn.attention import MultiHeadAttention
-# from axiom.nn.state import load_safetensors, save_safetensors
+from axiom.nn.state import load_safetensors, save_safetensors
 
 __all__ = [name for name in dir() if not name.startswith("_")]
