@@ -129,6 +129,13 @@ def dropout(x: Any, p: float, training: bool = True, generator: np.random.Genera
 
     Identity when ``training`` is false or ``p == 0``. ``generator`` draws the mask (layers pass
     ``axiom.nn.init.generator()`` so ``manual_seed`` makes masks reproducible).
+
+    Example:
+        >>> y = dropout(np.ones(8, np.float32), 0.5, generator=np.random.default_rng(0)).numpy()
+        >>> set(y.tolist()) <= {0.0, 2.0}
+        True
+        >>> dropout(np.ones(3, np.float32), 0.5, training=False).numpy().tolist()
+        [1.0, 1.0, 1.0]
     """
     t = as_tensor(x)
     if not 0.0 <= p < 1.0:
@@ -148,6 +155,11 @@ def embedding(indices: Any, weight: Any) -> Tensor:
 
     Indices must be integers in ``[0, num_embeddings)`` (``IndexError`` otherwise; the
     Embedding layer checks first and names itself).
+
+    Example:
+        >>> table = np.arange(6, dtype=np.float32).reshape(3, 2)
+        >>> embedding(np.array([[2, 0]]), table).numpy().tolist()
+        [[[4.0, 5.0], [0.0, 1.0]]]
     """
     idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
     if idx.dtype.kind not in "iu":

@@ -24,7 +24,17 @@ from axiom.tensor import Tensor
 
 
 def check_dropout_p(p: Any, owner: str) -> float:
-    """Validate a dropout probability: a number in ``[0, 1)``; raises ``ValueError`` naming ``owner``."""
+    """Validate a dropout probability: a number in ``[0, 1)``; raises ``ValueError`` naming ``owner``.
+
+    Example:
+        >>> check_dropout_p(0.1, "Dropout")
+        0.1
+        >>> try:
+        ...     check_dropout_p(1.0, "Dropout")
+        ... except ValueError as err:
+        ...     print(err)
+        Dropout: dropout probability p must be a number in [0, 1), got 1.0
+    """
     if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= float(p) < 1.0:
         raise ValueError(f"{owner}: dropout probability p must be a number in [0, 1), got {p!r}")
     return float(p)
