@@ -37,7 +37,7 @@ import secrets
 import struct
 import sys
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
 import ml_dtypes
@@ -210,7 +210,7 @@ def save_safetensors(
 # -- reading ---------------------------------------------------------------------------------------
 
 
-def _no_duplicates(source: str):  # type: ignore[no-untyped-def]
+def _no_duplicates(source: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in pairs:
@@ -220,6 +220,11 @@ def _no_duplicates(source: str):  # type: ignore[no-untyped-def]
         return out
 
     return hook
+
+
+def _int_text(n: int) -> str:
+    """``str(n)``, or its magnitude for absurd sizes (hostile shapes) that would flood the message."""
+    return str(n) if n.bit_length() <= 128 else f"at least 2**{n.bit_length() - 1}"
 
 
 def _is_int(x: Any) -> bool:
@@ -288,8 +293,8 @@ def _parse_header(raw: bytes, data_len: int, source: str) -> tuple[list[_Entry],
         nbytes = count * dtype.itemsize
         if end - begin != nbytes:
             raise SafetensorsError(
-                f"{where}: data_offsets {offsets} span {end - begin} bytes; expected {nbytes} "
-                f"= {count} elements of {code} ({dtype.itemsize} bytes) for shape {shape}"
+                f"{where}: data_offsets {offsets} span {end - begin} bytes; expected {_int_text(nbytes)} "
+                f"= {_int_text(count)} elements of {code} ({dtype.itemsize} bytes) for shape {shape!r:.200}"
             )
         entries.append(_Entry(name, dtype, tuple(shape), begin, end))
 

@@ -199,7 +199,7 @@ def test_metadata(tmp_path: Path) -> None:
         ([np.zeros(1)], None, TypeError, "expects a mapping"),
     ],
 )
-def test_writer_rejects_bad_input(tmp_path: Path, state, metadata, error, match) -> None:  # noqa: ANN001
+def test_writer_rejects_bad_input(tmp_path: Path, state: object, metadata: object, error: type, match: str) -> None:
     path = tmp_path / "out.safetensors"
     path.write_bytes(b"previous")
     with pytest.raises(error, match=match):
@@ -393,6 +393,10 @@ HOSTILE = {
         "tensor 'a': data_offsets \\[0, 8\\] span 8 bytes; expected 12 = 3 elements of F32",
     ),
     "giant shape": (_file({"a": _t("F32", [2**40, 2**40], [0, 8])}, bytes(8)), "expected 4835703278458516698824704"),
+    "astronomical shape": (
+        _file({"a": _t("F32", [2**62] * 64, [0, 8])}, bytes(8)),
+        "expected at least 2\\*\\*3970 = at least 2\\*\\*3968 elements",
+    ),
     "overlapping": (
         _file({"a": _t("F32", [2], [0, 8]), "b": _t("F32", [2], [4, 12])}, bytes(12)),
         "tensor 'b' \\(bytes 4..12\\) overlaps tensor 'a'",
