@@ -5,7 +5,8 @@
    in a temporary working directory and in a copy of the current context (so a
    ``set_backend`` in the docs does not leak into other tests). A block whose first line starts
    with ``>>>`` is run as a doctest, so the outputs it shows are checked too. Blocks that must
-   not run are fenced as ``text``, ``bash`` or ``console``.
+   not run are fenced as ``text``, ``bash`` or ``console``; a block fenced
+   ````` ```python requires=torch ````` runs only where ``torch`` can be imported.
 2. The doctests of every importable module under ``axiom/`` pass (``axiom._core`` internals
    are skipped; an example that needs a missing optional dependency or an unbuilt native
    library is skipped unless ``AXIOM_REQUIRE_NATIVE=1``).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextvars
 import doctest
 import importlib
+import importlib.util
 import inspect
 import io
 import os
@@ -45,8 +47,8 @@ PYTHON_INFOS = {"python", "py", "python3", "pycon"}
 DOCTEST_FLAGS = doctest.ELLIPSIS
 
 
-def python_blocks(path: Path) -> list[tuple[int, int, str]]:
-    """``(block number, line, code)`` of each python block of a Markdown file, in order (1-based)."""
+def python_blocks(path: Path) -> list[tuple[int, int, str, list[str]]]:
+    """``(block number, line, code, required modules)`` of each python block of a Markdown file (1-based)."""
     text = path.read_text(encoding="utf-8")
     blocks = []
     for match in FENCE.finditer(text):
@@ -58,7 +60,8 @@ def python_blocks(path: Path) -> list[tuple[int, int, str]]:
             line[len(indent) :] if line.startswith(indent) else line for line in match.group("body").splitlines(True)
         )
         line = text.count("\n", 0, match.start()) + 2  # first line of code
-        blocks.append((len(blocks) + 1, line, body))
+        requires = [m for word in info[1:] if word.startswith("requires=") for m in word[9:].split(",") if m]
+        blocks.append((len(blocks) + 1, line, body, requires))
     return blocks
 
 
@@ -71,10 +74,12 @@ def _run_doctest_block(code: str, namespace: dict, where: str, line: int) -> Non
     out = io.StringIO()
     runner = doctest.DocTestRunner(optionflags=DOCTEST_FLAGS)
     runner.run(test, out=out.write, clear_globs=False)
+    namespace.update(test.globs)  # DocTest works on a copy; later blocks see its names
     if runner.failures:
         raise AssertionError(out.getvalue())
 
 
+@pytest.mark.filterwarnings("ignore::axiom.backends.FallbackWarning")  # the docs show fallbacks on purpose
 @pytest.mark.parametrize("path", MARKDOWN_FILES, ids=[str(p.relative_to(ROOT)) for p in MARKDOWN_FILES])
 def test_markdown_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = python_blocks(path)
@@ -84,22 +89,25 @@ def test_markdown_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pyt
     namespace: dict = {"__name__": "__docs__"}
     rel = path.relative_to(ROOT)
 
-    def run_all() -> None:
-        for number, line, code in blocks:
+    def run_all() -> str | None:
+        for number, line, code, requires in blocks:
             where = f"{rel}:{line}"
+            if any(importlib.util.find_spec(m) is None for m in requires):
+                continue  # an optional dependency the block needs is not installed
+            is_doctest = code.lstrip().startswith(">>>")
             try:
-                if code.lstrip().startswith(">>>"):
+                if is_doctest:
                     _run_doctest_block(code, namespace, where, line)
                 else:
                     _run_script(code, namespace, where)
-            except BaseException as err:  # noqa: BLE001 - report any failure with its block
-                if isinstance(err, (KeyboardInterrupt, SystemExit)):
-                    raise
-                detail = str(err) if isinstance(err, AssertionError) and code.lstrip().startswith(">>>") else ""
-                detail = detail or traceback.format_exc()
-                pytest.fail(f"{rel}: python block {number} (line {line}) failed:\n{detail}", pytrace=False)
+            except Exception as err:  # noqa: BLE001 - report any failure with its block
+                detail = str(err) if is_doctest and isinstance(err, AssertionError) else traceback.format_exc()
+                return f"{rel}: python block {number} (line {line}) failed:\n{detail}"
+        return None
 
-    contextvars.copy_context().run(run_all)
+    failure = contextvars.copy_context().run(run_all)
+    if failure:
+        pytest.fail(failure, pytrace=False)
 
 
 # -- module doctests ------------------------------------------------------------------------------
