@@ -58,7 +58,7 @@ def int_pair(value: Any, what: str, owner: str, minimum: int = 1) -> Pair:
     """
     if isinstance(value, list | tuple):
         if len(value) != 2:
-            raise ValueError(f"{owner}: {what} must be an int or a pair (height, width), got {value!r}")
+            raise ValueError(f"{owner}: {what} must be an int or a pair of ints, got {value!r}")
         return (_check_int(value[0], what, owner, minimum), _check_int(value[1], what, owner, minimum))
     v = _check_int(value, what, owner, minimum)
     return (v, v)
