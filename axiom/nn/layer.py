@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -187,7 +188,8 @@ class Layer:
 
     def _check_built(self) -> None:
         for layer in self.modules():
-            if not layer.built:
+            # Name the deepest unbuilt layer (the lazy one), not the containers above it.
+            if not layer.built and all(child.built for child in layer.children()):
                 raise RuntimeError(
                     f"{layer.name} is not built yet: its input size is inferred from the first input; "
                     "run a batch through the model or give Sequential(..., input_shape=...) first"
@@ -216,6 +218,8 @@ class Layer:
         unexpected = [k for k in state if k not in targets]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        # Check every shape before assigning anything, so a bad entry leaves the model untouched.
+        values: dict[str, np.ndarray] = {}
         for key, target in targets.items():
             if key not in state:
                 continue
@@ -225,16 +229,18 @@ class Layer:
                     f"load_state_dict: {key!r} has shape {format_shape(value.shape)}, "
                     f"the model expects {format_shape(target.shape)}"
                 )
-            target.data = value.astype(target.dtype, copy=True)
+            values[key] = value
+        for key, value in values.items():
+            targets[key].data = value.astype(targets[key].dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)
 
-    def save(self, path: str) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Save the state dict as a safetensors file."""
         from axiom.nn.state import save_safetensors
 
         save_safetensors(self.state_dict(), path)
 
-    def load(self, path: str, strict: bool = True) -> IncompatibleKeys:
+    def load(self, path: str | os.PathLike[str], strict: bool = True) -> IncompatibleKeys:
         """Load a safetensors file written by :meth:`save` (or any tool) into this model."""
         from axiom.nn.state import load_safetensors
 
