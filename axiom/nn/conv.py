@@ -251,7 +251,7 @@ class DepthwiseConv2d(Conv2d):
         bias: bool = True,
         dtype: Any = None,
     ) -> None:
-        Layer.__init__(self)
+        Layer.__init__(self)  # not Conv2d.__init__: its positional forms do not apply here
         owner = type(self).__name__
         self.depth_multiplier = positive_int(depth_multiplier, "depth_multiplier", owner)
         in_channels = None if channels is None else positive_int(channels, "channels", owner)
