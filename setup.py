@@ -1,0 +1,95 @@
+"""Build the compiled parts of axiom: C (Cython + OpenMP), Rust (setuptools-rust) and Zig.
+
+Project metadata lives in pyproject.toml; this file only declares the extensions. One
+environment variable, ``AXIOM_MARCH`` (default ``x86-64-v3`` = AVX2 + FMA), sets the target
+CPU of all three compilers: gcc ``-march=``, rustc ``-C target-cpu=`` and zig ``-mcpu=``
+(with ``-`` replaced by ``_``; ``native`` passes through everywhere).
+
+    pip install -e '.[dev]'                 # everything, in one command
+    python setup.py build_ext --inplace     # incremental rebuild after editing csrc/ rust/ zig/
+
+See docs/developer/build.md.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from glob import glob
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools_rust import Binding, RustExtension, Strip
+
+MARCH = os.environ.get("AXIOM_MARCH", "x86-64-v3").strip() or "x86-64-v3"
+ZIG_CPU = MARCH.replace("-", "_")
+OPENMP = ["-fopenmp"]
+
+
+class ZigExtension(Extension):
+    """A shared library built by ``zig build-lib`` from a root ``.zig`` file (``sources[0]``).
+
+    The output is named like a Python extension module (``<name>.<EXT_SUFFIX>``) so that
+    ``importlib.util.find_spec(name).origin`` finds it in editable and wheel installs alike;
+    it has no module init and is loaded with ctypes.
+    """
+
+
+class BuildExt(build_ext):
+    """``build_ext`` that also builds :class:`ZigExtension` (with the ``ziglang`` wheel)."""
+
+    def build_extension(self, ext: Extension) -> None:
+        if not isinstance(ext, ZigExtension):
+            super().build_extension(ext)
+            return
+        out = self.get_ext_fullpath(ext.name)
+        deps = [*ext.sources, *ext.depends]
+        if not self.force and os.path.exists(out) and all(os.path.getmtime(d) <= os.path.getmtime(out) for d in deps):
+            print(f"zig: {out} is up to date")
+            return
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        cmd = [
+            sys.executable, "-m", "ziglang", "build-lib", "-dynamic", "-O", "ReleaseFast",
+            f"-mcpu={ZIG_CPU}", "-fstrip", f"-femit-bin={out}", ext.sources[0],
+        ]  # fmt: skip
+        print("zig:", " ".join(cmd))
+        try:
+            subprocess.run(cmd, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            # Zig is a build requirement (ziglang==0.17.1 from PyPI): fail loudly, never skip.
+            raise RuntimeError(
+                f"building {ext.name} with Zig failed ({e}); the build needs the PyPI wheel "
+                "ziglang==0.17.1 in the build environment (pip install 'ziglang==0.17.1')"
+            ) from e
+
+
+kernels = Extension(
+    "axiom._core._kernels",
+    sources=["axiom/_core/_kernels.pyx", "csrc/matmul.c"],
+    depends=sorted(glob("csrc/*.h")) + ["axiom/_core/kernels.pxd"],
+    include_dirs=["csrc"],
+    extra_compile_args=["-O3", f"-march={MARCH}", "-ffp-contract=fast", "-g0", *OPENMP],
+    extra_link_args=OPENMP,
+)
+
+setup(
+    ext_modules=[
+        *cythonize([kernels], language_level=3, compiler_directives={"embedsignature": True}),
+        ZigExtension("axiom._core._zig", sources=["zig/axiom.zig"], depends=sorted(glob("zig/*.zig"))),
+    ],
+    rust_extensions=[
+        RustExtension(
+            "axiom._core._rust",
+            path="rust/Cargo.toml",
+            binding=Binding.NoBinding,
+            debug=False,
+            strip=Strip.All,
+            optional=True,  # no cargo -> no Rust backend (RustBackend() then says how to build it)
+            rustc_flags=["-C", f"target-cpu={MARCH}"],
+        )
+    ],
+    cmdclass={"build_ext": BuildExt},
+    zip_safe=False,
+)
