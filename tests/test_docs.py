@@ -110,6 +110,49 @@ def test_markdown_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pyt
         pytest.fail(failure, pytrace=False)
 
 
+# -- links and the mkdocs nav ---------------------------------------------------------------------
+
+LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = FENCE.sub("", path.read_text(encoding="utf-8"))
+    return {_slug(m.group(1)) for m in re.finditer(r"^#{1,6}\s+(.+?)\s*#*\s*$", text, re.M)}
+
+
+@pytest.mark.parametrize("path", MARKDOWN_FILES, ids=[str(p.relative_to(ROOT)) for p in MARKDOWN_FILES])
+def test_markdown_links_resolve(path: Path) -> None:
+    """Relative links point at files that exist, and ``#anchors`` at headings that exist."""
+    broken = []
+    for match in LINK.finditer(FENCE.sub("", path.read_text(encoding="utf-8"))):
+        target = match.group("target")
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
+            continue
+        file_part, _, anchor = target.partition("#")
+        dest = (path.parent / file_part).resolve() if file_part else path
+        if not dest.exists():
+            broken.append(f"{target}: {dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest} does not exist")
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+            broken.append(f"{target}: no heading with anchor #{anchor} in {dest.relative_to(ROOT)}")
+    assert not broken, f"broken links in {path.relative_to(ROOT)}:\n  " + "\n  ".join(broken)
+
+
+def test_mkdocs_nav_matches_docs() -> None:
+    """Every page in mkdocs.yml's nav exists, and every page under docs/ is in the nav."""
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = set(re.findall(r"^\s*-\s*[^:\n]+:\s*(\S+\.md)\s*$", config, re.M))
+    pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
+    assert nav, "mkdocs.yml has no nav entries"
+    assert not nav - pages, f"mkdocs.yml lists pages that do not exist: {sorted(nav - pages)}"
+    assert not pages - nav, f"pages missing from the mkdocs.yml nav: {sorted(pages - nav)}"
+
+
 # -- module doctests ------------------------------------------------------------------------------
 
 
