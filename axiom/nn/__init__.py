@@ -41,18 +41,81 @@ from axiom.nn.activations import (
     swish,
     tanh,
 )
+from axiom.nn.attention import MultiHeadAttention
 from axiom.nn.containers import Chain, Concat, Parallel, Pipeline, Residual, Sequential
-from axiom.nn.dense import Dense
-from axiom.nn.layer import IncompatibleKeys, Layer, Parameter
-
-# -- filled in by the layer families (uncomment when the module exists) --
 from axiom.nn.conv import Conv2d, DepthwiseConv2d
-from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
-from axiom.nn.normalization import BatchNorm, LayerNorm, RMSNorm
-from axiom.nn.reshape import Flatten, Reshape
+from axiom.nn.dense import Dense
 from axiom.nn.dropout import Dropout
 from axiom.nn.embedding import Embedding
-from axiom.nn.attention import MultiHeadAttention
+from axiom.nn.layer import IncompatibleKeys, Layer, Parameter
+from axiom.nn.normalization import BatchNorm, LayerNorm, RMSNorm
+from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
+from axiom.nn.reshape import Flatten, Reshape
 from axiom.nn.state import load_safetensors, save_safetensors
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+__all__ = [
+    "Activation",
+    "ActivationFunction",
+    "AvgPool2d",
+    "BatchNorm",
+    "Chain",
+    "Concat",
+    "Conv2d",
+    "Dense",
+    "DepthwiseConv2d",
+    "Dropout",
+    "ELU",
+    "Embedding",
+    "Flatten",
+    "GELU",
+    "GlobalAvgPool",
+    "Hardsigmoid",
+    "Hardswish",
+    "IncompatibleKeys",
+    "Layer",
+    "LayerNorm",
+    "LeakyReLU",
+    "LogSoftmax",
+    "MaxPool2d",
+    "Mish",
+    "MultiHeadAttention",
+    "Parallel",
+    "Parameter",
+    "Pipeline",
+    "RMSNorm",
+    "ReLU",
+    "ReLU6",
+    "Reshape",
+    "Residual",
+    "SELU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "Swish",
+    "Tanh",
+    "elu",
+    "gelu",
+    "gelu_tanh",
+    "hardsigmoid",
+    "hardswish",
+    "identity",
+    "init",
+    "leaky_relu",
+    "load_safetensors",
+    "log_softmax",
+    "mish",
+    "relu",
+    "relu6",
+    "save_safetensors",
+    "selu",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "softsign",
+    "swish",
+    "tanh",
+]

@@ -53,7 +53,31 @@ def propagate(layers: Sequence[Layer], shape: Sequence[Dim], build: bool) -> Sha
     return current
 
 
-class Sequential(Layer):
+class _Container(Layer):
+    """What every container shares: it speaks for its first layer and is built when all children are."""
+
+    def _first(self) -> Layer:
+        return self.children()[0]
+
+    @property
+    def accepts_integers(self) -> bool:  # type: ignore[override]
+        return self._first().accepts_integers
+
+    def expects(self) -> str:
+        return self._first().expects()
+
+    def default_input_shape(self) -> Shape:
+        return self._first().default_input_shape()
+
+    @property
+    def built(self) -> bool:
+        return all(child.built for child in self.children())
+
+    def param_dtype(self) -> np.dtype | None:
+        return self._first().param_dtype()
+
+
+class Sequential(_Container):
     """Layers applied one after another; the chain's shapes are checked on construction.
 
     ``input_shape`` (optional, e.g. ``(None, 224, 224, 3)``) states the model input; without
@@ -88,18 +112,11 @@ class Sequential(Layer):
     def default_input_shape(self) -> Shape:
         return self.input_shape
 
-    @property
-    def built(self) -> bool:
-        return all(layer.built for layer in self.layers)
-
     def build(self, input_shape: Sequence[Dim]) -> None:
         propagate(self.layers, input_shape, build=True)
 
     def output_shape(self, input_shape: Sequence[Dim]) -> Shape:
         return propagate(self.layers, input_shape, build=False)
-
-    def param_dtype(self) -> np.dtype | None:
-        return self.layers[0].param_dtype()
 
     def forward(self, x: Tensor) -> Tensor:
         for i, layer in enumerate(self.layers, start=1):
@@ -130,7 +147,7 @@ Chain = Sequential
 Pipeline = Sequential
 
 
-class Residual(Layer):
+class Residual(_Container):
     """``x + f(x)``: the wrapped layers must keep the shape of their input.
 
     Example:
@@ -142,16 +159,6 @@ class Residual(Layer):
     def __init__(self, *layers: Layer) -> None:
         super().__init__()
         self.layers = _check_layers(layers, "Residual")
-
-    def expects(self) -> str:
-        return self.layers[0].expects()
-
-    def default_input_shape(self) -> Shape:
-        return self.layers[0].default_input_shape()
-
-    @property
-    def built(self) -> bool:
-        return all(layer.built for layer in self.layers)
 
     def build(self, input_shape: Sequence[Dim]) -> None:
         propagate(self.layers, input_shape, build=True)
@@ -167,9 +174,6 @@ class Residual(Layer):
             )
         return tuple(input_shape)
 
-    def param_dtype(self) -> np.dtype | None:
-        return self.layers[0].param_dtype()
-
     def forward(self, x: Tensor) -> Tensor:
         y = x
         for layer in self.layers:
@@ -177,7 +181,7 @@ class Residual(Layer):
         return x + y
 
 
-class Parallel(Layer):
+class Parallel(_Container):
     """Runs branches on the same input and concatenates their outputs along ``axis`` (default last).
 
     Example:
@@ -194,16 +198,6 @@ class Parallel(Layer):
     def named_children(self) -> Any:
         for i, branch in enumerate(self.branches):
             yield str(i), branch
-
-    def expects(self) -> str:
-        return self.branches[0].expects()
-
-    def default_input_shape(self) -> Shape:
-        return self.branches[0].default_input_shape()
-
-    @property
-    def built(self) -> bool:
-        return all(b.built for b in self.branches)
 
     def build(self, input_shape: Sequence[Dim]) -> None:
         for i, b in enumerate(self.branches, start=1):
@@ -234,9 +228,6 @@ class Parallel(Layer):
         dims = [o[axis] for o in outs]
         total: Dim = sum(dims) if all(is_known(d) for d in dims) else "+".join(str(d) for d in dims)  # type: ignore[arg-type]
         return tuple(total if j == axis else d for j, d in enumerate(first))
-
-    def param_dtype(self) -> np.dtype | None:
-        return self.branches[0].param_dtype()
 
     def forward(self, x: Tensor) -> Tensor:
         return Tensor(np.concatenate([b(x).data for b in self.branches], axis=self.axis))

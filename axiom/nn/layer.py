@@ -268,7 +268,7 @@ class Layer:
 
     def cast_(self, dtype: np.dtype) -> None:
         """Cast this layer's own floating parameters and buffers (not children's)."""
-        for key, value in vars(self).items():
+        for value in vars(self).values():
             if isinstance(value, Tensor) and is_floating(value.dtype):
                 value.data = value.data.astype(dtype)
         self._dtype = dtype
@@ -283,4 +283,3 @@ class Layer:
             return f"{self.name}({self.extra_repr()})"
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
         return f"{self.name}(\n" + "\n".join(lines) + "\n)"
-

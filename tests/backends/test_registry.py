@@ -5,7 +5,8 @@ import warnings
 import numpy as np
 import pytest
 
-from axiom import Dense, functional as F
+from axiom import Dense
+from axiom import functional as F
 from axiom.backends import (
     OPS,
     FallbackWarning,

@@ -37,7 +37,9 @@ def test_definition_time_error_names_position_type_and_shapes():
 
 def test_first_layer_error_says_model_input():
     model = Sequential(Dense(4, 3), Dense(3, 2))
-    with pytest.raises(ShapeError, match=r"^layer 1 \(Dense\): expects \(batch, 4\) but receives \(5, 6\) from the model input$"):
+    with pytest.raises(
+        ShapeError, match=r"^layer 1 \(Dense\): expects \(batch, 4\) but receives \(5, 6\) from the model input$"
+    ):
         model(np.ones((5, 6), np.float32))
 
 
@@ -60,7 +62,9 @@ def test_lazy_layers_inferred_along_the_chain():
 
 def test_sequential_matches_torch_and_aliases():
     model = Sequential([Dense(10, 16, relu), Dense(16, 4), Softmax()])
-    ref = torch.nn.Sequential(_to_torch_linear(model[0]), torch.nn.ReLU(), _to_torch_linear(model[1]), torch.nn.Softmax(-1))
+    ref = torch.nn.Sequential(
+        _to_torch_linear(model[0]), torch.nn.ReLU(), _to_torch_linear(model[1]), torch.nn.Softmax(-1)
+    )
     x = np.random.default_rng(0).normal(size=(8, 10)).astype(np.float32)
     np.testing.assert_allclose(model(x).numpy(), ref(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
     assert Chain is Sequential and Pipeline is Sequential and Concat is Parallel
@@ -101,7 +105,9 @@ def test_pipelines_with_rshift():
 
 def test_check_finite_names_the_layer():
     model = Sequential(Dense(2, 2), Dense(2, 1), check_finite=True)
-    with pytest.raises(ValueError, match=r"layer 1 \(Dense\) receives non-finite values \(NaN/Inf\), first at index \(0, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"layer 1 \(Dense\) receives non-finite values \(NaN/Inf\), first at index \(0, 1\)"
+    ):
         model(np.array([[0.0, np.nan]], np.float32))
     model[0].weight.data[:] = np.inf
     with pytest.raises(ValueError, match=r"layer 2 \(Dense\) receives non-finite"):

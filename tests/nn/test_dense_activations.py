@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import axiom
-from axiom import Activation, Dense, GELU, LeakyReLU, LogSoftmax, ShapeError, Softmax, Tensor, relu
+from axiom import GELU, Activation, Dense, LeakyReLU, LogSoftmax, ShapeError, Softmax, Tensor, relu
 from axiom.backends import ACTIVATIONS
 
 torch = pytest.importorskip("torch")

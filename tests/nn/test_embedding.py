@@ -88,11 +88,6 @@ def test_embedding_symbolic_shapes_and_models():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Sequential.check_input rejects integer input even when its first layer accepts_integers "
-    "(axiom/nn/containers.py, not owned here); remove this marker once it delegates to layers[0]",
-)
 def test_sequential_starting_with_embedding_takes_integer_indices():
     model = Sequential(Embedding(10, 4), Flatten(), Dense(2), input_shape=(None, 6))
     assert model(np.zeros((3, 6), np.int64)).shape == (3, 2)
