@@ -29,6 +29,7 @@ class ActivationFunction:
     """A named element-wise activation: callable on Tensors/arrays, usable as a layer argument.
 
     Example:
+        >>> import numpy as np
         >>> leaky_relu(np.array([-2.0], np.float32), alpha=0.5).numpy().tolist()
         [-1.0]
     """
