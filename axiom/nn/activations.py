@@ -20,7 +20,7 @@ from typing import Any
 
 from axiom import functional as F
 from axiom.backends.base import ACTIVATIONS
-from axiom.nn.layer import Layer
+from axiom.nn.layer import Layer, ShapePreservingLayer
 from axiom.shapes import Dim, Shape
 from axiom.tensor import Tensor
 
@@ -100,7 +100,7 @@ def resolve_activation(act: Any, owner: str) -> ActivationFunction | None:
     )
 
 
-class Activation(Layer):
+class Activation(ShapePreservingLayer):
     """Element-wise activation layer: ``Activation("relu")`` or ``Activation(axiom.gelu)``."""
 
     def __init__(self, fn: Any, alpha: float | None = None) -> None:
@@ -108,14 +108,6 @@ class Activation(Layer):
         resolved = resolve_activation(fn, type(self).__name__)
         assert resolved is not None
         self.fn = resolved if alpha is None else ActivationFunction(resolved.kind, alpha)
-
-    def expects(self) -> str:
-        return "(batch, ...)"
-
-    def output_shape(self, input_shape: Sequence[Dim]) -> Shape:
-        if len(input_shape) < 1:
-            raise self.shape_error(input_shape, "a scalar has no batch axis")
-        return tuple(input_shape)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fn(x)

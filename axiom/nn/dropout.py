@@ -13,13 +13,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from axiom import functional as F
 from axiom.nn import init
-from axiom.nn.layer import Layer
-from axiom.shapes import Dim, Shape
+from axiom.nn.layer import ShapePreservingLayer
 from axiom.tensor import Tensor
 
 
@@ -40,7 +38,7 @@ def check_dropout_p(p: Any, owner: str) -> float:
     return float(p)
 
 
-class Dropout(Layer):
+class Dropout(ShapePreservingLayer):
     """Inverted dropout with probability ``p`` (default 0.5), like ``torch.nn.Dropout``.
 
     In training mode (``model.train()``) each element is zeroed independently with
@@ -63,14 +61,6 @@ class Dropout(Layer):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         self.p = check_dropout_p(p, "Dropout")
-
-    def expects(self) -> str:
-        return "(batch, ...)"
-
-    def output_shape(self, input_shape: Sequence[Dim]) -> Shape:
-        if len(input_shape) < 1:
-            raise self.shape_error(input_shape, "a scalar has no batch axis")
-        return tuple(input_shape)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:

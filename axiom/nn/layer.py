@@ -283,3 +283,20 @@ class Layer:
             return f"{self.name}({self.extra_repr()})"
         lines = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
         return f"{self.name}(\n" + "\n".join(lines) + "\n)"
+
+
+class ShapePreservingLayer(Layer):
+    """Base for layers whose output has the input's shape (activations, Dropout): any rank >= 1.
+
+    Example:
+        >>> ShapePreservingLayer().output_shape(("batch", 7))
+        ('batch', 7)
+    """
+
+    def expects(self) -> str:
+        return "(batch, ...)"
+
+    def output_shape(self, input_shape: Sequence[Dim]) -> Shape:
+        if len(input_shape) < 1:
+            raise self.shape_error(input_shape, "a scalar has no batch axis")
+        return tuple(input_shape)
