@@ -69,11 +69,26 @@ _HOW_TO_BUILD = (
 
 
 class KernelArgumentError(KernelError, ValueError):
-    """A kernel rejected its arguments (``AXIOM_ERR_SIZE`` or ``AXIOM_ERR_NULL``)."""
+    """A kernel rejected its arguments (``AXIOM_ERR_SIZE`` or ``AXIOM_ERR_NULL``).
+
+    Both a :class:`~axiom.backends.base.KernelError` and a ``ValueError``.
+
+    Example:
+        >>> err = error_for(ERR_NULL, "axiom_matmul_f64")
+        >>> isinstance(err, KernelArgumentError), isinstance(err, ValueError)
+        (True, True)
+    """
 
 
 class AbiMismatchError(OSError):
-    """A shared library reports a different ``axiom_abi_version()`` or lacks a symbol."""
+    """A shared library reports a different ``axiom_abi_version()`` or lacks a symbol.
+
+    Example:
+        >>> load_kernel_library("libm.so.6")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        axiom.backends.abi.AbiMismatchError: libm.so.6 does not export axiom_abi_version: ...
+    """
 
 
 def built_library_path(kind: LibraryKind) -> str:

@@ -114,7 +114,14 @@ def matmul_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[t
 class NativeBackend(PartialBackend):
     """Base of the native backends: NumPy ``matmul`` semantics on top of a 2-D kernel.
 
-    Subclasses set ``name`` and ``kind`` (the library: ``"c"``, ``"rust"`` or ``"zig"``).
+    Subclasses set ``name`` and ``kind`` (the library: ``"c"``, ``"rust"`` or ``"zig"``);
+    ``path`` (or ``None`` for the built library) and ``library`` (what was loaded) are public.
+
+    Example:
+        >>> [(cls.__name__, cls.kind) for cls in NativeBackend.__subclasses__()]
+        [('CBackend', 'c'), ('RustBackend', 'rust'), ('ZigBackend', 'zig')]
+        >>> ZigBackend().library.endswith(".so")
+        True
     """
 
     name = "native"

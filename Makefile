@@ -1,0 +1,58 @@
+# One-command workflows for axiom. `make test` works on a fresh clone (it creates .venv).
+# See docs/developer/build.md.
+
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+BUILT  := $(VENV)/.built
+# sources of the compiled parts: editing any of them makes `make test` rebuild (incrementally)
+NATIVE_SRC := setup.py $(wildcard csrc/*.c csrc/*.h axiom/_core/*.pyx axiom/_core/*.pxd \
+              rust/Cargo.toml rust/Cargo.lock rust/src/*.rs zig/*.zig)
+
+.PHONY: venv build test demo lint format wheel sdist clean distclean
+
+venv: $(STAMP)
+
+# re-run only when the project metadata changes (or the venv is missing)
+$(STAMP): pyproject.toml setup.py
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q --upgrade setuptools wheel 'Cython>=3' numpy setuptools-rust ziglang==0.17.1
+	$(VPY) -m pip install --no-build-isolation -e '.[dev]'
+	touch $(BUILT) $@
+
+# incremental rebuild of the C/Cython, Zig and Rust parts, in place
+build: $(STAMP)
+	$(VPY) setup.py -q build_ext --inplace
+	touch $(BUILT)
+
+$(BUILT): $(NATIVE_SRC) | $(STAMP)
+	$(VPY) setup.py -q build_ext --inplace
+	touch $@
+
+test: $(STAMP) $(BUILT)
+	AXIOM_REQUIRE_NATIVE=1 $(VPY) -m pytest
+
+demo: $(STAMP) $(BUILT)
+	$(VPY) -m axiom.demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+wheel: $(STAMP)
+	$(VPY) -m pip wheel . --no-deps --no-build-isolation -w dist
+
+sdist: $(STAMP)
+	$(VPY) -m build --sdist --no-isolation --outdir dist .
+
+clean:
+	rm -rf build dist *.egg-info rust/target axiom/_core/_kernels.c axiom/_core/*.so $(BUILT)
+
+distclean: clean
+	rm -rf $(VENV)
