@@ -85,27 +85,53 @@ class ShapeError(ValueError):
 
 
 def format_dim(d: Dim) -> str:
+    """One dimension as shown in messages: ``3`` -> ``'3'``, ``"batch"`` -> ``'batch'``.
+
+    Example:
+        >>> format_dim(3), format_dim("H-2")
+        ('3', 'H-2')
+    """
     return str(d)
 
 
 def format_shape(shape: Iterable[Dim]) -> str:
-    """``("batch", 3)`` -> ``'(batch, 3)'`` (no quotes around symbols)."""
+    """``("batch", 3)`` -> ``'(batch, 3)'`` (no quotes around symbols).
+
+    Example:
+        >>> format_shape(("batch", 3)), format_shape([7])
+        ('(batch, 3)', '(7,)')
+    """
     dims = [format_dim(d) for d in shape]
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def is_known(d: Dim) -> bool:
-    """True for a concrete (integer) dimension."""
+    """True for a concrete (integer) dimension.
+
+    Example:
+        >>> is_known(3), is_known("batch"), is_known(True)
+        (True, False, False)
+    """
     return isinstance(d, int) and not isinstance(d, bool)
 
 
 def dims_match(a: Dim, b: Dim) -> bool:
-    """Two dims are compatible unless both are concrete and differ (symbols match anything)."""
+    """Two dims are compatible unless both are concrete and differ (symbols match anything).
+
+    Example:
+        >>> dims_match(3, 3), dims_match(3, 4), dims_match("batch", 4)
+        (True, False, True)
+    """
     return not (is_known(a) and is_known(b) and a != b)
 
 
 def normalize_shape(shape: Iterable[Dim | None]) -> Shape:
-    """Validate a user-given shape; ``None`` becomes the ``"batch"`` symbol in front, else ``"d{i}"``."""
+    """Validate a user-given shape; ``None`` becomes the ``"batch"`` symbol in front, else ``"d{i}"``.
+
+    Example:
+        >>> normalize_shape([None, 224, None, 3])
+        ('batch', 224, 'd2', 3)
+    """
     out: list[Dim] = []
     for i, d in enumerate(shape):
         if d is None:
@@ -132,6 +158,10 @@ def conv_output_dim(size: Dim, kernel: int, stride: int = 1, pad_total: int = 0,
 
     ``floor((size + pad_total - dilation*(kernel-1) - 1) / stride) + 1``; a symbol gives a
     symbolic expression. Raises ``ValueError`` when the window does not fit a concrete size.
+
+    Example:
+        >>> conv_output_dim(224, 3), conv_output_dim(224, 3, stride=2, pad_total=2), conv_output_dim("H", 3)
+        (222, 112, 'H-2')
     """
     span = dilation * (kernel - 1) + 1
     if is_known(size):
@@ -146,7 +176,12 @@ def conv_output_dim(size: Dim, kernel: int, stride: int = 1, pad_total: int = 0,
 
 
 def same_output_dim(size: Dim, stride: int) -> Dim:
-    """Output length under ``padding="same"``: ``ceil(size / stride)``."""
+    """Output length under ``padding="same"``: ``ceil(size / stride)``.
+
+    Example:
+        >>> same_output_dim(7, 2), same_output_dim("W", 1), same_output_dim("W", 2)
+        (4, 'W', 'ceil(W/2)')
+    """
     if is_known(size):
         assert isinstance(size, int)
         return -(-size // stride)
@@ -154,7 +189,12 @@ def same_output_dim(size: Dim, stride: int) -> Dim:
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    """(before, after) padding for ``"same"`` (TensorFlow/ONNX SAME_UPPER: extra cell after)."""
+    """(before, after) padding for ``"same"`` (TensorFlow/ONNX SAME_UPPER: extra cell after).
+
+    Example:
+        >>> same_padding(5, kernel=3, stride=1, dilation=1), same_padding(6, kernel=2, stride=1, dilation=1)
+        ((1, 1), (0, 1))
+    """
     span = dilation * (kernel - 1) + 1
     out = -(-size // stride)
     total = max((out - 1) * stride + span - size, 0)
@@ -162,7 +202,12 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[in
 
 
 def shape_size(shape: Sequence[Dim]) -> Dim:
-    """Product of dims; symbolic if any dim is a symbol."""
+    """Product of dims; symbolic if any dim is a symbol.
+
+    Example:
+        >>> shape_size((2, 3, 4)), shape_size(("batch", 10)), shape_size(())
+        (24, 'batch*10', 1)
+    """
     if all(is_known(d) for d in shape):
         return math.prod(shape)  # type: ignore[arg-type]
     return "*".join(str(d) for d in shape) if shape else 1

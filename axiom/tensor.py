@@ -48,7 +48,12 @@ def as_dtype(dtype: Any) -> np.dtype:
 
 
 def is_floating(dtype: np.dtype) -> bool:
-    """True for the floating dtypes Axiom computes in."""
+    """True for the floating dtypes Axiom computes in.
+
+    Example:
+        >>> is_floating(np.float32), is_floating(as_dtype("bfloat16")), is_floating(np.int64)
+        (True, True, False)
+    """
     return np.dtype(dtype) in FLOAT_DTYPES
 
 

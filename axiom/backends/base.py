@@ -78,6 +78,12 @@ class KernelBackend:
 
     Subclasses set ``name`` and implement the ops. Arrays are NumPy arrays; results are
     new arrays of the input dtype.
+
+    Example:
+        >>> from axiom.backends.reference import ReferenceBackend
+        >>> be = ReferenceBackend()
+        >>> isinstance(be, KernelBackend), be.implemented_ops() == OPS
+        (True, True)
     """
 
     name: str = "abstract"
@@ -192,6 +198,12 @@ class PartialBackend(KernelBackend):
     Every op missing from ``native_ops`` runs on the NumPy reference, is recorded in
     ``self.fallbacks`` and warned about once per backend instance and op. Nothing falls
     back silently.
+
+    Example:
+        >>> class OnlySoftmax(PartialBackend):
+        ...     name, native_ops = "only-softmax", ("softmax",)
+        >>> OnlySoftmax().implemented_ops()
+        ('softmax',)
     """
 
     native_ops: tuple[str, ...] = ()

@@ -61,7 +61,13 @@ def _pad(x: np.ndarray, padding: Padding2d, value: float) -> np.ndarray:
 
 
 class ReferenceBackend(KernelBackend):
-    """Pure-NumPy implementation of the whole kernel contract."""
+    """Pure-NumPy implementation of the whole kernel contract.
+
+    Example:
+        >>> be = ReferenceBackend()
+        >>> be.activation(np.array([-1.0, 2.0], np.float32), "relu").tolist()
+        [0.0, 2.0]
+    """
 
     name = "numpy"
 

@@ -24,7 +24,15 @@ _current: contextvars.ContextVar[KernelBackend | None] = contextvars.ContextVar(
 
 
 def register_backend(name: str, factory: Callable[[], KernelBackend]) -> None:
-    """Make ``get_backend(name)`` build a backend with ``factory`` (once, then cached)."""
+    """Make ``get_backend(name)`` build a backend with ``factory`` (once, then cached).
+
+    Example:
+        >>> class Echo(ReferenceBackend):
+        ...     name = "echo"
+        >>> register_backend("echo", Echo)
+        >>> get_backend("echo").name
+        'echo'
+    """
     _FACTORIES[name] = factory
     _INSTANCES.pop(name, None)
 
@@ -44,7 +52,12 @@ for _kind in ("c", "rust", "zig"):
 
 
 def available_backends() -> list[str]:
-    """Names of registered backends that can be built on this machine."""
+    """Names of registered backends that can be built on this machine.
+
+    Example:
+        >>> "numpy" in available_backends()  # the reference backend is always available
+        True
+    """
     names = []
     for name in _FACTORIES:
         try:
@@ -60,6 +73,13 @@ def get_backend(backend: str | KernelBackend | None = None) -> KernelBackend:
 
     Raises ``ValueError`` for an unknown name and ``ImportError``/``OSError`` when a
     native library is not built on this machine.
+
+    Example:
+        >>> get_backend("numpy").name
+        'numpy'
+        >>> be = ReferenceBackend()
+        >>> get_backend(be) is be
+        True
     """
     if isinstance(backend, KernelBackend):
         return backend
@@ -74,7 +94,14 @@ def get_backend(backend: str | KernelBackend | None = None) -> KernelBackend:
 
 
 def set_backend(backend: str | KernelBackend) -> KernelBackend:
-    """Set the default backend for this thread/context and return it."""
+    """Set the default backend for this thread/context and return it.
+
+    Example:
+        >>> set_backend("numpy").name
+        'numpy'
+        >>> get_backend().name
+        'numpy'
+    """
     be = get_backend(backend)
     _current.set(be)
     return be
@@ -82,7 +109,13 @@ def set_backend(backend: str | KernelBackend) -> KernelBackend:
 
 @contextlib.contextmanager
 def use_backend(backend: str | KernelBackend) -> Iterator[KernelBackend]:
-    """Context manager: run the block with ``backend`` as the default."""
+    """Context manager: run the block with ``backend`` as the default.
+
+    Example:
+        >>> with use_backend(ReferenceBackend()) as be:
+        ...     get_backend() is be
+        True
+    """
     token = _current.set(get_backend(backend))
     try:
         yield _current.get()  # type: ignore[misc]

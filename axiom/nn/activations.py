@@ -75,17 +75,37 @@ relu6 = ActivationFunction("relu6")
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
-    """Numerically stable softmax along ``axis``."""
+    """Numerically stable softmax along ``axis``.
+
+    Example:
+        >>> import numpy as np
+        >>> softmax(np.array([[1.0, 1.0]], np.float32)).numpy().tolist()
+        [[0.5, 0.5]]
+    """
     return F.softmax(x, axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """Numerically stable log-softmax along ``axis``."""
+    """Numerically stable log-softmax along ``axis``.
+
+    Example:
+        >>> import numpy as np
+        >>> y = log_softmax(np.zeros((1, 2), np.float32)).numpy()
+        >>> bool(np.allclose(y, np.log(0.5)))
+        True
+    """
     return F.log_softmax(x, axis)
 
 
 def resolve_activation(act: Any, owner: str) -> ActivationFunction | None:
-    """Accept ``None``, a name, an :class:`ActivationFunction` or an :class:`Activation` layer."""
+    """Accept ``None``, a name, an :class:`ActivationFunction` or an :class:`Activation` layer.
+
+    Example:
+        >>> resolve_activation("relu", "Dense") == relu, resolve_activation(ReLU(), "Dense") == relu
+        (True, True)
+        >>> resolve_activation(None, "Dense") is None
+        True
+    """
     if act is None:
         return None
     if isinstance(act, ActivationFunction):
@@ -101,7 +121,15 @@ def resolve_activation(act: Any, owner: str) -> ActivationFunction | None:
 
 
 class Activation(ShapePreservingLayer):
-    """Element-wise activation layer: ``Activation("relu")`` or ``Activation(axiom.gelu)``."""
+    """Element-wise activation layer: ``Activation("relu")`` or ``Activation(axiom.gelu)``.
+
+    Example:
+        >>> import numpy as np
+        >>> Activation("elu", alpha=0.5)
+        Activation(elu(alpha=0.5))
+        >>> Activation(relu)(np.array([[-1.0, 2.0]], np.float32)).numpy().tolist()
+        [[0.0, 2.0]]
+    """
 
     def __init__(self, fn: Any, alpha: float | None = None) -> None:
         super().__init__()
@@ -124,7 +152,17 @@ def _activation_layer(class_name: str, kind: str, doc: str, takes_alpha: bool = 
             raise TypeError(f"{class_name} takes no alpha")
         Activation.__init__(self, ActivationFunction(kind, alpha))
 
-    return type(class_name, (Activation,), {"__doc__": doc, "__module__": __name__, "__init__": __init__})
+    example = (
+        f"Example:\n"
+        f"    >>> import numpy as np\n"
+        f"    >>> x = np.array([[-1.0, 2.0]], np.float32)\n"
+        f"    >>> {class_name}()(x).shape\n"
+        f"    (1, 2)\n"
+        f"    >>> {class_name}()(x).numpy().tolist() == {kind}(x).numpy().tolist()  # same as axiom.{kind}\n"
+        f"    True\n"
+    )
+    attrs = {"__doc__": f"{doc}\n\n{example}", "__module__": __name__, "__init__": __init__}
+    return type(class_name, (Activation,), attrs)
 
 
 ReLU = _activation_layer("ReLU", "relu", "``max(x, 0)``.")
@@ -144,7 +182,15 @@ ReLU6 = _activation_layer("ReLU6", "relu6", "``min(max(x, 0), 6)``.")
 
 
 class GELU(Activation):
-    """Gaussian error linear unit; ``approximate="tanh"`` for the tanh form."""
+    """Gaussian error linear unit; ``approximate="tanh"`` for the tanh form.
+
+    Example:
+        >>> import numpy as np
+        >>> GELU(), GELU(approximate="tanh")
+        (GELU(gelu), GELU(gelu_tanh))
+        >>> GELU()(np.zeros((1, 3), np.float32)).numpy().tolist()
+        [[0.0, 0.0, 0.0]]
+    """
 
     def __init__(self, approximate: str = "none") -> None:
         if approximate not in ("none", "tanh"):
@@ -174,14 +220,29 @@ class _AxisLayer(Layer):
 
 
 class Softmax(_AxisLayer):
-    """Softmax over ``axis`` (default last): outputs are in [0, 1] and sum to 1."""
+    """Softmax over ``axis`` (default last): outputs are in [0, 1] and sum to 1.
+
+    Example:
+        >>> import numpy as np
+        >>> Softmax()(np.zeros((2, 4), np.float32)).numpy()[0].tolist()
+        [0.25, 0.25, 0.25, 0.25]
+        >>> Softmax(axis=1).output_shape(("batch", 10))
+        ('batch', 10)
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return F.softmax(x, self.axis)
 
 
 class LogSoftmax(_AxisLayer):
-    """Log of the softmax over ``axis``, computed stably."""
+    """Log of the softmax over ``axis``, computed stably.
+
+    Example:
+        >>> import numpy as np
+        >>> y = LogSoftmax()(np.zeros((2, 4), np.float32)).numpy()
+        >>> y.shape, bool(np.allclose(np.exp(y).sum(axis=-1), 1.0))
+        ((2, 4), True)
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return F.log_softmax(x, self.axis)

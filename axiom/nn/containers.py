@@ -39,6 +39,11 @@ def propagate(layers: Sequence[Layer], shape: Sequence[Dim], build: bool) -> Sha
     """Push ``shape`` through ``layers``; build lazy layers on the way if ``build``.
 
     Errors are re-raised with the 1-based position and the layer that fed the bad shape.
+
+    Example:
+        >>> from axiom import Dense
+        >>> propagate([Dense(4, 8), Dense(8, 2)], ("batch", 4), build=False)
+        ('batch', 2)
     """
     current: Shape = tuple(shape)
     for i, layer in enumerate(layers, start=1):
@@ -84,6 +89,12 @@ class Sequential(_Container):
     it the first layer's own expectation is used (``Dense(784, ...)`` -> ``(batch, 784)``).
     ``check_finite=True`` raises ``ValueError`` naming the layer whenever a NaN/Inf enters or
     leaves a layer.
+
+    Example:
+        >>> from axiom import Dense, relu
+        >>> model = Sequential(Dense(4, 8, relu), Dense(8, 2))
+        >>> len(model), model.output_shape(("batch", 4)), model(np.ones((3, 4), np.float32)).shape
+        (2, ('batch', 2), (3, 2))
     """
 
     def __init__(self, *layers: Layer, input_shape: Sequence[Dim | None] | None = None, check_finite: bool = False):

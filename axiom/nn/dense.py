@@ -35,6 +35,12 @@ class Dense(Layer):
     ``Dense(in_features, out_features, activation=None)`` or, lazily, ``Dense(out_features)`` /
     ``Dense(out_features, activation)``.
     Weights are initialised like PyTorch's Linear: ``U(-1/sqrt(in), 1/sqrt(in))``.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = Dense(3, 2, "relu")
+        >>> layer, layer.weight.shape, layer(np.ones((4, 3), np.float32)).shape
+        (Dense(3, 2, relu), (3, 2), (4, 2))
     """
 
     def __init__(

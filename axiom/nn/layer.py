@@ -33,14 +33,26 @@ from axiom.tensor import FLOAT_DTYPES, Tensor, as_dtype, as_tensor, is_floating
 
 
 class Parameter(Tensor):
-    """A trainable tensor (``requires_grad=True``) owned by a layer."""
+    """A trainable tensor (``requires_grad=True``) owned by a layer.
+
+    Example:
+        >>> p = Parameter(np.zeros((2, 3)), dtype="float32")
+        >>> p.shape, p.dtype.name, p.requires_grad
+        ((2, 3), 'float32', True)
+    """
 
     def __init__(self, data: Any, dtype: Any = None) -> None:
         super().__init__(data, dtype=dtype, requires_grad=True)
 
 
 class IncompatibleKeys(NamedTuple):
-    """What ``load_state_dict(strict=False)`` could not match."""
+    """What ``load_state_dict(strict=False)`` could not match.
+
+    Example:
+        >>> from axiom import Dense
+        >>> Dense(2, 3).load_state_dict({"weight": np.zeros((2, 3)), "scale": np.ones(3)}, strict=False)
+        IncompatibleKeys(missing_keys=['bias'], unexpected_keys=['scale'])
+    """
 
     missing_keys: list[str]
     unexpected_keys: list[str]
@@ -52,6 +64,13 @@ class Layer:
     Subclasses implement :meth:`output_shape` and :meth:`forward`, and :meth:`build` when
     some parameter sizes come from the input. ``expects`` is the human description of the
     input used in error messages, e.g. ``"(batch, features)"``.
+
+    Example:
+        >>> class Double(Layer):
+        ...     def forward(self, x: Tensor) -> Tensor:
+        ...         return x * 2
+        >>> Double()(np.array([[1.0, 2.0]], np.float32)).numpy().tolist()
+        [[2.0, 4.0]]
     """
 
     __array_ufunc__ = None  # so ``ndarray >> layer`` reaches Layer.__rrshift__
