@@ -13,6 +13,12 @@
 #define AXIOM_MC 64
 #define AXIOM_KC 256
 #define AXIOM_NC 256
+/* Bytes per SIMD vector in the micro-kernel. */
+#if defined(__AVX__)
+#define AXIOM_VBYTES 32
+#else
+#define AXIOM_VBYTES 16
+#endif
 /* Below this many multiply-adds (m * k * n) a matmul runs on the calling thread only. */
 #define AXIOM_PARALLEL_WORK (1 << 18)
 

@@ -14,32 +14,32 @@
  * Every product is added, including zeros, so NaN/Inf propagate like a plain dot product.
  */
 
-/* A 32-byte SIMD vector of AXIOM_T (GNU C vector extension: AVX2 registers with
- * -march=x86-64-v3, emulated with SSE halves on baseline x86-64). */
-typedef AXIOM_T AXIOM_VEC __attribute__((vector_size(32)));
-#define AXIOM_VL ((int)(32 / sizeof(AXIOM_T)))
+/* A SIMD vector of AXIOM_T (GNU C vector extension): one AVX register (32 bytes) when the
+ * target has AVX (-march=x86-64-v3), else one SSE register (16 bytes). */
+typedef AXIOM_T AXIOM_VEC __attribute__((vector_size(AXIOM_VBYTES)));
+#define AXIOM_VL ((int)(AXIOM_VBYTES / sizeof(AXIOM_T)))
 
 /* c[0..4, 0..2*VL] += a[0..4, kk..kend] @ b[kk..kend, 0..2*VL], 8 vector accumulators in registers */
 static inline void AXIOM_MICRO(const AXIOM_T *restrict a, const AXIOM_T *restrict b, AXIOM_T *restrict c, int64_t k,
                                int64_t n, int64_t kk, int64_t kend) {
     AXIOM_VEC c00, c01, c10, c11, c20, c21, c30, c31, b0, b1;
-    memcpy(&c00, c + 0 * n, 32), memcpy(&c01, c + 0 * n + AXIOM_VL, 32);
-    memcpy(&c10, c + 1 * n, 32), memcpy(&c11, c + 1 * n + AXIOM_VL, 32);
-    memcpy(&c20, c + 2 * n, 32), memcpy(&c21, c + 2 * n + AXIOM_VL, 32);
-    memcpy(&c30, c + 3 * n, 32), memcpy(&c31, c + 3 * n + AXIOM_VL, 32);
+    memcpy(&c00, c + 0 * n, AXIOM_VBYTES), memcpy(&c01, c + 0 * n + AXIOM_VL, AXIOM_VBYTES);
+    memcpy(&c10, c + 1 * n, AXIOM_VBYTES), memcpy(&c11, c + 1 * n + AXIOM_VL, AXIOM_VBYTES);
+    memcpy(&c20, c + 2 * n, AXIOM_VBYTES), memcpy(&c21, c + 2 * n + AXIOM_VL, AXIOM_VBYTES);
+    memcpy(&c30, c + 3 * n, AXIOM_VBYTES), memcpy(&c31, c + 3 * n + AXIOM_VL, AXIOM_VBYTES);
     for (int64_t p = kk; p < kend; ++p) {
-        memcpy(&b0, b + p * n, 32);
-        memcpy(&b1, b + p * n + AXIOM_VL, 32);
+        memcpy(&b0, b + p * n, AXIOM_VBYTES);
+        memcpy(&b1, b + p * n + AXIOM_VL, AXIOM_VBYTES);
         const AXIOM_T a0 = a[0 * k + p], a1 = a[1 * k + p], a2 = a[2 * k + p], a3 = a[3 * k + p];
         c00 += a0 * b0, c01 += a0 * b1;
         c10 += a1 * b0, c11 += a1 * b1;
         c20 += a2 * b0, c21 += a2 * b1;
         c30 += a3 * b0, c31 += a3 * b1;
     }
-    memcpy(c + 0 * n, &c00, 32), memcpy(c + 0 * n + AXIOM_VL, &c01, 32);
-    memcpy(c + 1 * n, &c10, 32), memcpy(c + 1 * n + AXIOM_VL, &c11, 32);
-    memcpy(c + 2 * n, &c20, 32), memcpy(c + 2 * n + AXIOM_VL, &c21, 32);
-    memcpy(c + 3 * n, &c30, 32), memcpy(c + 3 * n + AXIOM_VL, &c31, 32);
+    memcpy(c + 0 * n, &c00, AXIOM_VBYTES), memcpy(c + 0 * n + AXIOM_VL, &c01, AXIOM_VBYTES);
+    memcpy(c + 1 * n, &c10, AXIOM_VBYTES), memcpy(c + 1 * n + AXIOM_VL, &c11, AXIOM_VBYTES);
+    memcpy(c + 2 * n, &c20, AXIOM_VBYTES), memcpy(c + 2 * n + AXIOM_VL, &c21, AXIOM_VBYTES);
+    memcpy(c + 3 * n, &c30, AXIOM_VBYTES), memcpy(c + 3 * n + AXIOM_VL, &c31, AXIOM_VBYTES);
 }
 
 /* c[i, 0..nb] += a[i, kk..kend] @ b[kk..kend, 0..nb] for rows i in [0, rows), any nb */

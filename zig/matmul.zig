@@ -2,11 +2,23 @@
 //!
 //! Same blocking as csrc/matmul_impl.h, single-threaded: k and n are tiled so a panel of b
 //! stays in cache, and a micro-kernel keeps a 4 x (2 vectors) tile of c in registers while it
-//! runs over the panel, using @Vector and @mulAdd (FMA when the target CPU has it). Every product is added (no zero
-//! skipping), so NaN/Inf propagate like a plain dot product.
+//! runs over the panel, using @Vector and @mulAdd (where the target CPU has FMA). Every
+//! product is added (no zero skipping), so NaN/Inf propagate like a plain dot product.
 
 const std = @import("std");
+const builtin = @import("builtin");
 const abi = @import("abi.zig");
+
+/// Fused multiply-add only where the CPU has it: @mulAdd without FMA hardware is a (correct
+/// but slow) software routine, so plain a * b + c is used there (both are IEEE operations).
+const has_fma = switch (builtin.cpu.arch) {
+    .x86, .x86_64 => std.Target.x86.featureSetHas(builtin.cpu.features, .fma),
+    else => true,
+};
+
+inline fn madd(comptime T: type, a: T, b: T, c: T) T {
+    return if (has_fma) @mulAdd(T, a, b, c) else a * b + c;
+}
 
 const KC: usize = 256;
 const NC: usize = 256;
@@ -73,8 +85,8 @@ inline fn rows4(comptime T: type, a: []const T, b: []const T, c: []T, i: usize, 
             const b1: V = b[p * n + j + L ..][0..L].*;
             inline for (0..4) |r| {
                 const ar: V = @splat(a[(i + r) * k + p]);
-                acc[r][0] = @mulAdd(V, ar, b0, acc[r][0]);
-                acc[r][1] = @mulAdd(V, ar, b1, acc[r][1]);
+                acc[r][0] = madd(V, ar, b0, acc[r][0]);
+                acc[r][1] = madd(V, ar, b1, acc[r][1]);
             }
         }
         inline for (0..4) |r| {
@@ -99,10 +111,10 @@ inline fn row1(comptime T: type, a: []const T, b: []const T, c: []T, i: usize, k
         const v0: V = @splat(s0);
         var j = jj;
         while (j + L <= jend) : (j += L) {
-            c0[j..][0..L].* = @mulAdd(V, v0, bp[j..][0..L].*, c0[j..][0..L].*);
+            c0[j..][0..L].* = madd(V, v0, bp[j..][0..L].*, c0[j..][0..L].*);
         }
         while (j < jend) : (j += 1) {
-            c0[j] = @mulAdd(T, s0, bp[j], c0[j]);
+            c0[j] = madd(T, s0, bp[j], c0[j]);
         }
     }
 }
