@@ -60,8 +60,8 @@ class BuildExt(build_ext):
         except (OSError, subprocess.CalledProcessError) as e:
             # Zig is a build requirement (ziglang==0.17.1 from PyPI): fail loudly, never skip.
             raise RuntimeError(
-                f"building {ext.name} with Zig failed ({e}); the build needs the PyPI wheel "
-                "ziglang==0.17.1 in the build environment (pip install 'ziglang==0.17.1')"
+                f"building {ext.name} with Zig failed ({e}): see the compiler output above; the build "
+                "needs the PyPI wheel ziglang==0.17.1 in the build environment (pip install 'ziglang==0.17.1')"
             ) from e
 
 
