@@ -477,3 +477,20 @@ def test_abi_writes_not_accumulates(kind: str, symbol: str) -> None:
     assert fn(_ptr(a, symbol), _ptr(b, symbol), _ptr(c, symbol), 2, 3, 4) == abi.OK
     np.testing.assert_array_equal(c, a @ b)
     assert library(kind).axiom_abi_version() == abi.ABI_VERSION
+
+
+def test_cython_wrappers_check_their_arguments() -> None:
+    backend("c")  # skip/fail if not built
+    from axiom._core import _kernels
+
+    a = np.ones((2, 3), np.float32)
+    b = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"a is \(2, 3\), b is \(3, 4\), c is \(2, 5\)"):
+        _kernels.matmul_f32(a, b, np.empty((2, 5), np.float32))
+    with pytest.raises(ValueError, match="contiguous"):
+        _kernels.matmul_f32(a, np.ones((4, 3), np.float32).T, np.empty((2, 4), np.float32))
+    with pytest.raises(ValueError, match="dtype mismatch"):
+        _kernels.matmul_f64(a, b, np.empty((2, 4), np.float64))
+    c = np.empty((2, 4), np.float64)
+    assert _kernels.matmul_f64(a.astype(np.float64), b.astype(np.float64), c) == abi.OK
+    assert (c == 3).all() and _kernels.abi_version() == _kernels.ABI_VERSION == abi.ABI_VERSION
