@@ -41,6 +41,7 @@ from axiom.nn.activations import (
     swish,
     tanh,
 )
+from axiom.nn.affine import Affine
 from axiom.nn.attention import MultiHeadAttention
 from axiom.nn.containers import Chain, Concat, Parallel, Pipeline, Residual, Sequential
 from axiom.nn.conv import Conv2d, DepthwiseConv2d
@@ -50,10 +51,12 @@ from axiom.nn.embedding import Embedding
 from axiom.nn.layer import IncompatibleKeys, Layer, Parameter
 from axiom.nn.normalization import BatchNorm, LayerNorm, RMSNorm
 from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
-from axiom.nn.reshape import Flatten, Reshape
+from axiom.nn.reshape import Flatten, Permute, Reshape
 from axiom.nn.state import load_safetensors, save_safetensors
 
 __all__ = [
+    "Affine",
+    "Permute",
     "Activation",
     "ActivationFunction",
     "AvgPool2d",

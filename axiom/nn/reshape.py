@@ -156,3 +156,43 @@ class Reshape(Layer):
 
     def extra_repr(self) -> str:
         return format_shape(self.target_shape)
+
+
+class Permute(Layer):
+    """Reorders the per-example axes: ``Permute((2, 0, 1))`` maps ``(batch, H, W, C)`` to ``(batch, C, H, W)``.
+
+    ``dims`` is a permutation of ``0..k-1`` over the axes *after* the batch axis. The ONNX
+    importer uses it to move between ONNX's NCHW and Axiom's NHWC layouts exactly.
+
+    Example:
+        >>> import numpy as np
+        >>> from axiom import Permute
+        >>> Permute((2, 0, 1)).output_shape(("batch", 28, 28, 3))
+        ('batch', 3, 28, 28)
+        >>> Permute((1, 0))(np.arange(6, dtype=np.float32).reshape(1, 2, 3)).shape
+        (1, 3, 2)
+    """
+
+    def __init__(self, dims: Sequence[int]) -> None:
+        super().__init__()
+        dims = tuple(int(d) for d in dims)
+        if sorted(dims) != list(range(len(dims))):
+            raise ValueError(f"Permute: dims must be a permutation of 0..{len(dims) - 1}, got {dims}")
+        self.dims = dims
+
+    def expects(self) -> str:
+        return "(batch, " + ", ".join(f"d{i}" for i in range(len(self.dims))) + ")"
+
+    def default_input_shape(self) -> Shape:
+        return ("batch", *(f"d{i}" for i in range(len(self.dims))))
+
+    def output_shape(self, input_shape: Sequence[Dim]) -> Shape:
+        if len(input_shape) != len(self.dims) + 1:
+            raise self.shape_error(input_shape, f"rank {len(self.dims) + 1} expected, got rank {len(input_shape)}")
+        return (input_shape[0], *(input_shape[1 + d] for d in self.dims))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return Tensor(x.data.transpose(0, *(1 + d for d in self.dims)))
+
+    def extra_repr(self) -> str:
+        return f"{self.dims}"
