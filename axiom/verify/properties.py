@@ -17,7 +17,7 @@ Example:
     >>> cond.holds(np.array([[0.1, 0.9], [0.8, 0.2]])).tolist()
     [True, False]
     >>> [c.C.tolist() for c in cond.unsafe_region(2)]
-    [[[-1.0, 1.0]]]
+    [[[1.0, -1.0]]]
 """
 
 from __future__ import annotations
@@ -423,6 +423,7 @@ def regression_preset(over: InputSet, lower: Any = None, upper: Any = None) -> l
     """What a regressor should satisfy on ``over``: finite outputs, within ``[lower, upper]`` if given.
 
     Example:
+        >>> from axiom.verify import Box
         >>> [type(p).__name__ for p in regression_preset(Box(0, 1, shape=(2,)), upper=10)]
         ['FiniteOutput', 'OutputBounds']
     """
