@@ -11,7 +11,10 @@ Example:
     (16, 10)
 """
 
-from axiom import functional
+from axiom import (
+    functional,
+    verify,  # noqa: E402 - callable module: verify(model, properties=...)
+)
 from axiom.backends import available_backends, get_backend, set_backend, use_backend
 from axiom.nn import *  # noqa: F403 - the layer vocabulary is the public API
 from axiom.nn import __all__ as _nn_all
@@ -36,4 +39,5 @@ __all__ = [
     "manual_seed",
     "set_backend",
     "use_backend",
+    "verify",
 ]

@@ -7,6 +7,10 @@ Example:
     'OutputBounds: output within bounds for all x in Box'
 """
 
+import sys as _sys
+import types as _types
+
+from axiom.verify.api import verify
 from axiom.verify.properties import (
     ArgmaxIs,
     AvoidsRegion,
@@ -29,7 +33,14 @@ from axiom.verify.properties import (
     classification_preset,
     regression_preset,
 )
+from axiom.verify.result import PropertyResult, VerificationResult, Violation
 from axiom.verify.sets import Box, BoxUnion, InputSet, L2Ball, LinfBall
+from axiom.verify.telemetry import (
+    reset_verification_telemetry,
+    verification_result_telemetry,
+    verification_telemetry_records,
+    verification_telemetry_report,
+)
 
 __all__ = [
     "ArgmaxIs",
@@ -52,9 +63,27 @@ __all__ = [
     "OutputCondition",
     "ProbabilitiesValid",
     "Property",
+    "PropertyResult",
+    "VerificationResult",
+    "Violation",
     "ValidProbabilities",
     "VnnlibProperty",
     "WithinBounds",
     "classification_preset",
     "regression_preset",
+    "reset_verification_telemetry",
+    "verification_result_telemetry",
+    "verification_telemetry_records",
+    "verification_telemetry_report",
+    "verify",
 ]
+
+
+class _CallableModule(_types.ModuleType):
+    """``axiom.verify`` is both this package and the ``verify()`` function (``from axiom import verify``)."""
+
+    def __call__(self, *args: object, **kwargs: object) -> VerificationResult:
+        return verify(*args, **kwargs)  # type: ignore[arg-type]
+
+
+_sys.modules[__name__].__class__ = _CallableModule

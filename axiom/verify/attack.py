@@ -1,0 +1,169 @@
+"""Counterexample search: random sampling, box corners, then PGD on the unsafe-region margin.
+
+A candidate counts only after it is replayed through the concrete model, as deployed (its own
+dtype) AND in float64, and the property's concrete check fails in both. The search never
+claims anything else.
+
+Example:
+    >>> import numpy as np
+    >>> from axiom import Dense, Sequential
+    >>> from axiom.verify import Box, OutputBounds
+    >>> from axiom.verify.attack import search_counterexample
+    >>> m = Sequential(Dense(1, 1))
+    >>> m[0].weight.data[:] = 1.0; m[0].bias.data[:] = 0.0
+    >>> cond = OutputBounds(upper=0.5).condition
+    >>> cex = search_counterexample(m, Box(-1, 1, shape=(1,)), cond, np.random.default_rng(0))
+    >>> bool(cex is not None and cex.output[0] > 0.5)
+    True
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from axiom.verify.concrete import Replayer
+from axiom.verify.properties import OutputCondition
+from axiom.verify.sets import InputSet, L2Ball
+
+
+@dataclass
+class Counterexample:
+    """An input of the set whose concrete outputs violate the property in both precisions."""
+
+    input: np.ndarray  # one example, float64 values exactly representable in the model dtype
+    output: np.ndarray  # the deployed model's output (its dtype)
+    output64: np.ndarray  # the float64 replay
+    found_by: str
+
+
+def _violating(cond: OutputCondition, replayer: Replayer, x: np.ndarray, found_by: str) -> Counterexample | None:
+    """First row of ``x`` that violates ``cond`` in the deployed dtype and in float64."""
+    if len(x) == 0:
+        return None
+    y32 = replayer.outputs_deployed(x)
+    bad = np.flatnonzero(~cond.holds(y32))
+    if bad.size == 0:
+        return None
+    x_bad = x[bad]
+    _, y64 = replayer.outputs(x_bad)
+    bad64 = np.flatnonzero(~cond.holds(y64))
+    if bad64.size == 0:
+        return None
+    i = int(bad64[0])
+    return Counterexample(x_bad[i], y32[bad[i]], y64[i], found_by)
+
+
+def _deployed_points(x: np.ndarray, input_set: InputSet, dtype: np.dtype) -> np.ndarray:
+    """Round points to the model dtype and keep only those still inside the set."""
+    xr = np.asarray(x, np.float64).astype(dtype).astype(np.float64)
+    keep = np.array([input_set.contains(p) for p in xr], bool)
+    return xr[keep]
+
+
+def _corners(input_set: InputSet, limit: int = 1024) -> np.ndarray:
+    box = input_set.to_box()
+    n = box.lower.size
+    if isinstance(input_set, L2Ball) or 2**n > limit:
+        return np.empty((0, *box.lower.shape))
+    pts = [
+        np.where(np.array(bits, bool), box.upper.ravel(), box.lower.ravel())
+        for bits in itertools.product((0, 1), repeat=n)
+    ]
+    return np.asarray(pts).reshape(-1, *box.lower.shape)
+
+
+def search_counterexample(
+    model: Any,
+    input_set: InputSet,
+    condition: OutputCondition,
+    rng: np.random.Generator,
+    *,
+    n_samples: int = 512,
+    pgd_restarts: int = 8,
+    pgd_steps: int = 60,
+    deadline: float | None = None,
+    replayer: Replayer | None = None,
+) -> Counterexample | None:
+    """Look for an input of ``input_set`` (bound to the model input shape) violating ``condition``.
+
+    Returns a replayed :class:`Counterexample` or None (which proves nothing).
+    """
+    replayer = replayer or Replayer(model)
+    dtype = replayer.dtype
+    pieces = input_set.boxes() if type(input_set).__name__ == "BoxUnion" else [input_set]
+    for piece in pieces:
+        center = piece.project(piece.to_box().center)
+        seeds = np.concatenate([center[None], _corners(piece), piece.sample(n_samples, rng)])
+        found = _violating(condition, replayer, _deployed_points(seeds, piece, dtype), "sampling")
+        if found is not None:
+            return found
+    clauses = _clauses(model, condition)
+    if not clauses:
+        return None
+    for piece in pieces:
+        found = _pgd(model, piece, condition, clauses, rng, replayer, pgd_restarts, pgd_steps, deadline)
+        if found is not None:
+            return found
+    return None
+
+
+def _clauses(model: Any, condition: OutputCondition) -> list[Any]:
+    from axiom.verify.concrete import model_output_size
+
+    try:
+        return condition.unsafe_region(model_output_size(model)) or []
+    except ValueError:
+        return []
+
+
+def _pgd(
+    model: Any,
+    piece: InputSet,
+    condition: OutputCondition,
+    clauses: list[Any],
+    rng: np.random.Generator,
+    replayer: Replayer,
+    restarts: int,
+    steps: int,
+    deadline: float | None,
+) -> Counterexample | None:
+    """Projected gradient descent on each clause's margin ``max_i (C_i y - d_i)`` (<= 0 is unsafe)."""
+    from axiom.verify.bounds import input_gradient
+
+    box = piece.to_box()
+    radius = np.maximum(box.radius, 0.0)
+    l2 = isinstance(piece, L2Ball)
+    scale = piece.eps if l2 else radius
+    # Most promising clauses first: smallest margin at the centre.
+    centre = piece.project(box.center)[None]
+    margins = []
+    for c in clauses:
+        vals, _ = input_gradient(replayer.model64, centre, c.C)
+        margins.append(float(np.max(vals[0] - c.d)))
+    order = np.argsort(margins)
+    for k in order:
+        clause = clauses[int(k)]
+        x = np.concatenate([centre, piece.sample(restarts - 1, rng)]) if restarts > 1 else centre.copy()
+        for t in range(steps):
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
+            vals, grads = input_gradient(replayer.model64, x, clause.C)
+            gap = vals - clause.d  # (batch, m)
+            worst = np.argmax(gap, axis=1)
+            g = grads[np.arange(len(x)), worst]  # gradient of the active (largest) atom
+            step = (0.3 * (1 - t / steps) + 0.02) * scale
+            if l2:
+                norm = np.linalg.norm(g.reshape(len(g), -1), axis=1).reshape(-1, *([1] * (g.ndim - 1)))
+                x = piece.project(x - step * g / np.maximum(norm, 1e-300))
+            else:
+                x = piece.project(x - step * np.sign(g))
+            if t % 10 == 9 or t == steps - 1:
+                found = _violating(condition, replayer, _deployed_points(x, piece, replayer.dtype), "pgd")
+                if found is not None:
+                    return found
+    return None
