@@ -17,7 +17,7 @@ Example:
     >>> cond.holds(np.array([[0.1, 0.9], [0.8, 0.2]])).tolist()
     [True, False]
     >>> [c.C.tolist() for c in cond.unsafe_region(2)]
-    [[[1.0, -1.0]]]
+    [[[-1.0, 1.0]]]
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class ArgmaxIs(OutputCondition):
         for j in range(n_out):
             if j != self.label:
                 row = np.zeros(n_out)
-                row[self.label], row[j] = -1.0, 1.0  # y_label - y_j <= 0 is unsafe
+                row[self.label], row[j] = 1.0, -1.0  # y_label - y_j <= 0 is unsafe
                 clauses.append(_clause([row], [0.0]))
         return clauses
 
