@@ -691,7 +691,7 @@ class _Semantics:
                 if lo[k] > hi[k]:
                     other = src[(k, not a.upper)]
                     return self.error(
-                        f"X_{k}: lower bound {lo[k]!r} > upper bound {hi[k]!r} "
+                        f"X_{k}: lower bound {float(lo[k])!r} > upper bound {float(hi[k])!r} "
                         f"(the other bound is at line {other.line})",
                         a.line,
                         a.col,
