@@ -1,0 +1,197 @@
+"""The ``axiom`` command line (also ``python -m axiom``).
+
+Thin on purpose: argument parsing and printing here, the work in :mod:`axiom.verify.instances`.
+
+Example:
+    >>> from axiom.cli import build_parser
+    >>> args = build_parser().parse_args(["verify", "net.onnx", "spec.vnnlib", "--timeout", "60"])
+    >>> args.command, args.onnx, args.timeout
+    ('verify', 'net.onnx', 60.0)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import axiom
+
+__all__ = ["build_parser", "main"]
+
+METHODS = ("ibp", "crown", "alpha-crown")
+
+VERIFY_DESCRIPTION = """\
+Verify a VNN-COMP instance: does some input in the VNN-LIB spec's input set drive the ONNX
+network into the spec's unsafe output region?
+
+Prints the answer on the first line of stdout, in VNN-COMP words:
+  unsat    the property holds (no input reaches the unsafe region)     exit code 0
+  sat      the property is violated; a counterexample follows          exit code 10
+  unknown  neither could be established                                exit code 20
+  timeout  the time budget ran out                                     exit code 30
+  error    the network or spec could not be processed                  exit code 1
+  (a usage error exits with 2)
+
+After "sat" comes the counterexample, one "(X_i v)" / "(Y_j v)" pair per line inside one
+pair of parentheses: the flattened ONNX input and the network's output there, as onnxruntime
+computes it. "sat" is only reported when onnxruntime reproduces the violation. Messages go to
+stderr; --out FILE writes what stdout shows.
+
+With --instances, runs every row of an instances CSV (benchmark,onnx,vnnlib,timeout_s,expected
+with a header, or VNN-COMP's onnx,vnnlib,timeout), shows progress on stderr and prints a table
+per benchmark; answers that contradict `expected` are flagged and make the exit code 1."""
+
+VERIFY_EPILOG = """\
+examples:
+  axiom verify net.onnx prop.vnnlib --timeout 60
+  axiom verify net.onnx prop.vnnlib --method crown --json
+  axiom verify net.onnx prop.vnnlib --out result.txt
+  axiom verify --instances benchmarks/instances.csv --filter acasxu --timeout-scale 0.5
+  axiom verify --instances instances.csv --root benchmarks --limit 10 --out results.csv"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``axiom`` argument parser (subcommand ``verify``).
+
+    Example:
+        >>> a = build_parser().parse_args(["verify", "--instances", "i.csv", "--limit", "3"])
+        >>> a.instances, a.limit, a.onnx
+        ('i.csv', 3, None)
+    """
+    parser = argparse.ArgumentParser(
+        prog="axiom", description="Axiom: provably correct machine learning.", allow_abbrev=False
+    )
+    parser.add_argument("--version", action="version", version=f"axiom {axiom.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    v = sub.add_parser(
+        "verify",
+        help="verify an ONNX network against a VNN-LIB specification (VNN-COMP answers)",
+        description=VERIFY_DESCRIPTION,
+        epilog=VERIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    v.set_defaults(verify_parser=v)
+    v.add_argument("onnx", nargs="?", metavar="NET.onnx", help="the network")
+    v.add_argument("vnnlib", nargs="?", metavar="SPEC.vnnlib", help="the specification (its unsafe set)")
+    v.add_argument("--timeout", type=_positive, metavar="S", help="time budget in seconds (default: none)")
+    v.add_argument("--method", choices=METHODS, help="bound method (default: IBP, then CROWN, then alpha-CROWN)")
+    v.add_argument("--out", metavar="FILE", help="also write the result (or, with --instances, a results CSV)")
+    v.add_argument("--json", action="store_true", help="print a JSON object instead of the VNN-COMP text")
+    g = v.add_argument_group("instances")
+    g.add_argument("--instances", metavar="CSV", help="run every instance of this CSV")
+    g.add_argument("--root", metavar="DIR", help="folder the CSV's paths are relative to (default: the CSV's)")
+    g.add_argument("--timeout-scale", type=_positive, metavar="F", help="multiply each instance's timeout by F")
+    g.add_argument("--limit", type=int, metavar="N", help="run at most N instances (after --filter)")
+    g.add_argument("--filter", metavar="REGEX", help="only rows whose benchmark/onnx/vnnlib paths match REGEX")
+    return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see ``axiom verify --help``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "verify":
+        return _verify(args.verify_parser, args)
+    parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
+    return 2
+
+
+def _verify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.instances is not None:
+        if args.onnx is not None or args.timeout is not None:
+            parser.error("give either NET.onnx SPEC.vnnlib or --instances CSV (with --timeout-scale), not both")
+        return _verify_instances(args)
+    if args.onnx is None or args.vnnlib is None:
+        parser.error("needs NET.onnx and SPEC.vnnlib (or --instances CSV)")
+    for opt in ("root", "timeout_scale", "limit", "filter"):
+        if getattr(args, opt) is not None:
+            parser.error(f"--{opt.replace('_', '-')} only applies with --instances")
+    return _verify_one(args)
+
+
+def _emit(text: str, out: str | None, stream: TextIO) -> None:
+    stream.write(text + "\n")
+    stream.flush()
+    if out is not None:
+        Path(out).write_text(text + "\n")
+
+
+def _verify_one(args: argparse.Namespace) -> int:
+    from axiom.verify.instances import verify_instance
+
+    outcome = verify_instance(args.onnx, args.vnnlib, timeout=args.timeout, method=args.method)
+    if args.json:
+        text = json.dumps({"onnx": args.onnx, "vnnlib": args.vnnlib, **outcome.to_dict()}, indent=2)
+    else:
+        text = outcome.text()
+    try:
+        _emit(text, args.out, sys.stdout)
+    except OSError as err:
+        print(f"axiom verify: cannot write {args.out}: {err}", file=sys.stderr)
+        return 1
+    note = f"axiom verify: {outcome.answer} in {outcome.runtime_s:.3f} s"
+    if outcome.status is not None:
+        note += f" (verify: {outcome.status})"
+    print(note + (f": {outcome.message}" if outcome.message else ""), file=sys.stderr)
+    return outcome.exit_code
+
+
+def _verify_instances(args: argparse.Namespace) -> int:
+    from axiom.verify.instances import (
+        Progress,
+        filter_instances,
+        is_wrong,
+        read_instances,
+        run_instances,
+        summarize,
+        write_results_csv,
+    )
+
+    try:
+        instances = read_instances(args.instances, args.root)
+    except (OSError, ValueError) as err:
+        print(f"axiom verify: {err}", file=sys.stderr)
+        return 1
+    instances = filter_instances(instances, args.filter, args.limit)
+    progress = Progress(len(instances), sys.stderr)
+    results = run_instances(instances, timeout_scale=args.timeout_scale or 1.0, method=args.method, progress=progress)
+    if args.out is not None:
+        write_results_csv(results, args.out)
+    if args.json:
+        rows = [
+            {
+                "benchmark": i.benchmark,
+                "onnx": str(i.onnx),
+                "vnnlib": str(i.vnnlib),
+                "timeout_s": i.timeout_s,
+                "expected": i.expected,
+                **o.to_dict(),
+            }
+            for i, o in results
+        ]
+        print(json.dumps(rows, indent=2))
+        print(summarize(results), file=sys.stderr)
+    else:
+        print(summarize(results))
+    return 1 if any(is_wrong(i.expected, o.answer) for i, o in results) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
