@@ -104,7 +104,13 @@ def _positive(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (see ``axiom verify --help``)."""
+    """Run the command line; returns the exit code (see ``axiom verify --help``).
+
+    Example:
+        >>> main(["verify", "missing.onnx", "missing.vnnlib"])  # the reason goes to stderr
+        error
+        1
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "verify":

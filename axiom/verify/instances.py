@@ -48,6 +48,7 @@ __all__ = [
     "Outcome",
     "Progress",
     "confirm_counterexample",
+    "filter_instances",
     "is_wrong",
     "read_instances",
     "run_instances",
@@ -148,6 +149,11 @@ class Outcome:
     flattened input (as fed to onnxruntime) and the network's output there. ``status`` is
     ``verify()``'s own verdict (None if it did not return), ``properties`` one dict per property
     (``status``, ``method``, ``message``).
+
+    Example:
+        >>> o = Outcome("timeout", 60.2, message="budget exhausted")
+        >>> o.text(), o.exit_code, o.to_dict()["result"]
+        ('timeout', 30, 'timeout')
     """
 
     answer: str
@@ -212,6 +218,22 @@ def confirm_counterexample(session: Any, prop: Any, x: np.ndarray) -> tuple[np.n
     Returns ``(x_as_fed, y)`` (both flattened) when ``x`` (cast to the network's input dtype)
     lies in the property's input set and the output lies in one of its unsafe clauses, exactly;
     otherwise a string saying why not.
+
+    Example:
+        >>> import onnxruntime as ort
+        >>> from onnx import TensorProto, helper
+        >>> from axiom.verify.vnnlib import read_vnnlib
+        >>> g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+        ...     [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+        ...     [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])])
+        >>> m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        >>> sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        >>> [p] = read_vnnlib("(declare-const X_0 Real)(declare-const Y_0 Real)"
+        ...                   "(assert (<= -1 X_0 1))(assert (>= Y_0 0.5))")
+        >>> confirm_counterexample(sess, p, np.array([0.75]))
+        (array([0.75], dtype=float32), array([0.75]))
+        >>> confirm_counterexample(sess, p, np.array([0.25]))
+        "onnxruntime's output at the counterexample is not in the unsafe region"
     """
     name, shape, dtype = _ort_io(session)
     x = np.asarray(x, np.float64).ravel()
@@ -299,7 +321,12 @@ def verify_instance(
 
 @dataclass(frozen=True)
 class Instance:
-    """One row of an instances CSV (paths resolved)."""
+    """One row of an instances CSV (paths resolved; ``row`` is its line in the file).
+
+    Example:
+        >>> Instance("acasxu", Path("nets/n1.onnx"), Path("prop_1.vnnlib"), 116.0, "unsat").label
+        'acasxu: n1.onnx prop_1.vnnlib'
+    """
 
     benchmark: str
     onnx: Path
@@ -370,7 +397,12 @@ def read_instances(csv_path: str | Path, root: str | Path | None = None) -> list
 
 
 def is_wrong(expected: str, answer: str) -> bool:
-    """True when a definite answer contradicts a definite expectation (``sat`` vs ``unsat``)."""
+    """True when a definite answer contradicts a definite expectation (``sat`` vs ``unsat``).
+
+    Example:
+        >>> is_wrong("sat", "unsat"), is_wrong("sat", "timeout"), is_wrong("unknown", "sat")
+        (True, False, False)
+    """
     return {expected, answer} == {"sat", "unsat"}
 
 
@@ -418,7 +450,13 @@ def run_instances(
     progress: Progress | None = None,
     cache: InstanceCache | None = None,
 ) -> list[tuple[Instance, Outcome]]:
-    """Verify every instance in order (timeouts scaled by ``timeout_scale``), sharing one cache."""
+    """Verify every instance in order (timeouts scaled by ``timeout_scale``), sharing one cache.
+
+    Example:
+        >>> i = Instance("demo", Path("missing.onnx"), Path("missing.vnnlib"), 10.0, "unsat")
+        >>> [(inst.benchmark, o.answer) for inst, o in run_instances([i], timeout_scale=0.5)]
+        [('demo', 'error')]
+    """
     cache = cache or InstanceCache()
     out = []
     for inst in instances:
@@ -496,7 +534,16 @@ def summarize(results: Sequence[tuple[Instance, Outcome]]) -> str:
 
 
 def write_results_csv(results: Sequence[tuple[Instance, Outcome]], path: str | Path) -> None:
-    """One row per instance: the CSV columns, then ``result, runtime_s, correct, wrong, message``."""
+    """One row per instance: the CSV columns, then ``result, runtime_s, correct, wrong, message``.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "results.csv")
+        >>> i = Instance("demo", Path("n.onnx"), Path("p.vnnlib"), 10.0, "sat")
+        >>> write_results_csv([(i, Outcome("sat", 1.5))], path)
+        >>> open(path).read().splitlines()[1]
+        'demo,n.onnx,p.vnnlib,10.0,sat,sat,1.5000,1,0,'
+    """
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(

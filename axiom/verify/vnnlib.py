@@ -119,7 +119,13 @@ class VnnlibError(ValueError):
 
 @dataclass(frozen=True)
 class LinearTerm:
-    """``sum(coef * var) + const``; ``coeffs`` maps variable names (``"X_0"``, ``"Y_3"``) to coefficients."""
+    """``sum(coef * var) + const``; ``coeffs`` maps variable names (``"X_0"``, ``"Y_3"``) to coefficients.
+
+    Example:
+        >>> t = LinearTerm((("Y_0", 2.0),), 1.0) + LinearTerm((("Y_0", -1.0), ("Y_1", 1.0)))
+        >>> t.coeffs, t.const, str(t)
+        ((('Y_0', 1.0), ('Y_1', 1.0)), 1.0, 'Y_0 + Y_1 + 1.0')
+    """
 
     coeffs: tuple[tuple[str, float], ...]
     const: float = 0.0
@@ -146,7 +152,13 @@ class LinearTerm:
 
 @dataclass(frozen=True)
 class Comparison:
-    """An atom ``lhs op rhs``, ``op`` one of ``<= >= < > =``, at ``line``:``col`` of the source."""
+    """An atom ``lhs op rhs``, ``op`` one of ``<= >= < > =``, at ``line``:``col`` of the source.
+
+    Example:
+        >>> a = parse_vnnlib("(declare-const Y_0 Real)\\n(assert (>= Y_0 -1))").asserts[0]
+        >>> a.op, a.lhs.coeffs, a.rhs.const, (a.line, a.col)
+        ('>=', (('Y_0', 1.0),), -1.0, (2, 9))
+    """
 
     op: str
     lhs: LinearTerm
@@ -157,7 +169,13 @@ class Comparison:
 
 @dataclass(frozen=True)
 class And:
-    """Conjunction (``And(())`` is ``true``)."""
+    """Conjunction (``And(())`` is ``true``).
+
+    Example:
+        >>> f = parse_vnnlib("(declare-const Y_0 Real)(assert (and (>= Y_0 0) (<= Y_0 1)))").asserts[0]
+        >>> type(f).__name__, [a.op for a in f.args]
+        ('And', ['>=', '<='])
+    """
 
     args: tuple[Formula, ...]
     line: int = 0
@@ -166,7 +184,13 @@ class And:
 
 @dataclass(frozen=True)
 class Or:
-    """Disjunction (``Or(())`` is ``false``)."""
+    """Disjunction (``Or(())`` is ``false``).
+
+    Example:
+        >>> f = parse_vnnlib("(declare-const Y_0 Real)(assert (or (>= Y_0 1) (<= Y_0 -1)))").asserts[0]
+        >>> type(f).__name__, len(f.args)
+        ('Or', 2)
+    """
 
     args: tuple[Formula, ...]
     line: int = 0
@@ -175,7 +199,12 @@ class Or:
 
 @dataclass(frozen=True)
 class Not:
-    """Negation."""
+    """Negation (``read_vnnlib`` pushes it onto the atoms: ``not (<= a b)`` is read as ``a >= b``).
+
+    Example:
+        >>> type(parse_vnnlib("(declare-const Y_0 Real)(assert (not (<= Y_0 0)))").asserts[0]).__name__
+        'Not'
+    """
 
     arg: Formula
     line: int = 0
