@@ -85,18 +85,25 @@ def run_verify(model: Any, properties: list[Any], timeout: float | None, method:
     return verify(model, properties=properties, **kwargs)
 
 
-def _model_shapes(model: Any) -> tuple[tuple[int, ...] | None, int | None]:
-    """(input shape of one example, number of outputs) of an axiom model, None where unknown."""
+def _network(loaded: Any) -> tuple[Any, tuple[int, ...] | None, int | None]:
+    """(model to verify, input shape of one example, number of outputs), shapes None where unknown.
+
+    An imported ``OnnxModel`` gives its ``Sequential`` (``.model``) and its ONNX shapes (batch
+    axis removed); any other model is asked through ``axiom.verify.concrete``.
+    """
+    if hasattr(loaded, "onnx_model") and hasattr(loaded, "model"):
+        n_out = int(np.prod(loaded.output_shape)) if getattr(loaded, "output_shape", None) is not None else None
+        return loaded.model, tuple(int(d) for d in loaded.input_shape), n_out
     from axiom.verify.concrete import model_input_shape, model_output_size
 
     try:
-        shape = model_input_shape(model)
+        shape = model_input_shape(loaded)
     except Exception:  # noqa: BLE001 - a model that does not state its shape: read the spec flat
-        return None, None
+        return loaded, None, None
     try:
-        return shape, model_output_size(model)
+        return loaded, shape, model_output_size(loaded)
     except Exception:  # noqa: BLE001
-        return shape, None
+        return loaded, shape, None
 
 
 class InstanceCache:
@@ -269,8 +276,7 @@ def verify_instance(
     cache = cache or InstanceCache()
     status = None
     try:
-        model = cache.model(onnx_path)
-        input_shape, n_outputs = _model_shapes(model)
+        model, input_shape, n_outputs = _network(cache.model(onnx_path))
         props = cache.properties(vnnlib_path, input_shape, n_outputs)
         result = run_verify(model, props, timeout, method)
         status = result.status
