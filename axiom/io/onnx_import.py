@@ -258,20 +258,24 @@ class _Converter:
     def _check_chain(self, nodes: list[tuple[int, onnx.NodeProto]]) -> None:
         """Reject branching graphs up front, at the node where two computed tensors meet."""
         constant = set(self.consts)
-        readers: dict[str, str] = {}
+        computed_inputs: list[tuple[int, onnx.NodeProto, list[str]]] = []
         for index, node in nodes:
             inputs = [i for i in node.input if i]
             if node.op_type in ("Shape", "Size") or all(i in constant for i in inputs):
                 constant.update(node.output)
-                continue
-            computed = list(dict.fromkeys(i for i in inputs if i not in constant))
-            self.node, self.label = node, _label(node, index)
+            else:
+                computed_inputs.append((index, node, list(dict.fromkeys(i for i in inputs if i not in constant))))
+        for index, node, computed in computed_inputs:  # joins first: they name the real cause
             if len(computed) > 1:
+                self.node, self.label = node, _label(node, index)
                 raise self.unsupported(
                     f"takes {len(computed)} computed tensors ({', '.join(map(repr, computed))}); axiom imports "
                     "chains only, where every node has at most one input computed from the graph input (a residual "
                     "x + f(x) or a two-branch graph is not supported yet)"
                 )
+        readers: dict[str, str] = {}
+        for index, node, computed in computed_inputs:
+            self.node, self.label = node, _label(node, index)
             if computed[0] in readers:
                 raise self.unsupported(
                     f"reads {computed[0]!r}, which node {readers[computed[0]]!r} reads too: the graph branches; "
@@ -1258,14 +1262,10 @@ def from_onnx(path_or_model: Any, *, input_name: str | None = None) -> OnnxModel
         conv = _Converter(model, opset, input_name, batched=True)
         conv.run(output_name)
     except _BatchAxisError:
-        retry = _Converter(model, opset, input_name, batched=False)
         if not conv.input_batched or conv.batch is None:
             raise
-        try:  # a fixed batch size: the whole input tensor can be one example
-            retry.run(output_name)
-        except UnsupportedOnnxError:
-            raise
-        conv = retry
+        conv = _Converter(model, opset, input_name, batched=False)  # a fixed batch size: the whole input
+        conv.run(output_name)  # tensor is one example
     seq = Sequential(*conv.layers, input_shape=("batch", *conv.input_shape))
     out = seq.output_shape(("batch", *conv.input_shape))
     if tuple(out[1:]) != conv.shape:  # pragma: no cover - a converter bug
