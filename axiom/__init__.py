@@ -16,6 +16,7 @@ from axiom import (
     verify,  # noqa: E402 - callable module: verify(model, properties=...)
 )
 from axiom.backends import available_backends, get_backend, set_backend, use_backend
+from axiom.io import from_onnx
 from axiom.nn import *  # noqa: F403 - the layer vocabulary is the public API
 from axiom.nn import __all__ as _nn_all
 from axiom.nn.init import manual_seed
@@ -34,6 +35,7 @@ __all__ = [
     "float16",
     "float32",
     "float64",
+    "from_onnx",
     "functional",
     "get_backend",
     "manual_seed",
