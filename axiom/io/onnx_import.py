@@ -61,11 +61,9 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from axiom.nn.activations import (
     ELU,
@@ -92,6 +90,9 @@ from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
 from axiom.nn.reshape import Flatten, Permute, Reshape
 from axiom.tensor import Tensor
 
+if TYPE_CHECKING:  # onnx is imported when a model is read, so `import axiom` stays fast
+    import onnx
+
 __all__ = ["InvalidOnnxError", "OnnxModel", "SUPPORTED_OPS", "UnsupportedOnnxError", "from_onnx"]
 
 #: Default-domain opsets the importer understands (attribute/input forms of each).
@@ -104,7 +105,7 @@ SUPPORTED_OPS: frozenset[str] = frozenset(
     Sigmoid Size Softmax Softplus Softsign Squeeze Sub Tanh Transpose Unsqueeze""".split()
 )
 
-_FLOAT_TYPES = {onnx.TensorProto.FLOAT: np.dtype(np.float32), onnx.TensorProto.DOUBLE: np.dtype(np.float64)}
+_FLOAT_TYPES = {1: np.dtype(np.float32), 11: np.dtype(np.float64)}  # TensorProto.FLOAT, TensorProto.DOUBLE
 _SELU_ALPHA, _SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 
 
@@ -146,6 +147,18 @@ _BATCH = "batch"  # marks the batch axis in full ONNX shapes
 _SENTINEL = 1_000_003  # stands for a symbolic batch size inside folded Shape results
 
 
+def _onnx() -> Any:
+    import onnx
+
+    return onnx
+
+
+def _to_array(tensor: onnx.TensorProto) -> np.ndarray:
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(tensor)
+
+
 def _label(node: onnx.NodeProto, index: int) -> str:
     if node.name:
         return node.name
@@ -155,7 +168,7 @@ def _label(node: onnx.NodeProto, index: int) -> str:
 def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for a in node.attribute:
-        value = onnx.helper.get_attribute_value(a)
+        value = _onnx().helper.get_attribute_value(a)
         out[a.name] = value.decode() if isinstance(value, bytes) else value
     return out
 
@@ -176,7 +189,7 @@ class _Converter:
 
     def __init__(self, model: onnx.ModelProto, opset: int, input_name: str, batched: bool) -> None:
         self.model, self.graph, self.opset = model, model.graph, opset
-        self.consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
+        self.consts: dict[str, np.ndarray] = {t.name: _to_array(t) for t in self.graph.initializer}
         self.tainted: set[str] = set()  # constants that depend on a symbolic batch size
         self.layers: list[Layer] = []
         self.in_shapes: list[tuple[int, ...]] = []  # runtime example shape entering each layer
@@ -184,7 +197,7 @@ class _Converter:
         value = next(v for v in self.graph.input if v.name == input_name)
         tensor_type = value.type.tensor_type
         if tensor_type.elem_type not in _FLOAT_TYPES:
-            name = onnx.TensorProto.DataType.Name(tensor_type.elem_type)
+            name = _onnx().TensorProto.DataType.Name(tensor_type.elem_type)
             raise UnsupportedOnnxError(f"input {input_name!r} has element type {name}; axiom imports FLOAT/DOUBLE")
         self.dtype = _FLOAT_TYPES[tensor_type.elem_type]
         if not tensor_type.HasField("shape"):
@@ -327,7 +340,7 @@ class _Converter:
     def _constant_attr(self, node: onnx.NodeProto) -> np.ndarray:
         attrs = _attrs(node)
         if "value" in attrs:
-            return numpy_helper.to_array(attrs["value"])
+            return _to_array(attrs["value"])
         for key, dtype in (("value_float", np.float32), ("value_int", np.int64)):
             if key in attrs:
                 return np.array(attrs[key], dtype)
@@ -557,7 +570,7 @@ class _Converter:
     def _op_Cast(self, node: onnx.NodeProto) -> None:
         to = _attrs(node).get("to")
         if _FLOAT_TYPES.get(to) != self.dtype:
-            name = onnx.TensorProto.DataType.Name(to) if to is not None else "?"
+            name = _onnx().TensorProto.DataType.Name(to) if to is not None else "?"
             raise self.unsupported(f"Cast to {name} of a {self.dtype.name} tensor changes its type")
 
     # -- activations --------------------------------------------------------------------------------
@@ -1169,6 +1182,7 @@ class OnnxModel:
 
 
 def _load(source: Any) -> onnx.ModelProto:
+    onnx = _onnx()
     if isinstance(source, onnx.ModelProto):
         model = source
     elif isinstance(source, bytes | bytearray):
