@@ -2,7 +2,9 @@
 
 :func:`from_onnx` reads a ``.onnx`` file (or an ``onnx.ModelProto``) whose graph is a **chain**:
 every node has at most one input computed from the graph input; weights come from initializers,
-``Constant`` nodes or constant subgraphs (folded at import time). It returns an
+``Constant`` nodes or constant subgraphs (folded at import time). One join is accepted: a
+residual block ``Add(x, f(x))`` whose branch ``f`` is itself a chain read only by that Add and
+keeps the shape of ``x`` becomes ``Residual(*f)``. It returns an
 :class:`OnnxModel`: ``.model`` is the axiom ``Sequential`` (what ``verify`` and the compiler
 take), and the object itself runs inputs shaped like the ONNX input and compares against
 onnxruntime.
@@ -81,7 +83,7 @@ from axiom.nn.activations import (
     identity,
 )
 from axiom.nn.affine import Affine
-from axiom.nn.containers import Sequential
+from axiom.nn.containers import Residual, Sequential
 from axiom.nn.conv import Conv2d
 from axiom.nn.dense import Dense
 from axiom.nn.layer import Layer
@@ -225,6 +227,7 @@ class _Converter:
         self.input_batched = batched
         self.layout: tuple[int, ...] = tuple(range(len(self.shape)))
         self.live = input_name
+        self.full_shapes: dict[str, tuple[list[Any], bool]] = {input_name: (self._full_shape(), self.batched)}
         self.pending_pad: tuple[str, tuple[tuple[int, int], tuple[int, int]]] | None = None
         self.node: onnx.NodeProto | None = None
         self.label = ""
@@ -242,7 +245,18 @@ class _Converter:
         nodes = self._needed_nodes(output_name)
         self._check_chain(nodes)
         self.used = {i for _, n in nodes for i in n.input if i} | {output_name}
+        by_index = dict(nodes)
+        done: set[int] = set()
         for index, node in nodes:
+            if index in done:
+                continue
+            if index in self.residuals:  # the branch's nodes, and constants between them, in graph order
+                path, join = self.residuals[index]
+                members = set(path) | {i for i in self.constant_nodes if index < i < join}
+                self._residual([(i, by_index[i]) for i in sorted(members - done)], join, by_index[join])
+                done.update(members)
+                done.add(join)
+                continue
             self.node, self.label = node, _label(node, index)
             self._convert(node)
         self.node = None
@@ -269,33 +283,78 @@ class _Converter:
         return keep[::-1]
 
     def _check_chain(self, nodes: list[tuple[int, onnx.NodeProto]]) -> None:
-        """Reject branching graphs up front, at the node where two computed tensors meet."""
+        """Reject branching graphs up front, at the node where two computed tensors meet.
+
+        One pattern with two computed inputs is accepted: ``Add(x, f(x))`` where ``f`` is a chain
+        that only this Add reads and ``x`` is read by nothing else; it becomes a ``Residual``.
+        """
         constant = set(self.consts)
+        self.constant_nodes: set[int] = set()
         computed_inputs: list[tuple[int, onnx.NodeProto, list[str]]] = []
         for index, node in nodes:
             inputs = [i for i in node.input if i]
             if node.op_type in ("Shape", "Size") or all(i in constant for i in inputs):
                 constant.update(node.output)
+                self.constant_nodes.add(index)
             else:
                 computed_inputs.append((index, node, list(dict.fromkeys(i for i in inputs if i not in constant))))
+        producer = {out: (index, computed) for index, node, computed in computed_inputs for out in node.output if out}
+        readers: dict[str, list[int]] = {}
+        for index, _, computed in computed_inputs:
+            for name in computed:
+                readers.setdefault(name, []).append(index)
+        self.residuals: dict[int, tuple[list[int], int]] = {}
+        roots: set[str] = set()
         for index, node, computed in computed_inputs:  # joins first: they name the real cause
+            if len(computed) == 2 and node.op_type == "Add" and node.domain in ("", "ai.onnx"):
+                found = _residual_path(computed, index, producer, readers)
+                if found is not None:
+                    root, path = found
+                    self.residuals[path[0]] = (path, index)
+                    roots.add(root)
+                    continue
             if len(computed) > 1:
                 self.node, self.label = node, _label(node, index)
                 raise self.unsupported(
                     f"takes {len(computed)} computed tensors ({', '.join(map(repr, computed))}); axiom imports "
-                    "chains only, where every node has at most one input computed from the graph input (a residual "
-                    "x + f(x) or a two-branch graph is not supported yet)"
+                    "chains, where every node has at most one input computed from the graph input, and residual "
+                    "blocks Add(x, f(x)) whose branch f is a chain read only by that Add"
                 )
-        readers: dict[str, str] = {}
         for index, node, computed in computed_inputs:
-            self.node, self.label = node, _label(node, index)
-            if computed[0] in readers:
-                raise self.unsupported(
-                    f"reads {computed[0]!r}, which node {readers[computed[0]]!r} reads too: the graph branches; "
-                    "axiom imports chains only"
-                )
-            readers[computed[0]] = self.label
+            name = computed[0]
+            if len(readers[name]) > 1 and name not in roots:
+                first = next(n for i, n, _ in computed_inputs if i == readers[name][0])
+                self.node, self.label = node, _label(node, index)
+                if index != readers[name][0]:
+                    raise self.unsupported(
+                        f"reads {name!r}, which node {_label(first, readers[name][0])!r} reads too: the graph "
+                        "branches; axiom imports chains (and Add(x, f(x)) residual blocks)"
+                    )
         self.node = None
+
+    def _residual(self, path: list[tuple[int, onnx.NodeProto]], join_index: int, join: onnx.NodeProto) -> None:
+        """Convert the branch ``f`` of ``Add(x, f(x))`` into its own layers and emit ``Residual(*layers)``."""
+        saved = (self.layers, self.in_shapes, self.sources)
+        shape, layout, batched = self.shape, self.layout, self.batched
+        self.layers, self.in_shapes, self.sources = [], [], []
+        for index, node in path:
+            self.node, self.label = node, _label(node, index)
+            self._convert(node)
+        self.node, self.label = join, _label(join, join_index)
+        if self.pending_pad is not None:
+            raise self.unsupported(f"the residual branch ends in a Pad ({self.pending_pad[0]!r})")
+        if self.shape != shape or self.batched != batched:
+            raise self.unsupported(
+                f"Add(x, f(x)) where f changes the example shape {list(shape)} to {list(self.shape)} (broadcasting "
+                "residuals are not supported)"
+            )
+        self._to_layout(layout)
+        inner = self.layers or [Activation(identity)]
+        labels = [label for group in self.sources for label in group]
+        self.layers, self.in_shapes, self.sources = saved
+        self._emit(Residual(*inner), sources=[*dict.fromkeys(labels), self.label])
+        self.live = join.output[0]
+        self.full_shapes[self.live] = (self._full_shape(), self.batched)
 
     def _convert(self, node: onnx.NodeProto) -> None:
         if node.domain not in ("", "ai.onnx"):
@@ -306,7 +365,7 @@ class _Converter:
             self.consts[node.output[0]] = self._constant_attr(node)
             return
         if op in ("Shape", "Size") and inputs[0] not in self.consts:
-            self._shape_of_live(node)
+            self._shape_of(node)
             return
         computed = [i for i in inputs if i and i not in self.consts]
         if not computed:
@@ -335,6 +394,7 @@ class _Converter:
             if extra and extra in self.used:
                 raise self.unsupported(f"its extra output {extra!r} is used; axiom imports inference graphs only")
         self.live = node.output[0]
+        self.full_shapes[self.live] = (self._full_shape(), self.batched)
 
     # -- constants ----------------------------------------------------------------------------
     def _constant_attr(self, node: onnx.NodeProto) -> np.ndarray:
@@ -365,17 +425,20 @@ class _Converter:
                 if taint:
                     self.tainted.add(name)
 
-    def _shape_of_live(self, node: onnx.NodeProto) -> None:
-        full = ([self.batch or _SENTINEL] if self.batched else []) + list(self.shape)
-        symbolic = self.batched and self.batch is None
+    def _shape_of(self, node: onnx.NodeProto) -> None:
+        """Shape/Size of a computed tensor: a constant (a symbolic batch size becomes a tracked sentinel)."""
+        if node.input[0] not in self.full_shapes:
+            raise self.unsupported(f"reads the shape of {node.input[0]!r}, which this importer does not track")
+        full, batched = self.full_shapes[node.input[0]]
+        symbolic = batched and self.batch is None
+        dims = [(self.batch or _SENTINEL) if d == _BATCH else d for d in full]
         if node.op_type == "Size":
-            value, taint = np.array(math.prod(full), np.int64), symbolic
+            value, taint = np.array(math.prod(dims), np.int64), symbolic
         else:
             attrs = _attrs(node)
-            start, end = attrs.get("start", 0), attrs.get("end", len(full))
-            sl = slice(start, end)
-            value = np.array(full[sl], np.int64)
-            taint = symbolic and 0 in range(len(full))[sl]
+            sl = slice(attrs.get("start", 0), attrs.get("end", len(dims)))
+            value = np.array(dims[sl], np.int64)
+            taint = symbolic and 0 in range(len(dims))[sl]
         self.consts[node.output[0]] = value
         if taint:
             self.tainted.add(node.output[0])
@@ -537,6 +600,9 @@ class _Converter:
 
     def _binary(self, node: onnx.NodeProto) -> None:
         a, b = node.input[0], node.input[1]
+        if a == b and node.op_type == "Add":  # x + x
+            self._affine(2.0, None)
+            return
         first = a == self.live
         c = self._example_constant(self.const(b if first else a, "other operand"))
         op = node.op_type
@@ -788,8 +854,8 @@ class _Converter:
     def _op_Squeeze(self, node: onnx.NodeProto) -> None:
         full = self._full_shape()
         axes = self._axes(node, len(full))
-        if axes is None:
-            axes = [i for i, d in enumerate(full) if d == 1]
+        if axes is None:  # every size-1 axis, the batch axis too when its fixed size is 1
+            axes = [i for i, d in enumerate(full) if (self.batch if d == _BATCH else d) == 1]
         if any(full[a] not in (1, _BATCH) for a in axes):
             raise self.unsupported(f"squeezing axes {axes} of shape {full}, not all of size 1")
         out = [d for i, d in enumerate(full) if i not in axes]
@@ -1012,6 +1078,27 @@ class _Converter:
         self._emit(layer)
 
 
+def _residual_path(
+    computed: list[str], join: int, producer: dict[str, tuple[int, list[str]]], readers: dict[str, list[int]]
+) -> tuple[str, list[int]] | None:
+    """For a join ``Add(a, b)``: ``(x, indexes of f's nodes in order)`` if one input is ``f(x)`` of the other."""
+    for root, tip in ((computed[0], computed[1]), (computed[1], computed[0])):
+        path: list[int] = []
+        name, reader = tip, join
+        while name != root:
+            if name not in producer or readers.get(name) != [reader]:
+                break
+            index, inputs = producer[name]
+            if len(inputs) != 1:
+                break
+            path.append(index)
+            name, reader = inputs[0], index
+        else:
+            if path and sorted(readers.get(root, [])) == sorted([path[-1], join]):
+                return root, path[::-1]
+    return None
+
+
 def _conv_like(conv: Conv2d, *, bias: bool, dtype: np.dtype) -> Conv2d:
     return Conv2d(
         conv.in_channels,  # type: ignore[arg-type]
@@ -1115,7 +1202,7 @@ class OnnxModel:
         """
         arr = np.asarray(x.data if isinstance(x, Tensor) else x, dtype=self.dtype)
         shape, n = self.input_shape, self.input_size
-        if not self.input_batched and arr.shape == shape:
+        if arr.shape == shape:
             return arr.reshape(1, *shape), True
         if arr.ndim == len(shape) + 1 and arr.shape[1:] == shape:
             return arr, False
@@ -1275,11 +1362,14 @@ def from_onnx(path_or_model: Any, *, input_name: str | None = None) -> OnnxModel
     try:
         conv = _Converter(model, opset, input_name, batched=True)
         conv.run(output_name)
-    except _BatchAxisError:
+    except _BatchAxisError as err:
         if not conv.input_batched or conv.batch is None:
             raise
         conv = _Converter(model, opset, input_name, batched=False)  # a fixed batch size: the whole input
-        conv.run(output_name)  # tensor is one example
+        try:  # tensor can be one example
+            conv.run(output_name)
+        except UnsupportedOnnxError:
+            raise err from None
     seq = Sequential(*conv.layers, input_shape=("batch", *conv.input_shape))
     out = seq.output_shape(("batch", *conv.input_shape))
     if tuple(out[1:]) != conv.shape:  # pragma: no cover - a converter bug

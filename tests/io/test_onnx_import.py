@@ -646,14 +646,58 @@ def test_lstm_is_unsupported() -> None:
     assert isinstance(info.value, ValueError)
 
 
-def test_residual_add_is_unsupported() -> None:
+def test_residual_add_becomes_a_residual_layer() -> None:
+    nodes = [
+        helper.make_node("Conv", ["x", "w0"], ["h"], pads=[1, 1, 1, 1], name="stem"),
+        helper.make_node("Relu", ["h"], ["r"], name="relu0"),
+        helper.make_node("Conv", ["r", "w1", "b1"], ["a"], pads=[1, 1, 1, 1], name="c1"),
+        helper.make_node("Relu", ["a"], ["b"], name="relu1"),
+        helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(f32(1, 4, 1, 1)), name="k"),
+        helper.make_node("Mul", ["b", "k"], ["c"], name="scale"),
+        helper.make_node("Conv", ["c", "w2"], ["d"], pads=[1, 1, 1, 1], name="c2"),
+        helper.make_node("Add", ["d", "r"], ["s"], name="skip"),  # f(x) + x
+        helper.make_node("Add", ["s", "s"], ["t"], name="double"),  # x + x
+        helper.make_node("Flatten", ["t"], ["y"]),
+    ]
+    inits = {"w0": f32(4, 2, 3, 3), "w1": f32(4, 4, 3, 3), "b1": f32(4), "w2": f32(4, 4, 3, 3)}
+    net = check(make_model(nodes, ["N", 2, 5, 5], inits))
+    assert layer_types(net) == ["Permute", "Conv2d", "ReLU", "Residual", "Affine", "Permute", "Flatten"]
+    residual = net.model[3]
+    assert [type(layer).__name__ for layer in residual.layers] == ["Conv2d", "ReLU", "Affine", "Conv2d"]
+    assert net.layer_sources[3] == ("c1", "relu1", "scale", "c2", "skip")
+    # x + f(x) on vectors, with the branch in the second position and a no-op branch
+    nodes = [
+        helper.make_node("Gemm", ["x", "W"], ["h"], transB=1),
+        helper.make_node("Tanh", ["h"], ["u"]),
+        helper.make_node("Add", ["h", "u"], ["v"]),
+        helper.make_node("Identity", ["v"], ["i"]),
+        helper.make_node("Add", ["v", "i"], ["y"]),
+    ]
+    net = check(make_model(nodes, ["N", 3], {"W": f32(3, 3)}))
+    assert layer_types(net) == ["Dense", "Residual", "Residual"]
+
+
+def test_unsupported_joins() -> None:
     nodes = [
         helper.make_node("MatMul", ["x", "W"], ["h"], name="fc"),
         helper.make_node("Relu", ["h"], ["r"], name="relu"),
-        helper.make_node("Add", ["x", "r"], ["y"], name="skip"),
+        helper.make_node("ReduceSum", ["r"], ["s"], name="sum", keepdims=1),
+        helper.make_node("Add", ["h", "s"], ["y"], name="skip"),  # f(x) of another shape: broadcasting
     ]
-    with pytest.raises(UnsupportedOnnxError, match=r"node 'skip' \(Add, opset 13\): takes 2 computed tensors"):
-        from_onnx(make_model(nodes, ["N", 4], {"W": f32(4, 4)}))
+    with pytest.raises(UnsupportedOnnxError, match=r"node 'sum' \(ReduceSum, opset 11\): no axiom mapping"):
+        from_onnx(make_model(nodes, ["N", 4], {"W": f32(4, 4)}, opset=11))
+    nodes[2] = helper.make_node("MatMul", ["r", "V"], ["s"], name="narrow")
+    with pytest.raises(UnsupportedOnnxError, match=r"node 'skip' \(Add, opset 13\): Add\(x, f\(x\)\) where f changes"):
+        from_onnx(make_model(nodes, ["N", 4], {"W": f32(4, 4), "V": f32(4, 1)}))
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="a"),
+        helper.make_node("Sigmoid", ["a"], ["b"], name="b"),
+        helper.make_node("Tanh", ["a"], ["c"], name="c"),  # a is read three times
+        helper.make_node("Add", ["a", "b"], ["d"], name="join1"),
+        helper.make_node("Add", ["d", "c"], ["y"], name="join2"),
+    ]
+    with pytest.raises(UnsupportedOnnxError, match=r"node 'join1' \(Add, opset 13\): takes 2 computed tensors"):
+        from_onnx(make_model(nodes, ["N", 4]))
 
 
 def test_branches_are_unsupported() -> None:
@@ -746,3 +790,44 @@ def test_layers_in_the_result_are_ordinary_axiom_layers() -> None:
     net = check(make_model(nodes, ["N", 18], inits))
     kinds = (Affine, Reshape, Permute, Conv2d, Permute)
     assert all(isinstance(layer, k) for layer, k in zip(net.model, kinds, strict=True))
+
+
+def test_shape_of_an_earlier_tensor_and_size() -> None:
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),  # the input's shape, read after x is consumed
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("Slice", ["s", "zero", "one"], ["n"]),
+        helper.make_node("Concat", ["n", "minus1"], ["target"], axis=0),
+        helper.make_node("Reshape", ["c", "target"], ["y"]),
+    ]
+    inits = {
+        "w": f32(3, 2, 1, 1),
+        "zero": np.array([0], np.int64),
+        "one": np.array([1], np.int64),
+        "minus1": np.array([-1], np.int64),
+    }
+    net = check(make_model(nodes, ["N", 2, 3, 3], inits, output_dims=["N", 27]))
+    assert net.output_shape == (27,)
+    # a symbolic batch size used as a weight is refused
+    nodes = [helper.make_node("Size", ["x"], ["n"]), helper.make_node("Cast", ["n"], ["nf"], to=TensorProto.FLOAT)]
+    nodes.append(helper.make_node("Mul", ["x", "nf"], ["y"], name="scale_by_batch"))
+    with pytest.raises(UnsupportedOnnxError, match="'scale_by_batch'.*symbolic batch size"):
+        from_onnx(make_model(nodes, ["N", 3]))
+
+
+def test_squeeze_of_a_fixed_batch_of_one() -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Squeeze", ["r"], ["y"])]  # no axes
+    net = check(make_model(nodes, [1, 3, 1, 2], opset=11))
+    assert net.output_shape == (3, 2) and not net.output_batched
+    assert net(f32(3, 1, 2)).shape == (3, 2)  # one example (the input without its batch axis)
+
+
+def test_a_fixed_batch_retry_that_fails_reports_the_batch_problem() -> None:
+    nodes = [
+        helper.make_node("Gemm", ["x", "B"], ["h"], transA=1, name="gemm_t"),
+        helper.make_node("Erf", ["h"], ["y"]),  # the retry without a batch axis fails here
+    ]
+    inits = {"B": f32(1, 3)}
+    model = make_model(nodes, [1, 4], inits)
+    with pytest.raises(UnsupportedOnnxError, match=r"'gemm_t' \(Gemm, opset 13\).*transA=1"):
+        from_onnx(model)
