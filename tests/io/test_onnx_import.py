@@ -831,3 +831,119 @@ def test_a_fixed_batch_retry_that_fails_reports_the_batch_problem() -> None:
     model = make_model(nodes, [1, 4], inits)
     with pytest.raises(UnsupportedOnnxError, match=r"'gemm_t' \(Gemm, opset 13\).*transA=1"):
         from_onnx(model)
+
+
+def test_more_mappings() -> None:
+    # opset 18 Pad with an axes input, before a Conv
+    nodes = [
+        helper.make_node("Pad", ["x", "pads", "", "axes"], ["p"]),
+        helper.make_node("Conv", ["p", "w"], ["y"]),
+    ]
+    inits = {"pads": np.array([1, 0, 2, 1], np.int64), "axes": np.array([2, 3], np.int64), "w": f32(2, 3, 2, 2)}
+    net = check(make_model(nodes, ["N", 3, 4, 4], inits, opset=18))
+    assert net.model[1].padding == ((1, 2), (0, 1))
+    # constants with extra leading 1s, Cast to the same type, Clip as ReLU, Constant value_floats
+    nodes = [
+        helper.make_node("Constant", [], ["k"], value_floats=[1.0, -2.0, 3.0]),
+        helper.make_node("Mul", ["x", "k"], ["a"]),
+        helper.make_node("Add", ["a", "big"], ["b"]),
+        helper.make_node("Cast", ["b"], ["c"], to=TensorProto.FLOAT),
+        helper.make_node("Clip", ["c", "lo"], ["y"]),
+    ]
+    net = check(make_model(nodes, ["N", 3], {"big": f32(1, 1, 1, 3), "lo": np.array(0.0, np.float32)}))
+    assert layer_types(net) == ["Affine", "ReLU"]
+
+
+ERROR_CASES = {
+    "cast to int": (
+        [
+            helper.make_node("Cast", ["x"], ["i"], to=TensorProto.INT64, name="n"),
+            helper.make_node("Cast", ["i"], ["y"], to=TensorProto.FLOAT),
+        ],
+        ["N", 3],
+        {},
+        r"'n' \(Cast, opset 13\): Cast to INT64",
+    ),
+    "clip range": (
+        [helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="n")],
+        ["N", 3],
+        {"lo": np.array(-1.0, np.float32), "hi": np.array(1.0, np.float32)},
+        r"Clip to \[-1.0, 1.0\]",
+    ),
+    "matmul rank 3": (
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="n")],
+        ["N", 2, 3],
+        {"W": f32(3, 4)},
+        r"'n' \(MatMul, opset 13\): MatMul on a tensor of shape \['batch', 2, 3\]",
+    ),
+    "conv1d": (
+        [helper.make_node("Conv", ["x", "W"], ["y"], name="n")],
+        ["N", 2, 7],
+        {"W": f32(4, 2, 3)},
+        r"'n' \(Conv, opset 13\): expects an \(N, C, H, W\) tensor",
+    ),
+    "transpose batch": (
+        [helper.make_node("Transpose", ["x"], ["y"], perm=[1, 0], name="n")],
+        ["N", 3],
+        {},
+        r"'n' \(Transpose, opset 13\): Transpose with perm \[1, 0\] moves the batch axis",
+    ),
+    "gemm constant A": (
+        [helper.make_node("Gemm", ["A", "x"], ["y"], name="n")],
+        ["N", 3],
+        {"A": f32(2, 5)},
+        r"'n' \(Gemm, opset 13\): Gemm with a constant A",
+    ),
+    "pad reflect": (
+        [
+            helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect", name="n"),
+            helper.make_node("Relu", ["p"], ["y"]),
+        ],
+        ["N", 2, 4, 4],
+        {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)},
+        r"'n' \(Pad, opset 13\): Pad mode='reflect'",
+    ),
+    "bad pool pads": (
+        [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[2, 2, 2, 2], name="n")],
+        ["N", 2, 4, 4],
+        {},
+        r"at most half the kernel",
+    ),
+    "weight computed": (
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Conv", ["r", "r"], ["y"], name="n")],
+        [1, 1, 3, 3],
+        {},
+        r"'n' \(Conv, opset 13\): its weight W 'r' must be a constant",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES), ids=list(ERROR_CASES))
+def test_errors_name_the_node(case: str) -> None:
+    nodes, dims, inits, pattern = ERROR_CASES[case]
+    with pytest.raises(UnsupportedOnnxError, match=pattern):
+        from_onnx(make_model(nodes, dims, inits))
+
+
+def test_graph_level_errors() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    two_in = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x, z], [y])
+    model = helper.make_model(two_in, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(UnsupportedOnnxError, match=r"2 inputs \['x', 'z'\]"):
+        from_onnx(model)
+    assert from_onnx(model, input_name="x").input_name == "x"  # z is unused
+    two_out = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Neg", ["x"], ["z"])], "g", [x], [y, z]
+    )
+    with pytest.raises(UnsupportedOnnxError, match=r"2 outputs \['y', 'z'\]"):
+        from_onnx(helper.make_model(two_out, opset_imports=[helper.make_opsetid("", 13)]))
+    wrong = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [x],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+    )
+    with pytest.warns(UserWarning, match="declares output 'y' with shape"):
+        from_onnx(helper.make_model(wrong, opset_imports=[helper.make_opsetid("", 13)]))
