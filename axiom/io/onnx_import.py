@@ -533,10 +533,14 @@ class _Converter:
         """An ONNX constant broadcast against the running tensor, as a per-example runtime-layout array."""
         c = np.asarray(c, np.float64)
         full_rank = len(self.shape) + self.batched
-        while c.ndim > full_rank:
-            if c.shape[0] != 1:
-                raise self.unsupported(f"a constant of shape {list(c.shape)} would add axes to the tensor")
-            c = c[0]
+        if c.ndim > full_rank:  # broadcasting adds leading axes to the result
+            extra = c.shape[: c.ndim - full_rank]
+            if any(d != 1 for d in extra):
+                raise self.unsupported(f"a constant of shape {list(c.shape)} would expand the tensor")
+            if self.batched:
+                raise self.batch_error(f"a constant of shape {list(c.shape)} adds axes before the batch axis")
+            self._set_example_shape((1,) * len(extra) + self.shape)
+            full_rank = c.ndim
         if self.batched and c.ndim == full_rank:
             if c.shape[0] != 1:
                 raise self.batch_error(f"a constant of shape {list(c.shape)} differs per example")

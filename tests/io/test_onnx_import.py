@@ -850,8 +850,12 @@ def test_more_mappings() -> None:
         helper.make_node("Cast", ["b"], ["c"], to=TensorProto.FLOAT),
         helper.make_node("Clip", ["c", "lo"], ["y"]),
     ]
-    net = check(make_model(nodes, ["N", 3], {"big": f32(1, 1, 1, 3), "lo": np.array(0.0, np.float32)}))
-    assert layer_types(net) == ["Affine", "ReLU"]
+    net = check(make_model(nodes, [1, 3], {"big": f32(1, 1, 1, 3), "lo": np.array(0.0, np.float32)}))
+    # the rank-4 constant moves ONNX's batch axis (the result is (1, 1, 1, 3)): one example, no batch axis
+    assert layer_types(net) == ["Affine", "Reshape", "Affine", "ReLU"]
+    assert not net.input_batched and net.output_shape == (1, 1, 1, 3)
+    with pytest.raises(UnsupportedOnnxError, match=r"adds axes before the batch axis"):
+        from_onnx(make_model(nodes, ["N", 3], {"big": f32(1, 1, 1, 3), "lo": np.array(0.0, np.float32)}))
 
 
 ERROR_CASES = {
