@@ -52,9 +52,9 @@ Example:
     )
     >>> net.input_shape, net.output_shape
     ((3,), (2,))
-    >>> x = np.array([1.0, 0.0, -1.0], np.float32)     # a flat vector: one example
+    >>> x = np.array([1.0, 0.0, 1.0], np.float32)     # a flat vector: one example
     >>> net(x).tolist(), net.run_onnxruntime(x).tolist()
-    ([[0.0, 0.0]], [[0.0, 0.0]])
+    ([[5.0, 5.0]], [[5.0, 5.0]])
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from axiom.nn import init
 from axiom.nn.activations import (
     ELU,
     SELU,
@@ -1363,6 +1364,16 @@ def from_onnx(path_or_model: Any, *, input_name: str | None = None) -> OnnxModel
         names = [o.name for o in graph.output]
         raise UnsupportedOnnxError(f"the graph has {len(graph.output)} outputs {names}; axiom imports one output")
     output_name = graph.output[0].name
+    rng = init.generator()
+    rng_state = rng.bit_generator.state  # layer constructors draw random weights we overwrite: leave no trace
+    try:
+        return _import(model, opset, input_name, output_name)
+    finally:
+        rng.bit_generator.state = rng_state
+
+
+def _import(model: onnx.ModelProto, opset: int, input_name: str, output_name: str) -> OnnxModel:
+    graph = model.graph
     try:
         conv = _Converter(model, opset, input_name, batched=True)
         conv.run(output_name)
@@ -1407,5 +1418,5 @@ def _check_declared_output(value: onnx.ValueInfoProto, conv: _Converter) -> None
         warnings.warn(
             f"from_onnx: the graph declares output {value.name!r} with shape {declared}, its nodes compute "
             f"{['batch' if d is None else d for d in computed]}",
-            stacklevel=3,
+            stacklevel=4,
         )

@@ -951,3 +951,15 @@ def test_graph_level_errors() -> None:
     )
     with pytest.warns(UserWarning, match="declares output 'y' with shape"):
         from_onnx(helper.make_model(wrong, opset_imports=[helper.make_opsetid("", 13)]))
+
+
+def test_import_leaves_the_global_random_state_alone() -> None:
+    from axiom import manual_seed
+    from axiom.nn import init
+
+    model = make_model([helper.make_node("Gemm", ["x", "W"], ["y"])], ["N", 3], {"W": f32(3, 2)})
+    manual_seed(7)
+    expected = init.generator().random(3)
+    manual_seed(7)
+    from_onnx(model)
+    np.testing.assert_array_equal(init.generator().random(3), expected)
