@@ -444,24 +444,18 @@ def test_instances_filter_limit_json_and_exit_0(capsys, fake, tmp_path: Path) ->
 # ----------------------------------------------------------------------------------------------
 
 
-# Until from_onnx and verify() work together end to end (not strict: passes once they do).
-e2e = pytest.mark.xfail(reason="waiting on the from_onnx + verify() integration", strict=False)
-
-
 def _run_module(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "axiom", *argv], capture_output=True, text=True, cwd=REPO, timeout=timeout
     )
 
 
-@e2e
 @needs_bench
 def test_end_to_end_test_small_unsat() -> None:
     r = _run_module("verify", str(TEST / "test_small.onnx"), str(TEST / "test_small.vnnlib"), "--timeout", "60")
     assert (r.returncode, r.stdout) == (0, "unsat\n"), r.stderr
 
 
-@e2e
 @needs_bench
 def test_end_to_end_sat_counterexample_checks_out(tmp_path: Path) -> None:
     out = tmp_path / "r.txt"
@@ -474,3 +468,14 @@ def test_end_to_end_sat_counterexample_checks_out(tmp_path: Path) -> None:
     sess = ort.InferenceSession(str(SAT_NET), providers=["CPUExecutionProvider"])
     y = sess.run(None, {"input": x.astype(np.float32).reshape(1, 1, 1, 5)})[0]
     assert p.input_set.contains(x) and not p.holds(y.reshape(1, -1))[0]
+
+
+@needs_bench
+def test_end_to_end_instances_test_set(tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    r = _run_module("verify", "--instances", str(BENCH / "instances.csv"), "--filter", "^test/", "--out", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[1].split()[:9] == ["test", "5", "4", "1", "0", "0", "0", "5", "0"], r.stdout
+    assert "no wrong answers (5 of 5" in r.stdout and r.stderr.count("[") >= 5
+    with open(out) as f:
+        assert [row["result"] for row in csv.DictReader(f)] == ["unsat", "unsat", "unsat", "sat", "unsat"]
