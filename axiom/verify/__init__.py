@@ -41,6 +41,7 @@ from axiom.verify.telemetry import (
     verification_telemetry_records,
     verification_telemetry_report,
 )
+from axiom.verify.vnnlib import VnnlibError, read_vnnlib, write_vnnlib
 
 __all__ = [
     "ArgmaxIs",
@@ -67,6 +68,7 @@ __all__ = [
     "VerificationResult",
     "Violation",
     "ValidProbabilities",
+    "VnnlibError",
     "VnnlibProperty",
     "WithinBounds",
     "classification_preset",
@@ -75,7 +77,9 @@ __all__ = [
     "verification_result_telemetry",
     "verification_telemetry_records",
     "verification_telemetry_report",
+    "read_vnnlib",
     "verify",
+    "write_vnnlib",
 ]
 
 
