@@ -43,6 +43,13 @@ def verify(
       them; ``timeout`` in seconds bounds the whole call; ``attack=False`` skips the search.
 
     Every call is recorded in the verification telemetry (``verification_telemetry_report``).
+
+    Example:
+        >>> from axiom import Dense, Sequential, manual_seed, verify
+        >>> from axiom.verify import Box, OutputBounds
+        >>> manual_seed(0); m = Sequential(Dense(2, 1))
+        >>> verify(m, OutputBounds(upper=1e3, over=Box(0, 1, shape=(2,)))).status
+        'proven'
     """
     props = [properties] if isinstance(properties, Property) else list(properties)
     for i, p in enumerate(props):

@@ -23,6 +23,11 @@ def model_input_shape(model: Any) -> tuple[int, ...]:
     """Shape of ONE example the model takes (batch axis removed); must be concrete.
 
     Raises ``ValueError`` when the model does not state a concrete input shape.
+
+    Example:
+        >>> from axiom import Dense, Sequential
+        >>> model_input_shape(Sequential(Dense(3, 2)))
+        (3,)
     """
     shape = tuple(getattr(model, "input_shape", None) or model.default_input_shape())
     example = shape[1:]
@@ -35,13 +40,25 @@ def model_input_shape(model: Any) -> tuple[int, ...]:
 
 
 def model_output_size(model: Any) -> int:
-    """Number of output values per example (the flattened output)."""
+    """Number of output values per example (the flattened output).
+
+    Example:
+        >>> from axiom import Dense, Sequential
+        >>> model_output_size(Sequential(Dense(3, 4)))
+        4
+    """
     out = model.output_shape(("batch", *model_input_shape(model)))[1:]
     return int(np.prod([int(d) for d in out]))
 
 
 def param_dtype(model: Any) -> np.dtype:
-    """The dtype the model computes in (float32 unless it was cast)."""
+    """The dtype the model computes in (float32 unless it was cast).
+
+    Example:
+        >>> from axiom import Dense, Sequential
+        >>> param_dtype(Sequential(Dense(2, 1))), param_dtype(Sequential(Dense(2, 1)).to("float64"))
+        (dtype('float32'), dtype('float64'))
+    """
     for p in model.parameters():
         return p.dtype
     for _, b in model.named_buffers():
@@ -51,7 +68,14 @@ def param_dtype(model: Any) -> np.dtype:
 
 
 def run_model(model: Any, x: np.ndarray, dtype: Any = None) -> np.ndarray:
-    """Outputs for a batch ``x`` (cast to ``dtype``, default the model's own), as an array."""
+    """Outputs for a batch ``x`` (cast to ``dtype``, default the model's own), as an array.
+
+    Example:
+        >>> from axiom import Dense, Sequential
+        >>> y = run_model(Sequential(Dense(3, 2)), np.zeros((4, 3)))
+        >>> y.shape, y.dtype
+        ((4, 2), dtype('float32'))
+    """
     dt = np.dtype(dtype) if dtype is not None else param_dtype(model)
     return np.asarray(model(Tensor(np.asarray(x).astype(dt))).data)
 

@@ -45,7 +45,15 @@ def _batches(data: Any) -> list[np.ndarray]:
 
 
 def resolve_labels(model: Any, properties: Sequence[Property]) -> list[Property]:
-    """``LocalRobustness(label=None)`` takes the model's own prediction at the centre."""
+    """``LocalRobustness(label=None)`` takes the model's own prediction at the centre.
+
+    Example:
+        >>> from axiom import Dense, Sequential, manual_seed
+        >>> manual_seed(0); m = Sequential(Dense(2, 3))
+        >>> p = resolve_labels(m, [LocalRobustness(np.zeros(2), eps=0.1)])[0]
+        >>> p.label == int(np.argmax(run_model(m, np.zeros((1, 2)))))
+        True
+    """
     resolved = []
     for p in properties:
         if isinstance(p, LocalRobustness) and p.label is None:
@@ -56,7 +64,15 @@ def resolve_labels(model: Any, properties: Sequence[Property]) -> list[Property]
 
 
 def verify_empirical(model: Any, properties: Iterable[Property], data: Any) -> VerificationResult:
-    """Check each property on every sample of ``data``; see the module docstring."""
+    """Check each property on every sample of ``data``; see the module docstring.
+
+    Example:
+        >>> from axiom.verify import Classification
+        >>> from axiom import Dense, Sequential
+        >>> r = verify_empirical(Sequential(Dense(2, 2)), [Classification(0)], np.full((3, 2), np.nan, np.float32))
+        >>> r.status, len(r[0].violations)
+        ('failed', 3)
+    """
     t0 = time.perf_counter()
     props = resolve_labels(model, list(properties))
     xs = _batches(data)

@@ -141,7 +141,15 @@ def verify_formal(
     attack: bool = True,
     seed: int = 0,
 ) -> VerificationResult:
-    """Prove, falsify or give up on each property; see the module docstring."""
+    """Prove, falsify or give up on each property; see the module docstring.
+
+    Example:
+        >>> from axiom import Dense, Sequential, manual_seed
+        >>> from axiom.verify import Box, OutputBounds
+        >>> manual_seed(0); m = Sequential(Dense(2, 1))
+        >>> verify_formal(m, [OutputBounds(upper=-1e3, over=Box(0, 1, shape=(2,)))]).status
+        'falsified'
+    """
     t0 = time.perf_counter()
     deadline = None if timeout is None else t0 + float(timeout)
     methods = _methods(method)

@@ -33,7 +33,12 @@ from axiom.verify.sets import InputSet, L2Ball, LinfBall
 
 @dataclass(frozen=True)
 class Clause:
-    """A conjunction of linear atoms over the flattened output: every row of ``C @ y <= d``."""
+    """A conjunction of linear atoms over the flattened output: every row of ``C @ y <= d``.
+
+    Example:
+        >>> Clause(np.array([[1.0, 0.0]]), np.array([0.5])).satisfied(np.array([[0.2, 9.0], [0.7, 0.0]])).tolist()
+        [True, False]
+    """
 
     C: np.ndarray  # (m, n_out)
     d: np.ndarray  # (m,)
@@ -52,7 +57,12 @@ def _clause(rows: Sequence[Sequence[float]], rhs: Sequence[float]) -> Clause:
 
 
 class OutputCondition:
-    """Base class: what must be true of the model's output."""
+    """Base class: what must be true of the model's output.
+
+    Example:
+        >>> OutputCondition().unsafe_region(3) is None, ArgmaxIs(0).describe()
+        (True, 'argmax(output) == 0')
+    """
 
     name = "condition"
 
@@ -77,7 +87,12 @@ def _flat(y: np.ndarray) -> np.ndarray:
 
 
 class ArgmaxIs(OutputCondition):
-    """The output's argmax is ``label`` (ties count as violations)."""
+    """The output's argmax is ``label`` (ties count as violations).
+
+    Example:
+        >>> ArgmaxIs(0).holds(np.array([[2.0, 1.0], [1.0, 1.0]])).tolist()
+        [True, False]
+    """
 
     name = "argmax"
 
@@ -110,7 +125,12 @@ class ArgmaxIs(OutputCondition):
 
 
 class LinearConstraints(OutputCondition):
-    """Every row of ``C @ y <= d`` must hold (``y`` the flattened output)."""
+    """Every row of ``C @ y <= d`` must hold (``y`` the flattened output).
+
+    Example:
+        >>> LinearConstraints([[1.0, 1.0]], [1.0]).holds(np.array([[0.5, 0.5], [1.0, 0.5]])).tolist()
+        [True, False]
+    """
 
     name = "linear"
 
@@ -138,7 +158,12 @@ class LinearConstraints(OutputCondition):
 
 
 class WithinBounds(OutputCondition):
-    """``lower <= y <= upper`` element-wise (either side may be None)."""
+    """``lower <= y <= upper`` element-wise (either side may be None).
+
+    Example:
+        >>> WithinBounds(upper=1.0).holds(np.array([[0.5, -3.0], [1.5, 0.0]])).tolist()
+        [True, False]
+    """
 
     name = "output_bounds"
 
@@ -179,7 +204,13 @@ class WithinBounds(OutputCondition):
 
 
 class AvoidsRegion(OutputCondition):
-    """The output never enters ``region`` (a disjunction of clauses), e.g. a VNN-LIB unsafe set."""
+    """The output never enters ``region`` (a disjunction of clauses), e.g. a VNN-LIB unsafe set.
+
+    Example:
+        >>> cond = AvoidsRegion([Clause(np.array([[-1.0]]), np.array([-2.0]))])  # unsafe: y >= 2
+        >>> cond.holds(np.array([[1.0], [3.0]])).tolist()
+        [True, False]
+    """
 
     name = "avoids_region"
 
@@ -207,7 +238,12 @@ class AvoidsRegion(OutputCondition):
 
 
 class ProbabilitiesValid(OutputCondition):
-    """Every output row is a probability vector: entries in [0, 1] and summing to 1 within ``tol``."""
+    """Every output row is a probability vector: entries in [0, 1] and summing to 1 within ``tol``.
+
+    Example:
+        >>> ProbabilitiesValid().holds(np.array([[0.3, 0.7], [0.6, 0.6]])).tolist()
+        [True, False]
+    """
 
     name = "valid_probabilities"
 
@@ -226,7 +262,12 @@ class ProbabilitiesValid(OutputCondition):
 
 
 class Finite(OutputCondition):
-    """No NaN and/or no infinity in the output (``nan``/``inf`` select which)."""
+    """No NaN and/or no infinity in the output (``nan``/``inf`` select which).
+
+    Example:
+        >>> Finite().holds(np.array([[1.0], [np.inf]])).tolist(), Finite(inf=False).name
+        ([True, False], 'no_nan')
+    """
 
     name = "finite"
 
@@ -254,6 +295,11 @@ class Property:
 
     ``input_set`` may be None for properties only checked on data (empirical); formal
     verification requires it.
+
+    Example:
+        >>> from axiom.verify import Box
+        >>> Property(ArgmaxIs(1), Box(0, 1, shape=(2,)), name="cls1").describe()
+        'cls1: argmax(output) == 1 for all x in Box'
     """
 
     def __init__(self, condition: OutputCondition, input_set: InputSet | None = None, name: str | None = None):
@@ -401,6 +447,12 @@ class VnnlibProperty(Property):
     """A VNN-LIB specification: the output must avoid the unsafe region for every input in the set.
 
     Built by :func:`axiom.verify.read_vnnlib`.
+
+    Example:
+        >>> from axiom.verify import Box
+        >>> p = VnnlibProperty(Box([0.0], [1.0]), [Clause(np.array([[1.0]]), np.array([0.0]))])  # unsafe: y <= 0
+        >>> p.name, p.holds(np.array([[0.5], [-0.5]])).tolist()
+        ('VNN-LIB', [True, False])
     """
 
     def __init__(self, input_set: InputSet, unsafe: Sequence[Clause], source: str | None = None) -> None:

@@ -37,7 +37,12 @@ def _jsonable(x: Any) -> Any:
 
 @dataclass
 class Violation:
-    """One failing sample of an empirical check: its position in the data, input and output."""
+    """One failing sample of an empirical check: its position in the data, input and output.
+
+    Example:
+        >>> Violation(2, np.array([0.0, 1.0]), np.array([np.nan])).to_dict()
+        {'index': 2, 'input': [0.0, 1.0], 'output': [nan]}
+    """
 
     index: int
     input: np.ndarray
@@ -55,6 +60,11 @@ class PropertyResult:
     model's input and output in float32; ``output64`` the float64 replay); ``violations`` list
     every failing sample of an empirical check; ``bounds`` holds what the bound computation
     established (per clause margins, output bounds).
+
+    Example:
+        >>> r = PropertyResult("p", "formal", "proven", method="ibp")
+        >>> r.passed, r.name, r.to_dict()["status"]
+        (True, 'p', 'proven')
     """
 
     property: Any
@@ -116,6 +126,12 @@ class VerificationResult:
     ``status`` is the overall verdict: empirical ``passed`` only if every property passed;
     formal ``proven`` only if every property is proven, ``falsified`` if any is, else
     ``unknown``.
+
+    Example:
+        >>> rs = [PropertyResult("a", "formal", "proven"), PropertyResult("b", "formal", "falsified")]
+        >>> r = VerificationResult("formal", rs)
+        >>> r.status, r.passed, len(r)
+        ('falsified', False, 2)
     """
 
     kind: str

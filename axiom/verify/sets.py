@@ -29,7 +29,13 @@ def _as_f64(x: Any, what: str) -> np.ndarray:
 
 
 class InputSet:
-    """Base class of input sets. Subclasses implement the methods below."""
+    """Base class of input sets. Subclasses implement the methods below.
+
+    Example:
+        >>> s = Box(0.0, 1.0).bind((2,))
+        >>> isinstance(s, InputSet), s.shape, len(s.boxes())
+        (True, (2,), 1)
+    """
 
     shape: tuple[int, ...] | None = None
 

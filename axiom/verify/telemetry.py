@@ -66,7 +66,14 @@ def verification_result_telemetry(result: VerificationResult) -> dict[str, Any]:
 
 
 def record_verification(result: VerificationResult) -> dict[str, Any]:
-    """Append the result's record to the process log (``verify`` calls this) and return it."""
+    """Append the result's record to the process log (``verify`` calls this) and return it.
+
+    Example:
+        >>> from axiom.verify.result import PropertyResult, VerificationResult
+        >>> rec = record_verification(VerificationResult("empirical", [PropertyResult("p", "empirical", "passed")]))
+        >>> rec["status"], verification_telemetry_records()[-1]["status"]
+        ('passed', 'passed')
+    """
     rec = verification_result_telemetry(result)
     with _lock:
         _records.append(rec)
