@@ -50,8 +50,8 @@ _erfc = np.frompyfunc(math.erfc, 1, 1)
 
 # Coarse grid points, refinement rounds and refined points per round of the intercept search.
 GRID = 33
-REFINE_ROUNDS = 3
-REFINE_GRID = 17
+REFINE_ROUNDS = 8
+REFINE_GRID = 9
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -109,6 +109,41 @@ def _dmish(x: np.ndarray) -> np.ndarray:
 def _dist0(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance of ``[a, b]`` from 0 (0 when it contains 0)."""
     return np.where((a <= 0) & (b >= 0), 0.0, np.minimum(np.abs(a), np.abs(b)))
+
+
+def _far(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Largest ``|z|`` on ``[a, b]``."""
+    return np.maximum(np.abs(a), np.abs(b))
+
+
+# Local bounds on sup |f''| over a cell [a, b], with d = min |z| and D = max |z| on the cell; each is
+# a product of bounds of non-negative factors that are monotone in |z| (proofs in the comments).
+
+
+def _sigmoid_curv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # sigma'' = sigma' (1 - 2 sigma), |1 - 2 sigma(z)| = tanh(|z|/2); sigma' decreasing in |z|. Global max 0.0962246.
+    d, big = _dist0(a, b), _far(a, b)
+    return np.minimum(0.09623, _dsigmoid(d) * np.tanh(big / 2) * (1 + 1e-9) + 1e-300)
+
+
+def _tanh_curv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # tanh'' = -2 tanh sech^2: |tanh| increasing, sech^2 decreasing in |z|. Global max 4/(3 sqrt 3) = 0.7698004.
+    d, big = _dist0(a, b), _far(a, b)
+    return np.minimum(0.76981, 2.0 * np.tanh(big) * (1.0 - np.tanh(d) ** 2) * (1 + 1e-9) + 1e-300)
+
+
+def _gelu_curv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # gelu'' = phi(z) (2 - z^2): phi decreasing in |z|; |2 - z^2| is largest at an end of [d, D]. Max 2 phi(0).
+    d, big = _dist0(a, b), _far(a, b)
+    poly = np.maximum(np.abs(2.0 - d * d), np.abs(2.0 - big * big))
+    return np.minimum(0.79789, np.exp(-0.5 * d * d) / _SQRT_2PI * poly * (1 + 1e-9) + 1e-300)
+
+
+def _silu_curv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # silu'' = sigma'(z) (2 - |z| tanh(|z|/2)); q(t) = t tanh(t/2) increases, so |2 - q| peaks at an end. Max 0.5.
+    d, big = _dist0(a, b), _far(a, b)
+    poly = np.maximum(np.abs(2.0 - d * np.tanh(d / 2)), np.abs(2.0 - big * np.tanh(big / 2)))
+    return np.minimum(0.5, _dsigmoid(d) * poly * (1 + 1e-9) + 1e-300)
 
 
 @dataclass(frozen=True)
@@ -183,9 +218,7 @@ _KINDS: dict[str, _Kind] = {
         lambda x, a: _gelu(x),
         lambda x, a: _dgelu(x),
         _const(1.15),
-        lambda lo, hi, a: np.minimum(
-            0.79789, (lambda d: np.exp(-0.5 * d * d) / _SQRT_2PI * (2.0 + d * d))(_dist0(lo, hi)) * (1 + 1e-9)
-        ),
+        lambda lo, hi, a: _gelu_curv(lo, hi),
         lambda a: (),
         lambda a: (-0.7519, -0.7517, -0.16997121),
     ),
@@ -201,7 +234,7 @@ _KINDS: dict[str, _Kind] = {
         lambda x, a: _sigmoid(x),
         lambda x, a: _dsigmoid(x),
         _const(0.25),
-        lambda lo, hi, a: np.minimum(0.09623, np.exp(-_dist0(lo, hi)) * (1 + 1e-9)),
+        lambda lo, hi, a: _sigmoid_curv(lo, hi),
         lambda a: (),
         _none,
         True,
@@ -210,7 +243,7 @@ _KINDS: dict[str, _Kind] = {
         lambda x, a: np.tanh(x),
         lambda x, a: 1.0 - np.tanh(x) ** 2,
         _const(1.0),
-        lambda lo, hi, a: np.minimum(0.76981, 8.0 * np.exp(-2.0 * _dist0(lo, hi)) * (1 + 1e-9)),
+        lambda lo, hi, a: _tanh_curv(lo, hi),
         lambda a: (),
         _none,
         True,
@@ -219,7 +252,7 @@ _KINDS: dict[str, _Kind] = {
         lambda x, a: _softplus(x),
         lambda x, a: _sigmoid(x),
         _const(1.0),
-        lambda lo, hi, a: np.minimum(0.25, np.exp(-_dist0(lo, hi)) * (1 + 1e-9)),
+        lambda lo, hi, a: np.minimum(0.25, _dsigmoid(_dist0(lo, hi))) * (1 + 1e-9),
         lambda a: (),
         _none,
     ),
@@ -235,7 +268,7 @@ _KINDS: dict[str, _Kind] = {
         lambda x, a: x * _sigmoid(x),
         lambda x, a: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
         _const(1.12),
-        lambda lo, hi, a: np.minimum(0.5, (lambda d: np.exp(-d) * (2.0 + d))(_dist0(lo, hi)) * (1 + 1e-9)),
+        lambda lo, hi, a: _silu_curv(lo, hi),
         lambda a: (),
         lambda a: (-1.2786, -1.2783, -0.27846455),
     ),
@@ -412,33 +445,38 @@ class ActivationMath:
         margin_u = 1e-12 * (1.0 + fmax + np.abs(kU) * zmax) + 1e-14 * zmax + TINY
         return down(lo - margin_l), up(hi + margin_u)
 
-    def _cell_bounds(self, z: np.ndarray, g: np.ndarray, k: np.ndarray, sign: float) -> np.ndarray:
-        """Per cell ``[z_i, z_i+1]``: a bound on ``sign * g`` from above (i.e. max of sign*g)."""
-        sg = sign * g
-        h = (z[:, 1:] - z[:, :-1]) * (1.0 + 4 * U)
-        curv = self.curv(z[:, :-1], z[:, 1:])
-        lip = self.lip + np.abs(k)
-        slack = np.minimum(curv * h * h / 8.0, lip * h / 2.0)
-        return np.maximum(sg[:, 1:], sg[:, :-1]) + slack
+    def _cell_bounds(self, a: np.ndarray, b: np.ndarray, ga: np.ndarray, gb: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Upper bound of ``s g`` on each cell ``[a, b]`` given the end values ``ga = s g(a)``, ``gb = s g(b)``."""
+        h = (b - a) * (1.0 + 4 * U)
+        slack = np.minimum(self.curv(a, b) * h * h / 8.0, (self.lip + np.abs(k)) * h / 2.0)
+        return np.maximum(ga, gb) + slack
 
     def _extreme(self, z: np.ndarray, fz: np.ndarray, k: np.ndarray, sign: float) -> np.ndarray:
-        """Rigorous ``min g`` (sign=-1) or ``max g`` (sign=+1) of ``g = f - k z`` on ``[z_0, z_-1]``."""
-        g = fz - k * z
-        cells = self._cell_bounds(z, g, k, sign)  # bound on sign*g per cell (from above)
+        """Rigorous ``min g`` (sign=-1) or ``max g`` (sign=+1) of ``g = f - k z`` on ``[z_0, z_-1]``.
+
+        Cells start as the grid cells; each round splits the cell with the worst bound into
+        ``REFINE_GRID - 1`` sub-cells (adaptive refinement towards the extremum).
+        """
+        sg = sign * (fz - k * z)
+        a, b = z[:, :-1].copy(), z[:, 1:].copy()
+        ga, gb = sg[:, :-1], sg[:, 1:]
+        bound = self._cell_bounds(a, b, ga, gb, k)
         rows = np.arange(z.shape[0])
-        refined = np.zeros(cells.shape, bool)
+        t = np.linspace(0.0, 1.0, REFINE_GRID)
         for _ in range(REFINE_ROUNDS):
-            if cells.shape[1] == 0:
+            if bound.shape[1] == 0:
                 break
-            pick = np.argmax(np.where(refined, -np.inf, cells), axis=1)
-            a, b = z[rows, pick], z[rows, pick + 1]
-            t = np.linspace(0.0, 1.0, REFINE_GRID)
-            zs = np.clip(a[:, None] + (b - a)[:, None] * t, a[:, None], b[:, None])
-            zs[:, 0], zs[:, -1] = a, b
-            fine = np.max(self._cell_bounds(zs, self.f(zs) - k * zs, k, sign), axis=1)
-            cells[rows, pick] = np.minimum(cells[rows, pick], fine)
-            refined[rows, pick] = True
-        best = np.max(cells, axis=1) if cells.shape[1] else sign * g[:, 0]
+            pick = np.argmax(bound, axis=1)
+            pa, pb, parent = a[rows, pick], b[rows, pick], bound[rows, pick]
+            zs = np.clip(pa[:, None] + (pb - pa)[:, None] * t, pa[:, None], pb[:, None])
+            zs[:, 0], zs[:, -1] = pa, pb
+            gs = sign * (self.f(zs) - k * zs)
+            sub = np.minimum(self._cell_bounds(zs[:, :-1], zs[:, 1:], gs[:, :-1], gs[:, 1:], k), parent[:, None])
+            a[rows, pick], b[rows, pick], bound[rows, pick] = zs[:, 0], zs[:, 1], sub[:, 0]
+            a = np.concatenate([a, zs[:, 1:-1]], axis=1)
+            b = np.concatenate([b, zs[:, 2:]], axis=1)
+            bound = np.concatenate([bound, sub[:, 1:]], axis=1)
+        best = np.max(bound, axis=1) if bound.shape[1] else sg[:, 0]
         return sign * best
 
 

@@ -62,12 +62,8 @@ from axiom.verify.bounds._ops import (
     RMSNormOp,
     ScaleShiftOp,
     SoftmaxOp,
+    UnsupportedLayerError,
 )
-
-
-class UnsupportedLayerError(NotImplementedError):
-    """A layer has no abstract transformer (or is used in a way the bounds do not cover)."""
-
 
 Shape = tuple[int, ...]
 Factory = Callable[[Layer, Shape], Op]
@@ -326,7 +322,11 @@ def _walk(g: Graph, layer: Layer, src: int, path: str) -> int:
         raise UnsupportedLayerError(f"{_describe(path, layer)}: {reason}")
     in_shape = g.nodes[src].shape
     name = f"{path} {layer.name}".strip()
-    node = g.add(entry.factory(layer, in_shape), [src], name)
+    try:
+        op = entry.factory(layer, in_shape)
+    except UnsupportedLayerError as err:
+        raise UnsupportedLayerError(f"{_describe(path, layer)}: {err}") from None
+    node = g.add(op, [src], name)
     act = getattr(layer, "activation", None)
     if act is not None and not isinstance(layer, Activation) and act.kind != "identity":
         shape = g.nodes[node].shape

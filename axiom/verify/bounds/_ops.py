@@ -38,6 +38,10 @@ from axiom.verify.bounds._fp import TINY, U, center_radius, down, gamma, magnitu
 Interval = tuple[np.ndarray, np.ndarray]
 
 
+class UnsupportedLayerError(NotImplementedError):
+    """A layer has no abstract transformer (or is used in a way the bounds do not cover)."""
+
+
 def _abs_dot(A2: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.abs(A2) @ v
 
@@ -579,6 +583,8 @@ class MaxPoolOp(Op):
         ow = np.arange(wo)[None, :, None, None] * stride[1] + np.arange(kw)[None, None, None, :] * dilation[1] - pl
         oh, ow = np.broadcast_arrays(oh, ow)  # (Ho, Wo, kH, kW)
         valid = (oh >= 0) & (oh < h) & (ow >= 0) & (ow < w)
+        if not valid.reshape(ho, wo, -1).any(axis=2).all():
+            raise UnsupportedLayerError("a pooling window lies entirely in the padding (its output is -inf)")
         self.win = np.where(valid, oh * w + ow, h * w).reshape(ho, wo, kh * kw)  # h*w = the padding row
         counts = np.bincount(self.win[self.win < h * w].ravel(), minlength=h * w)
         self.overlap = int(counts.max()) if counts.size else 1
