@@ -33,7 +33,14 @@ from axiom.verify.sets import InputSet, L2Ball
 
 @dataclass
 class Counterexample:
-    """An input of the set whose concrete outputs violate the property in both precisions."""
+    """An input of the set whose concrete outputs violate the property in both precisions.
+
+    Example:
+        >>> import numpy as np
+        >>> cex = Counterexample(np.zeros(2), np.ones(1, np.float32), np.ones(1), "pgd")
+        >>> cex.found_by, cex.output.dtype
+        ('pgd', dtype('float32'))
+    """
 
     input: np.ndarray  # one example, float64 values exactly representable in the model dtype
     output: np.ndarray  # the deployed model's output (its dtype)
@@ -86,30 +93,55 @@ def search_counterexample(
     n_samples: int = 512,
     pgd_restarts: int = 8,
     pgd_steps: int = 60,
+    rounds: int = 1,
     deadline: float | None = None,
     replayer: Replayer | None = None,
 ) -> Counterexample | None:
     """Look for an input of ``input_set`` (bound to the model input shape) violating ``condition``.
 
-    Returns a replayed :class:`Counterexample` or None (which proves nothing).
+    Each round samples ``n_samples`` fresh points (plus the centre and, for low-dimensional
+    boxes, the corners, in the first round), then runs PGD from ``pgd_restarts`` starts per
+    unsafe clause. Rounds repeat until one finds a counterexample, ``rounds`` are done or
+    ``deadline`` (a ``time.perf_counter()`` value) passes. Returns a replayed
+    :class:`Counterexample` or None (which proves nothing).
+
+    Example:
+        >>> import numpy as np
+        >>> from axiom import Dense, Sequential
+        >>> from axiom.verify import Box, OutputBounds
+        >>> m = Sequential(Dense(1, 1))
+        >>> m[0].weight.data[:] = 1.0; m[0].bias.data[:] = 0.0
+        >>> cond = OutputBounds(upper=0.9).condition
+        >>> search_counterexample(m, Box(-1, 1, shape=(1,)), cond, np.random.default_rng(0)).found_by
+        'sampling'
     """
     replayer = replayer or Replayer(model)
     dtype = replayer.dtype
     pieces = input_set.boxes() if type(input_set).__name__ == "BoxUnion" else [input_set]
-    for piece in pieces:
-        center = piece.project(piece.to_box().center)
-        seeds = np.concatenate([center[None], _corners(piece), piece.sample(n_samples, rng)])
-        found = _violating(condition, replayer, _deployed_points(seeds, piece, dtype), "sampling")
-        if found is not None:
-            return found
     clauses = _clauses(model, condition)
-    if not clauses:
-        return None
-    for piece in pieces:
-        found = _pgd(model, piece, condition, clauses, rng, replayer, pgd_restarts, pgd_steps, deadline)
-        if found is not None:
-            return found
+    for r in range(max(1, rounds)):
+        for piece in pieces:
+            seeds = [piece.sample(n_samples, rng)]
+            if r == 0:
+                seeds = [piece.project(piece.to_box().center)[None], _corners(piece), *seeds]
+            found = _violating(condition, replayer, _deployed_points(np.concatenate(seeds), piece, dtype), "sampling")
+            if found is not None:
+                return found
+            if _expired(deadline):
+                return None
+        if not clauses:
+            continue
+        for piece in pieces:
+            found = _pgd(piece, condition, clauses, rng, replayer, pgd_restarts, pgd_steps, deadline, first=r == 0)
+            if found is not None:
+                return found
+            if _expired(deadline):
+                return None
     return None
+
+
+def _expired(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
 
 
 def _clauses(model: Any, condition: OutputCondition) -> list[Any]:
@@ -122,7 +154,6 @@ def _clauses(model: Any, condition: OutputCondition) -> list[Any]:
 
 
 def _pgd(
-    model: Any,
     piece: InputSet,
     condition: OutputCondition,
     clauses: list[Any],
@@ -131,6 +162,7 @@ def _pgd(
     restarts: int,
     steps: int,
     deadline: float | None,
+    first: bool = True,
 ) -> Counterexample | None:
     """Projected gradient descent on each clause's margin ``max_i (C_i y - d_i)`` (<= 0 is unsafe)."""
     from axiom.verify.bounds import input_gradient
@@ -148,9 +180,10 @@ def _pgd(
     order = np.argsort(margins)
     for k in order:
         clause = clauses[int(k)]
-        x = np.concatenate([centre, piece.sample(restarts - 1, rng)]) if restarts > 1 else centre.copy()
+        starts = piece.sample(restarts - 1 if first else restarts, rng)
+        x = np.concatenate([centre, starts]) if first else starts
         for t in range(steps):
-            if deadline is not None and time.perf_counter() > deadline:
+            if _expired(deadline):
                 return None
             vals, grads = input_gradient(replayer.model64, x, clause.C)
             gap = vals - clause.d  # (batch, m)

@@ -132,6 +132,20 @@ def _prove_nonlinear(
     return False, f"no formal procedure for {type(cond).__name__}", info
 
 
+def _falsified(prop: Property, cex: Any, replayer: Replayer, t_start: float) -> PropertyResult:
+    return PropertyResult(
+        prop,
+        "formal",
+        "falsified",
+        method=f"attack:{cex.found_by}",
+        counterexample=cex.input.astype(replayer.dtype),
+        output=cex.output,
+        output64=cex.output64,
+        runtime_s=time.perf_counter() - t_start,
+        message="counterexample replayed through the model in its own dtype and in float64",
+    )
+
+
 def verify_formal(
     model: Any,
     properties: Iterable[Property],
@@ -205,6 +219,26 @@ def verify_formal(
             if ok:
                 status = "proven"
                 break
+        if status != "proven" and attack and not timed_out:
+            # Bounds could not prove it: spend what is left of the budget looking for a violation.
+            rounds = 50 if deadline is not None else 3
+            cex = search_counterexample(
+                model,
+                input_set,
+                prop.condition,
+                rng,
+                rounds=rounds,
+                pgd_restarts=16,
+                pgd_steps=100,
+                deadline=deadline,
+                replayer=replayer,
+            )
+            if cex is not None:
+                results.append(_falsified(prop, cex, replayer, t1))
+                continue
+            if deadline is not None and time.perf_counter() > deadline:
+                timed_out = True
+                message += f"; no counterexample found before the timeout ({timeout} s)"
         if status != "proven" and not timed_out:
             message += "; complete search (branch-and-bound) is not available yet"
         results.append(
