@@ -332,6 +332,15 @@ class Relaxation:
     free_hi: np.ndarray | None = None
     alpha0: np.ndarray | None = None
 
+    @property
+    def free_idx(self) -> np.ndarray:
+        """Flat indices of the free (unstable ReLU-family) neurons; alpha-CROWN's parameters are ``(m, F)``."""
+        if self.free is None:
+            return np.zeros(0, np.int64)
+        if getattr(self, "_free_idx", None) is None:
+            self._free_idx = np.flatnonzero(self.free)
+        return self._free_idx
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter((self.kL, self.bL, self.kU, self.bU))
 
@@ -489,8 +498,9 @@ def _relax_relu(l: np.ndarray, u: np.ndarray, a: float) -> Relaxation:
         w = np.where(unstable, u - l, 1.0)
         s = np.where(unstable, (u - a * l) / w, 1.0)
         b = np.where(unstable, -(1.0 - a) * l * u / w, 0.0)
-        # The chord is exact in reals only up to the rounding of s and b: push it outwards.
-        m = 16 * U * (np.abs(s) * np.maximum(np.abs(l), np.abs(u)) + np.abs(b)) + TINY
+        # The chord is exact in reals only up to the rounding of s and b: push it outwards. The line's
+        # error at |z| <= max(|l|, u) <= u - l is below 2u(|a l| + u) + 2u |s| max(|l|, u) + 5u |b|.
+        m = 16 * U * (np.abs(s) * np.maximum(np.abs(l), np.abs(u)) + np.abs(b) + np.abs(a * l) + np.abs(u)) + TINY
     stable_slope = np.where(active, 1.0, a)
     zeros = np.zeros_like(l)
     lo_slope, hi_slope = min(a, 1.0), max(a, 1.0)
@@ -499,12 +509,12 @@ def _relax_relu(l: np.ndarray, u: np.ndarray, a: float) -> Relaxation:
     big_pos = u >= -l
     if a <= 1.0:  # convex: chord above, free line through 0 below
         alpha0 = np.where(big_pos, 1.0, 0.0)
-        kL = np.where(unstable, lo_slope + alpha0 * (hi_slope - lo_slope), stable_slope)
+        kL = np.where(unstable, np.where(big_pos, hi_slope, lo_slope), stable_slope)
         kU = np.where(unstable, s, stable_slope)
         bU = np.where(unstable, up(b + m), 0.0)
         return Relaxation(kL, zeros, kU, bU, unstable, "L", free_lo, free_hi, alpha0)
     alpha0 = np.where(big_pos, 0.0, 1.0)  # concave: chord below, free line above
-    kU = np.where(unstable, lo_slope + alpha0 * (hi_slope - lo_slope), stable_slope)
+    kU = np.where(unstable, np.where(big_pos, lo_slope, hi_slope), stable_slope)
     kL = np.where(unstable, s, stable_slope)
     bL = np.where(unstable, down(b - m), 0.0)
     return Relaxation(kL, bL, kU, zeros, unstable, "U", free_lo, free_hi, alpha0)

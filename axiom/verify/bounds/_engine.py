@@ -294,8 +294,8 @@ class Analysis:
             op = self.g.nodes[k].op
             if isinstance(op, ActivationOp) and op.relu_like:
                 r = self._state(k)[0]
-                if r.free is not None and r.free.any():
-                    alphas[k] = np.broadcast_to(r.alpha0, (m, r.alpha0.size)).copy()
+                if r.free_idx.size:
+                    alphas[k] = np.broadcast_to(r.alpha0[r.free_idx], (m, r.free_idx.size)).copy()
         if not alphas or iterations <= 0:
             return best
         m1 = {k: np.zeros_like(a) for k, a in alphas.items()}
@@ -395,6 +395,8 @@ def analyse(model: Layer, input_set: InputSet, method: str, C: Any, iterations: 
         raise ValueError(f"compute_bounds: method must be one of {', '.join(METHODS)}, got {method!r}")
     doms = domains(input_set)
     in_shape = doms[0].lower.shape
+    if in_shape == ():
+        raise ValueError("compute_bounds: bind the input set to the model input shape first (input_set.bind(shape))")
     for dom in doms:
         if not (np.all(np.isfinite(dom.lower)) and np.all(np.isfinite(dom.upper))):
             raise ValueError("compute_bounds: the input set must be bounded (finite box)")

@@ -231,6 +231,9 @@ def _scatter_windows(
     sh, sw = stride
     dh, dw = dilation
     out = np.zeros((m, h + pt + pb, w + pl + pr, c))
+    if (sh, sw) == (kh * dh, kw * dw) and (dh, dw) == (1, 1):  # non-overlapping tiles: one copy
+        out[:, : ho * kh, : wo * kw, :] = cols.transpose(0, 1, 3, 2, 4, 5).reshape(m, ho * kh, wo * kw, c)
+        return out[:, pt : pt + h, pl : pl + w, :]
     for i in range(kh):
         for j in range(kw):
             out[:, i * dh : i * dh + sh * (ho - 1) + 1 : sh, j * dw : j * dw + sw * (wo - 1) + 1 : sw, :] += cols[
@@ -510,26 +513,27 @@ class ActivationOp(Op):
         r = self.math.relax(l.ravel(), u.ravel())
         return r, magnitude(l, u).ravel(), np.maximum(np.abs(r.bL), np.abs(r.bU))
 
-    def _slopes(self, r: Relaxation, alpha: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        kL, kU = r.kL, r.kU
-        if alpha is not None and r.free is not None:
-            slope = r.free_lo + alpha * (r.free_hi - r.free_lo)
-            if r.free_side == "L":
-                kL = np.where(r.free, slope, kL)
-            else:
-                kU = np.where(r.free, slope, kU)
-        return kL, kU
+    @staticmethod
+    def _free_slopes(r: Relaxation, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(idx, lower slopes, upper slopes)`` of the free neurons for per-row ``alpha`` ``(m, F)``."""
+        idx = r.free_idx
+        lo, hi = r.free_lo[idx], r.free_hi[idx]  # type: ignore[index]
+        # Any slope in [lo, hi] is sound; clip so rounding cannot leave the range.
+        slope = np.clip(lo + alpha * (hi - lo), lo, hi)
+        if r.free_side == "L":
+            return idx, slope, np.broadcast_to(r.kU[idx], slope.shape)
+        return idx, np.broadcast_to(r.kL[idx], slope.shape), slope
 
     def backward(self, A, ins, state, alpha=None):  # type: ignore[no-untyped-def]
         r, mag, bmax = state
         m = A.shape[0]
         A2 = A.reshape(m, -1)
-        kL, kU = self._slopes(r, alpha)
-        pos = A2 >= 0
-        A_in = np.where(pos, A2 * kL, A2 * kU)
-        Ap = np.maximum(A2, 0.0)
-        An = np.minimum(A2, 0.0)
-        d = Ap @ r.bL + An @ r.bU
+        A_in = np.where(A2 >= 0, A2 * r.kL, A2 * r.kU)
+        if alpha is not None:
+            idx, kL, kU = self._free_slopes(r, alpha)
+            Af = A2[:, idx]
+            A_in[:, idx] = np.where(Af >= 0, Af * kL, Af * kU)
+        d = np.maximum(A2, 0.0) @ r.bL + np.minimum(A2, 0.0) @ r.bU
         err = 2 * U * (np.abs(A_in) @ mag) + 2 * gamma(A2.shape[1] + 2) * (np.abs(A2) @ bmax)
         return [A_in.reshape(A.shape)], d, err
 
@@ -538,13 +542,15 @@ class ActivationOp(Op):
         m = A.shape[0]
         A2 = A.reshape(m, -1)
         Gi = G_ins[0].reshape(m, -1)
-        kL, kU = self._slopes(r, alpha)
-        pos = A2 >= 0
-        G = np.where(pos, Gi * kL + r.bL, Gi * kU + r.bU)
+        G = np.where(A2 >= 0, Gi * r.kL + r.bL, Gi * r.kU + r.bU)
         dalpha = None
-        if alpha is not None and r.free is not None:
+        if alpha is not None:
+            idx, kL, kU = self._free_slopes(r, alpha)
+            Af, Gf = A2[:, idx], Gi[:, idx]
+            pos = Af >= 0
+            G[:, idx] = np.where(pos, Gf * kL + r.bL[idx], Gf * kU + r.bU[idx])
             side = pos if r.free_side == "L" else ~pos
-            dalpha = np.where(side & r.free, Gi * A2 * (r.free_hi - r.free_lo), 0.0)
+            dalpha = np.where(side, Gf * Af * (r.free_hi[idx] - r.free_lo[idx]), 0.0)  # type: ignore[index]
         return G.reshape(A.shape), dalpha
 
     def forward(self, xs):  # type: ignore[no-untyped-def]
