@@ -485,3 +485,114 @@ def test_alpha_crown_gradient_matches_finite_differences():
                 assert g[row, j] == pytest.approx(fd, rel=1e-4, abs=1e-9)
                 checked += g[row, j] != 0
     assert checked > 0
+
+
+# -- exact-arithmetic checks: rounding in our own float64 computation must never leak ----------------
+
+
+def _exact_forward(layers, x):
+    """Exact rational forward of Dense/Affine/ReLU/LeakyReLU/identity/Residual/Parallel (Fractions)."""
+    for layer in layers:
+        if isinstance(layer, Residual):
+            x = [a + b for a, b in zip(x, _exact_forward(layer.layers, x))]
+            continue
+        if isinstance(layer, Parallel):
+            x = [v for branch in layer.branches for v in _exact_forward([branch], x)]
+            continue
+        if isinstance(layer, Sequential):
+            x = _exact_forward(layer.layers, x)
+            continue
+        if isinstance(layer, Dense):
+            W = layer.weight.numpy()
+            b = layer.bias.numpy()
+            x = [
+                sum((Fraction(float(W[i, j])) * x[i] for i in range(len(x))), Fraction(float(b[j])))
+                for j in range(W.shape[1])
+            ]
+        elif isinstance(layer, Affine):
+            s = np.broadcast_to(layer.scale.numpy(), (len(x),))
+            t = np.broadcast_to(layer.shift.numpy(), (len(x),))
+            x = [v * Fraction(float(s[i])) + Fraction(float(t[i])) for i, v in enumerate(x)]
+        act = layer.fn if isinstance(layer, Activation) else getattr(layer, "activation", None)
+        if act is not None:
+            if act.kind == "relu":
+                x = [max(v, Fraction(0)) for v in x]
+            elif act.kind == "leaky_relu":
+                a = Fraction(act.alpha)
+                x = [v if v >= 0 else a * v for v in x]
+    return x
+
+
+@st.composite
+def wild_mlps(draw):
+    """Small nets whose weights span 16 orders of magnitude (catastrophic cancellation everywhere)."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    dtype = draw(st.sampled_from(["float32", "float64"]))
+
+    def wild(shape):
+        return (rng.choice([-1, 1], shape) * 10.0 ** rng.uniform(-8, 8, shape)).astype(dtype)
+
+    def dense(i, o, act):
+        d = Dense(i, o, act, dtype=dtype)
+        d.weight.data, d.bias.data = wild((i, o)), wild((o,))
+        return d
+
+    n, w = draw(st.integers(1, 3)), draw(st.integers(2, 5))
+    acts = ["relu", "leaky_relu", "identity", None]
+    layers = [dense(n, w, draw(st.sampled_from(acts)))]
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["dense", "residual", "parallel", "affine", "leaky"]))
+        if kind == "dense":
+            layers.append(dense(w, w, draw(st.sampled_from(acts))))
+        elif kind == "residual":
+            layers.append(Residual(dense(w, w, "relu"), dense(w, w, None)))
+        elif kind == "parallel":
+            layers.append(Parallel(dense(w, 1, "relu"), dense(w, w - 1, None)))
+        elif kind == "affine":
+            layers.append(Affine(wild((w,)), wild((w,)), dtype=dtype))
+        else:
+            layers.append(Activation("leaky_relu", alpha=float(rng.choice([0.01, -0.3, 1.7]))))
+    layers.append(dense(w, 2, None))
+    return Sequential(*layers), n, rng
+
+
+@given(data=st.data())
+def test_bounds_contain_the_exact_rational_output(data):
+    model, n, rng = data.draw(wild_mlps())
+    x = (rng.choice([-1, 1], n) * 10.0 ** rng.uniform(-3, 3, n)).astype(np.float64)
+    width = data.draw(st.sampled_from([0.0, 1e-12, 1e-6, 1e-2]))
+    box = Box(x - width * np.abs(x), x + width * np.abs(x))
+    points = [box.lower, box.upper, box.center]
+    C = rng.normal(size=(2, 2))
+    for method in METHODS:
+        plain = compute_bounds(model, box, method, alpha_iterations=3)
+        spec = compute_bounds(model, box, method, C, alpha_iterations=3)
+        for p in points:
+            y = _exact_forward(model.layers, [Fraction(float(v)) for v in p])
+            for j in range(2):
+                assert Fraction(float(plain.lower[j])) <= y[j] <= Fraction(float(plain.upper[j])), (method, j)
+            for i in range(2):
+                cy = sum(Fraction(float(C[i, j])) * y[j] for j in range(2))
+                assert Fraction(float(spec.lower[i])) <= cy <= Fraction(float(spec.upper[i])), (method, i)
+
+
+@pytest.mark.parametrize("middle", [None, "relu", "leaky_relu"])
+@pytest.mark.parametrize("big", [1e16, 3e17, 1e20])
+def test_cancellation_inside_back_substitution_is_accounted_for(middle, big):
+    """``C W2 W1`` with ``W1 = [M, 1, -M]`` and ``W2 = 1``: float64 gets 0 (or 2^k), the exact value is 1."""
+    d1 = Dense(1, 3, middle, dtype="float64")
+    d1.weight.data = np.array([[big, 1.0, -big]])
+    d1.bias.data = np.array([0.0, 0.0, 0.0]) if middle is None else np.array([big, big, 3 * big])
+    d2 = Dense(3, 1, dtype="float64")
+    d2.weight.data = np.ones((3, 1))
+    d2.bias.data = np.zeros(1) if middle is None else np.array([-5 * big])
+    model = Sequential(d1, d2)
+    for x in (np.ones(1), np.array([0.5])):
+        exact = _exact_forward(model.layers, [Fraction(float(x[0]))])[0]
+        for method in METHODS:
+            for C in (None, [[1.0]], [[-2.0]]):
+                res = compute_bounds(model, Box(x, x), method, C)
+                scale = Fraction(1) if C is None else Fraction(C[0][0])
+                lo, hi = Fraction(float(res.lower[0])), Fraction(float(res.upper[0]))
+                assert lo <= scale * exact <= hi, (method, C, float(lo), float(hi), float(exact))
