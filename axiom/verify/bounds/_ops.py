@@ -288,24 +288,29 @@ class ConvOp(LinearOp):
         return self._conv(x, self.absW)
 
     def apply_T(self, A):  # type: ignore[no-untyped-def]  # noqa: N802
+        """Transposed convolution: one GEMM per kernel tap, added into the strided input positions."""
         kh, kw, cin_g, cout = self.W.shape
         g = self.groups
         cout_g = cout // g
-        if g == 1:
-            cols = np.tensordot(A, self.W, axes=([3], [3]))  # (m, Ho, Wo, kH, kW, Cin)
-        else:
-            cols = np.concatenate(
-                [
-                    np.tensordot(
-                        A[..., k * cout_g : (k + 1) * cout_g],
-                        self.W[..., k * cout_g : (k + 1) * cout_g],
-                        axes=([3], [3]),
-                    )
-                    for k in range(g)
-                ],
-                axis=-1,
-            )
-        return _scatter_windows(cols, self.in_shapes[0][:2], self.padding, self.stride, self.dilation)
+        m, ho, wo, _ = A.shape
+        h, w = self.in_shapes[0][:2]
+        (pt, pb), (pl, pr) = self.padding
+        sh, sw = self.stride
+        dh, dw = self.dilation
+        out = np.zeros((m, h + pt + pb, w + pl + pr, cin_g * g))
+        A2 = A.reshape(m * ho * wo, cout)
+        for k in range(g):
+            Ak = A2[:, k * cout_g : (k + 1) * cout_g]
+            for i in range(kh):
+                for j in range(kw):
+                    tap = Ak @ self.W[i, j, :, k * cout_g : (k + 1) * cout_g].T  # (m Ho Wo, Cin_g)
+                    out[
+                        :,
+                        i * dh : i * dh + sh * (ho - 1) + 1 : sh,
+                        j * dw : j * dw + sw * (wo - 1) + 1 : sw,
+                        k * cin_g : (k + 1) * cin_g,
+                    ] += tap.reshape(m, ho, wo, cin_g)
+        return out[:, pt : pt + h, pl : pl + w, :]
 
 
 class ScaleShiftOp(LinearOp):
