@@ -84,13 +84,28 @@ def domains(input_set: InputSet) -> list[Domain]:
     """
     if isinstance(input_set, BoxUnion):
         return [d for b in input_set.boxes() for d in domains(b)]
-    if isinstance(input_set, L2Ball):
-        box = input_set.to_box()
-        return [Domain(box.lower, box.upper, input_set.center, input_set.eps, input_set.clip is not None)]
-    if isinstance(input_set, LinfBall | Box):
-        box = input_set.to_box()
-        return [Domain(box.lower, box.upper)]
+    if isinstance(input_set, LinfBall):  # and L2Ball: its bounding box, rounded outward
+        lo, hi = _ball_box(input_set)
+        if isinstance(input_set, L2Ball):
+            return [Domain(lo, hi, input_set.center, input_set.eps, input_set.clip is not None)]
+        return [Domain(lo, hi)]
+    if isinstance(input_set, Box):
+        return [Domain(input_set.lower, input_set.upper)]
     raise TypeError(f"compute_bounds: unsupported input set {type(input_set).__name__}")
+
+
+def _ball_box(ball: LinfBall) -> tuple[np.ndarray, np.ndarray]:
+    """``center -/+ eps`` rounded outward (the real ball, not its rounded image), then clipped."""
+    c = np.asarray(ball.center, np.float64)
+    if ball.eps > 0:
+        lo, hi = down(c - ball.eps), up(c + ball.eps)
+    else:
+        lo, hi = c.copy(), c.copy()
+    if ball.clip is not None:
+        lo = np.maximum(lo, np.asarray(ball.clip[0], np.float64))
+        hi = np.minimum(hi, np.asarray(ball.clip[1], np.float64))
+        hi = np.maximum(hi, lo)
+    return lo, hi
 
 
 class Analysis:
