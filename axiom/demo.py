@@ -1,7 +1,6 @@
-"""`make demo`: the main job end to end (for now: define, shape-check, run, summarise).
+"""`make demo`: the main job end to end: define, shape-check, run, compare backends, verify.
 
-Run it with ``python -m axiom.demo``. Later issues extend it with training, verification
-and certificates.
+Run it with ``python -m axiom.demo``. Later issues extend it with training and certificates.
 """
 
 from __future__ import annotations
@@ -52,6 +51,19 @@ def main() -> int:
     for name in available_backends():
         out = get_backend(name).matmul(a, b)
         print(f"  {name:6s} max |err| vs float64 NumPy: {np.abs(out - ref).max():.2e}")
+    _banner("5. verify: empirical on the batch, formal around one input")
+    from axiom import verify
+    from axiom.verify import FiniteOutput, LocalRobustness, ValidProbabilities
+
+    r = verify(model, properties=[ValidProbabilities(), FiniteOutput()], data=[(x, None)])
+    assert r.passed and r.kind == "empirical"
+    print(r.summary())
+    robust = LocalRobustness(x.numpy()[0], eps=1e-3)  # label: the model's own prediction
+    r = verify(model, properties=[robust, ValidProbabilities(over=robust.input_set)], timeout=60)
+    print(r.summary())
+    for res in r:
+        if res.status == "falsified":  # a real counterexample, replayed through the model
+            print(f"  counterexample found; output {res.output.round(3).tolist()}")
     print("\ndemo OK")
     return 0
 
