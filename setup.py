@@ -65,18 +65,37 @@ class BuildExt(build_ext):
             ) from e
 
 
+# Every csrc/*.c is compiled into axiom._core._kernels (so its exported symbols are also
+# loadable with ctypes); Cython wrappers live in axiom/_core/*.pyx.
+C_SOURCES = sorted(glob("csrc/*.c"))
+
 kernels = Extension(
     "axiom._core._kernels",
-    sources=["axiom/_core/_kernels.pyx", "csrc/matmul.c"],
+    sources=["axiom/_core/_kernels.pyx", *C_SOURCES],
     depends=sorted(glob("csrc/*.h")) + ["axiom/_core/kernels.pxd"],
     include_dirs=["csrc"],
     extra_compile_args=["-O3", f"-march={MARCH}", "-ffp-contract=fast", "-g0", *OPENMP],
     extra_link_args=OPENMP,
 )
 
+# Optional second wrapper module for the NN kernels (norms, pooling, softmax, activations,
+# attention, RoPE); it links the same C sources.
+extensions = [kernels]
+if os.path.exists("axiom/_core/_nn.pyx"):
+    extensions.append(
+        Extension(
+            "axiom._core._nn",
+            sources=["axiom/_core/_nn.pyx", *C_SOURCES],
+            depends=kernels.depends + sorted(glob("axiom/_core/*.pxd")),
+            include_dirs=["csrc"],
+            extra_compile_args=kernels.extra_compile_args,
+            extra_link_args=OPENMP,
+        )
+    )
+
 setup(
     ext_modules=[
-        *cythonize([kernels], language_level=3, compiler_directives={"embedsignature": True}),
+        *cythonize(extensions, language_level=3, compiler_directives={"embedsignature": True}),
         ZigExtension("axiom._core._zig", sources=["zig/axiom.zig"], depends=sorted(glob("zig/*.zig"))),
     ],
     rust_extensions=[

@@ -28,6 +28,7 @@ import numpy as np
 
 from axiom.backends import abi
 from axiom.backends.base import PartialBackend
+from axiom.backends.c_kernels import C_NN_OPS, CKernelsMixin
 
 #: dtypes with a native kernel; mixed float32/float64 computes in float64.
 NATIVE_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.float32), np.dtype(np.float64))
@@ -183,7 +184,7 @@ class NativeBackend(PartialBackend):
         return out
 
 
-class CBackend(NativeBackend):
+class CBackend(CKernelsMixin, NativeBackend):
     """C kernels (``csrc/``, OpenMP). ``path=None``: the Cython module; else that library via ctypes.
 
     Example:
@@ -194,6 +195,7 @@ class CBackend(NativeBackend):
 
     name = "c"
     kind = "c"
+    native_ops = ("matmul", *C_NN_OPS)
 
     def _load(self, path: str | None) -> tuple[Matmul2d, str]:
         return _cython_matmul() if path is None else _ctypes_matmul(path)
