@@ -17,4 +17,10 @@ C_NN_OPS: tuple[str, ...] = ()
 
 
 class CKernelsMixin:
-    """Native NN ops for the C backend (see the module docstring)."""
+    """Native NN ops for the C backend (see the module docstring).
+
+    Example:
+        >>> from axiom.backends.native import CBackend
+        >>> issubclass(CBackend, CKernelsMixin)
+        True
+    """
