@@ -129,7 +129,7 @@ def search_counterexample(
                 return found
             if _expired(deadline):
                 return None
-        if not clauses:
+        if not clauses or not _differentiable(replayer.model64):
             continue
         for piece in pieces:
             found = _pgd(piece, condition, clauses, rng, replayer, pgd_restarts, pgd_steps, deadline, first=r == 0)
@@ -138,6 +138,13 @@ def search_counterexample(
             if _expired(deadline):
                 return None
     return None
+
+
+def _differentiable(model: Any) -> bool:
+    """PGD needs input gradients, which exist for the layers the bounds module supports."""
+    from axiom.verify.bounds import supported
+
+    return not supported(model)
 
 
 def _expired(deadline: float | None) -> bool:

@@ -132,6 +132,12 @@ def _prove_nonlinear(
     return False, f"no formal procedure for {type(cond).__name__}", info
 
 
+def _unsupported(model: Any) -> list[str]:
+    from axiom.verify.bounds import supported
+
+    return supported(model)
+
+
 def _falsified(prop: Property, cex: Any, replayer: Replayer, t_start: float) -> PropertyResult:
     return PropertyResult(
         prop,
@@ -205,6 +211,11 @@ def verify_formal(
                 timed_out, message = True, f"timeout after {timeout} s"
                 break
             used = m
+            unsupported = _unsupported(model)
+            if unsupported:
+                used = None
+                message = f"no sound bound transformer for {', '.join(unsupported)}; the bounds cannot decide"
+                break
             if clauses is not None:
                 ok, margins = _prove_clauses(model, input_set, clauses, m)
                 bounds = {"method": m, "clause_margins": margins}

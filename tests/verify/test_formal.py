@@ -110,3 +110,18 @@ def test_method_choice_and_errors():
         assert verify(model, [OutputBounds(upper=1e6, over=box)], method=m).results[0].method == m
     with pytest.raises(ValueError, match="method must be"):
         verify(model, [OutputBounds(upper=1.0, over=box)], method="magic")
+
+
+def test_unsupported_layers_give_unknown_never_an_exception():
+    from axiom import Flatten, MultiHeadAttention, Reshape
+
+    manual_seed(7)
+    model = Sequential(
+        Dense(4, 8), Reshape((2, 4)), MultiHeadAttention(4, 2), Flatten(), Dense(1), input_shape=(None, 4)
+    )
+    box = Box(-1, 1, shape=(4,))
+    r = verify(model, [OutputBounds(upper=1e6, over=box)])
+    assert r.status == "unknown" and "MultiHeadAttention" in r.results[0].message
+    assert r.results[0].method is None
+    r2 = verify(model, [OutputBounds(upper=-1e6, over=box)])  # sampling still finds real violations
+    assert r2.status == "falsified"
