@@ -71,6 +71,9 @@ def available_backends() -> list[str]:
 def get_backend(backend: str | KernelBackend | None = None) -> KernelBackend:
     """Return a backend object: by name, as given, or the current default (``None``).
 
+    ``"auto"`` is the fastest CPU backend that loads on this machine: ``"c"`` if the C kernels
+    are built, else ``"numpy"`` (never a GPU).
+
     Raises ``ValueError`` for an unknown name and ``ImportError``/``OSError`` when a
     native library is not built on this machine.
 
@@ -86,11 +89,29 @@ def get_backend(backend: str | KernelBackend | None = None) -> KernelBackend:
     if backend is None:
         current = _current.get()
         return current if current is not None else get_backend("numpy")
+    if backend == "auto" and "auto" not in _FACTORIES:
+        return _auto_backend()
     if backend not in _FACTORIES:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {sorted(_FACTORIES)} or a KernelBackend")
+        choices = sorted({*_FACTORIES, "auto"})
+        raise ValueError(f"unknown backend {backend!r}; expected one of {choices} or a KernelBackend")
     if backend not in _INSTANCES:
         _INSTANCES[backend] = _FACTORIES[backend]()
     return _INSTANCES[backend]
+
+
+def _auto_backend() -> KernelBackend:
+    """``"auto"``: the fastest CPU backend that loads here, the C kernels, else the NumPy reference.
+
+    Never a GPU: a coprocessor is only used when asked for by name (see ``axiom.detect_coprocessor``).
+
+    Example:
+        >>> get_backend("auto").name in ("c", "numpy")
+        True
+    """
+    try:
+        return get_backend("c")
+    except (ImportError, OSError):
+        return get_backend("numpy")
 
 
 def set_backend(backend: str | KernelBackend) -> KernelBackend:
