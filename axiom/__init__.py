@@ -16,6 +16,7 @@ from axiom import (
     verify,  # noqa: E402 - callable module: verify(model, properties=...)
 )
 from axiom.backends import available_backends, get_backend, set_backend, use_backend
+from axiom.compiler import CompiledModel, compile, detect_coprocessor
 from axiom.io import from_onnx
 from axiom.nn import *  # noqa: F403 - the layer vocabulary is the public API
 from axiom.nn import __all__ as _nn_all
@@ -27,11 +28,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     *_nn_all,
+    "CompiledModel",
     "ShapeError",
     "Tensor",
     "as_tensor",
     "available_backends",
     "bfloat16",
+    "compile",
+    "detect_coprocessor",
     "float16",
     "float32",
     "float64",
