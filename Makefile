@@ -10,7 +10,7 @@ BUILT  := $(VENV)/.built
 NATIVE_SRC := setup.py $(wildcard csrc/*.c csrc/*.h axiom/_core/*.pyx axiom/_core/*.pxd \
               rust/Cargo.toml rust/Cargo.lock rust/src/*.rs zig/*.zig)
 
-.PHONY: venv build test demo lint format wheel sdist clean distclean
+.PHONY: venv build test demo bench lint format wheel sdist clean distclean
 
 venv: $(STAMP)
 
@@ -36,6 +36,11 @@ test: $(STAMP) $(BUILT)
 
 demo: $(STAMP) $(BUILT)
 	$(VPY) -m axiom.demo
+
+# kernels and models vs NumPy, PyTorch and onnxruntime at 1 and 2 threads (docs/benchmarks.md);
+# writes bench/results/, bench/plots/latest.png and the tables in README.md and bench/README.md
+bench: $(STAMP) $(BUILT)
+	$(VPY) -m axiom.bench all --threads 1,2 --update-readme
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

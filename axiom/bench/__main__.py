@@ -1,0 +1,5 @@
+"""``python -m axiom.bench``: see :mod:`axiom.bench.cli`."""
+
+from axiom.bench.cli import main
+
+raise SystemExit(main())
