@@ -365,16 +365,18 @@ def bench_backends(names: Sequence[str] | None = None) -> dict[str, KernelBacken
 
 
 def backend_info(backend: KernelBackend) -> dict[str, Any]:
-    """What a backend is: class, library, and the ops it runs natively.
+    """What a backend is: class, library, the ops it runs natively and those that fell back so far.
 
     Example:
         >>> backend_info(get_backend("numpy"))["native_ops"][:2]
         ['matmul', 'conv2d']
     """
+    fallbacks = getattr(backend, "fallbacks", None)
     return {
         "class": type(backend).__name__,
         "library": getattr(backend, "library", None),
         "native_ops": list(backend.implemented_ops()),
+        "fallbacks": dict(fallbacks) if isinstance(fallbacks, dict) else {},
     }
 
 

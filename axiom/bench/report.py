@@ -34,7 +34,11 @@ SUMMARY_KERNELS = (
     "softmax 4096x768",
     "log_softmax 4096x768",
     "activation relu 32x28x28x32",
+    "activation gelu 32x28x28x32",
     "activation gelu_tanh 32x28x28x32",
+    "activation silu 32x28x28x32",
+    "activation sigmoid 32x28x28x32",
+    "activation tanh 32x28x28x32",
     "attention B1 H8 L2048 D64",
     "attention B1 H8 L2048 D64 causal",
     "rope B1 H8 L2048 D64",
@@ -189,13 +193,13 @@ def _summary_kernels(records: list[dict[str, Any]], full: bool) -> list[dict[str
         return records
     by_name = {r["name"]: r for r in records}
     chosen = [by_name[n] for n in SUMMARY_KERNELS if n in by_name]
-    covered = {r["op"] for r in chosen} | {r["name"].split()[1] for r in chosen if r["op"] == "activation"}
-    for r in records:  # an op whose summary shape was not run (--quick, --filter): its first case
-        key = r["name"].split()[1] if r["op"] == "activation" else r["op"]
-        if key not in covered:
+    covered = {r["op"] for r in chosen}
+    for r in records:  # an op whose summary shapes were not run (--quick, --filter): its first case
+        if r["op"] not in covered:
             chosen.append(r)
-            covered.add(key)
-    return chosen
+            covered.add(r["op"])
+    order = {r["name"]: i for i, r in enumerate(records)}
+    return sorted(chosen, key=lambda r: order[r["name"]])
 
 
 def markdown_summary(result: dict[str, Any], full: bool = False) -> str:
@@ -256,7 +260,7 @@ def markdown_summary(result: dict[str, Any], full: bool = False) -> str:
             "Models (end-to-end inference): median ms per batch · t/t_torch · t/t_onnxruntime; "
             "† = some ops ran on the NumPy reference (listed in the JSON).",
             "",
-            "| model | threads | torch ms | onnxruntime ms | " + " | ".join(backends) + " |",
+            "| model | threads | torch ms | onnxruntime ms | " + " | ".join(f"axiom {b}" for b in backends) + " |",
             "|---|---|---|---|" + "---|" * len(backends),
         ]
         for t, rec in model_rows:
@@ -269,6 +273,19 @@ def markdown_summary(result: dict[str, Any], full: bool = False) -> str:
             cells += [_cell(rec["impls"].get(b), ("torch", "onnxruntime")) for b in backends]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        notes = []
+        for b in backends:
+            per_model: dict[str, list[str]] = {}
+            for _, rec in model_rows:
+                ops = (rec["impls"].get(b) or {}).get("fallbacks") or {}
+                if ops:
+                    per_model.setdefault(", ".join(ops), [])
+                    if rec["model"] not in per_model[", ".join(ops)]:
+                        per_model[", ".join(ops)].append(rec["model"])
+            if per_model:
+                notes.append(f"{b}: " + "; ".join(f"{ops} ({', '.join(m)})" for ops, m in per_model.items()))
+        if notes:
+            lines += ["† ops on the NumPy reference: " + " · ".join(notes) + ".", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -356,7 +373,8 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
         ax.set_xscale("log")
         ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(names)), names, fontsize=6)
-        ax.invert_yaxis()
+        if ax is axes[0][0]:
+            ax.invert_yaxis()  # once: the y axis is shared
         ax.set_xlabel("t / t_torch (log; < 1 = faster than PyTorch)")
         ax.set_title(f"{run['threads']} thread{'s' if run['threads'] > 1 else ''}")
         ax.grid(axis="x", which="both", alpha=0.3)
