@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         ...     code = main(["kernels", "--threads", "1", "--quick", "--repeat", "1", "--filter", "^matmul 32x",
         ...                  "--backends", "numpy", "--out", d, "--no-plot"])
         ...     code, sorted(os.listdir(d))[-1]  # doctest: +ELLIPSIS
-        == 1 thread: ...
+        axiom.bench on ...
         (0, 'latest.json')
     """
     args = build_parser().parse_args(argv)
@@ -311,10 +311,19 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "runs": [],
     }
+    failed = []
     with tempfile.TemporaryDirectory() as work:
         for threads in result["settings"]["threads"]:
-            result["runs"].append(_run_child(args, threads, work))
+            try:
+                result["runs"].append(_run_child(args, threads, work))
+            except RuntimeError as e:  # a crashing kernel must not lose the other settings' results
+                print(f"error: {e}", file=sys.stderr)
+                failed.append({"threads": threads, "error": str(e)})
     result["load_avg_end"] = load_average()
+    if failed:
+        result["failed_runs"] = failed
+    print(report.text_header(result))
+    print()
     for run in result["runs"]:
         print(report.text_tables(run))
         print()
@@ -322,6 +331,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"results: {stamped} and {latest}")
     if not args.no_plot:
         print(f"plot: {report.plot(result, plot_dir / 'latest.png')}")
-    if args.update_readme:
+    if args.update_readme and not failed:
         _update_readmes(args.update_readme, result)
-    return 0
+    return 1 if failed else 0

@@ -108,6 +108,36 @@ def _rate(entry: dict[str, Any]) -> str:
     return ""
 
 
+def text_header(result: dict[str, Any]) -> str:
+    """Two lines for the top of the output: the machine, then the fp32 peak of every thread setting.
+
+    Example:
+        >>> res = {"machine": {"cpu": {"model": "AMD EPYC", "flags": ["avx2", "fma"]}, "cpus_usable": 2,
+        ...        "load_avg": [1.0, 1.0, 1.0]}, "runs": [{"threads": 1, "peak": {"gflops": 116.0,
+        ...        "gflops_per_thread": 116.0}}]}
+        >>> print(text_header(res))
+        axiom.bench on AMD EPYC (2 CPUs usable; avx2 fma), load average [1.0, 1.0, 1.0]
+        fp32 peak (FMA loop, 12 accumulators, thread-CPU time): 1 thread 116.0 GFLOP/s (116.0 per thread)
+    """
+    machine = result.get("machine", {})
+    cpu = machine.get("cpu", {})
+    flags = " ".join(f for f in cpu.get("flags", []) if f != "hypervisor")
+    lines = [
+        f"axiom.bench on {cpu.get('model', '?')} ({machine.get('cpus_usable', '?')} CPUs usable; {flags}), "
+        f"load average {machine.get('load_avg')}"
+    ]
+    peaks = []
+    for run in result.get("runs", []):
+        peak, t = run.get("peak") or {}, run["threads"]
+        label = f"{t} thread{'s' if t > 1 else ''}"
+        if peak.get("gflops"):
+            peaks.append(f"{label} {peak['gflops']:.1f} GFLOP/s ({peak['gflops_per_thread']:.1f} per thread)")
+        else:
+            peaks.append(f"{label} unavailable ({peak.get('reason', 'not measured')})")
+    lines.append("fp32 peak (FMA loop, 12 accumulators, thread-CPU time): " + "; ".join(peaks))
+    return "\n".join(lines)
+
+
 def text_tables(run: dict[str, Any]) -> str:
     """Plain-text tables of one run (one thread setting): peak, kernels, models.
 

@@ -57,9 +57,11 @@ def test_quick_run_writes_results_and_plot(quick_run: dict) -> None:
     assert json.loads(stamped[0].read_text()) == quick_run["result"]
     assert (out / "latest.png").stat().st_size > 10_000
     assert quick_run["seconds"] < 90, f"--quick took {quick_run['seconds']:.0f} s"
-    # the peak is printed first, then the tables
-    first = quick_run["stdout"].splitlines()[0]
-    assert first.startswith("== 1 thread: fp32 peak"), first
+    # the machine and the peak are printed first, then the tables
+    first, second = quick_run["stdout"].splitlines()[:2]
+    assert first.startswith("axiom.bench on "), first
+    assert second.startswith("fp32 peak (FMA loop, 12 accumulators"), second
+    assert "== 1 thread" in quick_run["stdout"]
 
 
 def test_schema_and_machine(quick_run: dict) -> None:
