@@ -64,28 +64,26 @@ def _rule(layers: list[Layer], shapes: list[Shape], path: str) -> tuple[list[Lay
     out: list[Layer] = []
     positions: list[int] = []  # original index of each kept layer
     changes: list[str] = []
-    pending: tuple[int, Layer] | None = None  # a BatchNorm waiting to fold into the next layer
+    pending: list[tuple[int, Layer]] = []  # consecutive BatchNorms waiting to fold into the next layer
     for i, layer in enumerate(layers):
-        if pending is not None:
-            j, bn = pending
-            pending = None
-            if _folds_forward(layer):
-                scale_inputs(layer, *batchnorm_scale_shift(bn))  # type: ignore[arg-type]
-                changes.append(f"{path}{j}: {bn!r} folded into the {layer.name} at {path}{i}")
-            else:
-                out.append(bn)
-                positions.append(j)
         if foldable_batchnorm(layer):
-            if out and linear_layer(out[-1]):
+            if not pending and out and linear_layer(out[-1]):
                 scale_outputs(out[-1], *batchnorm_scale_shift(layer))  # type: ignore[arg-type]
                 changes.append(f"{path}{i}: {layer!r} folded into the {out[-1].name} at {path}{positions[-1]}")
-                continue
-            pending = (i, layer)
+            else:
+                pending.append((i, layer))
             continue
+        if pending and _folds_forward(layer):
+            for j, bn in reversed(pending):  # the last one acts first on the layer's input
+                scale_inputs(layer, *batchnorm_scale_shift(bn))  # type: ignore[arg-type]
+                changes.append(f"{path}{j}: {bn!r} folded into the {layer.name} at {path}{i}")
+        else:
+            out.extend(bn for _, bn in pending)
+            positions.extend(j for j, _ in pending)
+        pending = []
         out.append(layer)
         positions.append(i)
-    if pending is not None:
-        out.append(pending[1])
+    out.extend(bn for _, bn in pending)
     return out, changes
 
 

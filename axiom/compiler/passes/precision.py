@@ -152,5 +152,5 @@ def cast_precision(model: Layer, precision: str, *, source: Any = None) -> tuple
     else:
         model.to(weights)
         if before != weights:
-            changes.append(f"{tensor_count(model)} parameter/buffer values cast from {before.name} to {weights.name}")
+            changes.append(f"{tensor_count(model):,} parameter/buffer values cast from {before.name} to {weights.name}")
     return model, PassResult(NAME, changes)
