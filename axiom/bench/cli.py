@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import subprocess
 import sys
@@ -242,6 +243,17 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
     return out, plots
 
 
+def _rounded(value: Any, digits: int = 5) -> Any:
+    """Floats rounded to ``digits`` significant digits, recursively (keeps the JSON small)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
 def write_result(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``<out_dir>/<timestamp>-<host>.json`` and ``<out_dir>/latest.json``; return both paths.
 
@@ -256,7 +268,7 @@ def write_result(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Pat
     out.mkdir(parents=True, exist_ok=True)
     stamp = result.get("created", "").replace("-", "").replace(":", "")[:15] or "result"
     host = report._slug(result.get("machine", {}).get("host", "host"))
-    text = json.dumps(result, indent=1, sort_keys=False, default=str) + "\n"
+    text = json.dumps(_rounded(result), indent=1, sort_keys=False, default=str) + "\n"
     stamped = out / f"{stamp}-{host}.json"
     latest = out / "latest.json"
     stamped.write_text(text, encoding="utf-8")

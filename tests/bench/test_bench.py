@@ -121,17 +121,18 @@ def _check_times_and_ratios(e: dict, impls: dict, bases: tuple[str, ...], where:
     """median/best are those of the samples; ratios are medians of per-round ratios."""
     samples = e["wall_samples_ms"]
     assert len(samples) == e["samples"], where
-    assert e["median_ms"] == pytest.approx(statistics.median(samples)), where
-    assert e["best_ms"] == pytest.approx(min(samples)), where
+    assert e["median_ms"] == pytest.approx(statistics.median(samples), rel=1e-4), where
+    assert e["best_ms"] == pytest.approx(min(samples), rel=1e-4), where
     for base in bases:
         if not impls.get(base, {}).get("timed"):
             assert f"ratio_{base}" not in e, where
             continue
         other = impls[base]["wall_samples_ms"]
         expected = statistics.median(a / b for a, b in zip(samples, other))
-        assert e[f"ratio_{base}"] == pytest.approx(expected), f"{where} vs {base}"
+        assert e[f"ratio_{base}"] == pytest.approx(expected, rel=1e-3), f"{where} vs {base}"
         # and it lies within the spread of the two implementations' samples
-        assert min(samples) / max(other) <= e[f"ratio_{base}"] <= max(samples) / min(other), where
+        slack = 1 + 1e-3  # the JSON rounds to 5 significant digits
+        assert min(samples) / max(other) / slack <= e[f"ratio_{base}"] <= max(samples) / min(other) * slack, where
 
 
 def test_rates_and_ratios_are_consistent_with_times(quick_run: dict) -> None:
@@ -143,11 +144,11 @@ def test_rates_and_ratios_are_consistent_with_times(quick_run: dict) -> None:
                 continue
             where = f"{rec['name']} / {name}"
             if rec["flops"] is not None:
-                assert math.isclose(e["gflops"], rec["flops"] / (e["median_ms"] * 1e-3) / 1e9, rel_tol=1e-9), where
+                assert math.isclose(e["gflops"], rec["flops"] / (e["median_ms"] * 1e-3) / 1e9, rel_tol=1e-4), where
                 if peak:
-                    assert math.isclose(e["pct_peak"], 100 * e["gflops"] / peak, rel_tol=1e-9), where
+                    assert math.isclose(e["pct_peak"], 100 * e["gflops"] / peak, rel_tol=1e-4), where
             else:
-                assert math.isclose(e["gbps"], rec["bytes"] / (e["median_ms"] * 1e-3) / 1e9, rel_tol=1e-9), where
+                assert math.isclose(e["gbps"], rec["bytes"] / (e["median_ms"] * 1e-3) / 1e9, rel_tol=1e-4), where
             _check_times_and_ratios(e, rec["impls"], ("numpy", "torch"), where)
         assert rec["impls"]["numpy"]["ratio_numpy"] == 1.0
 
@@ -162,7 +163,7 @@ def test_models_agree_with_torch_and_are_timed(quick_run: dict) -> None:
             assert e["status"] in TIMED_STATUSES, where
             assert e["agrees"] is True and e["max_abs_err"] <= 1e-4, where
             assert e["timed"] and 0 < e["best_ms"] <= e["median_ms"], where
-            assert math.isclose(e["samples_per_s"], rec["batch"] / (e["median_ms"] * 1e-3)), where
+            assert math.isclose(e["samples_per_s"], rec["batch"] / (e["median_ms"] * 1e-3), rel_tol=1e-4), where
             if name not in ("torch", "onnxruntime"):
                 assert e["mode"] in ("compile", "use_backend"), where
                 assert (e["status"] == "fallbacks") == bool(e["fallbacks"]), where
