@@ -33,7 +33,7 @@ import numpy as np
 
 from axiom.backends import FallbackWarning, KernelBackend, available_backends, get_backend
 from axiom.bench.flops import attention_flops, conv2d_flops, gbps, gflops, matmul_flops
-from axiom.bench.timing import Timing, interleave, ratio
+from axiom.bench.timing import Timing, cpu_ratio, interleave, ratio
 
 Inputs = dict[str, Any]
 
@@ -491,6 +491,7 @@ def run_case(
         for base in ("numpy", "torch"):
             if base in timings and base != name:
                 entry[f"ratio_{base}"] = ratio(t, timings[base])
+                entry[f"cpu_ratio_{base}"] = cpu_ratio(t, timings[base])
             elif base == name:
                 entry[f"ratio_{base}"] = 1.0
     for entry in impls.values():

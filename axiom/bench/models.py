@@ -37,7 +37,7 @@ import numpy as np
 
 import axiom
 from axiom.backends import FallbackWarning, KernelBackend, use_backend
-from axiom.bench.timing import Timing, interleave, ratio
+from axiom.bench.timing import Timing, cpu_ratio, interleave, ratio
 from axiom.nn import Conv2d, Dense, GlobalAvgPool, MaxPool2d, Sequential
 
 #: Largest max abs difference from PyTorch for an implementation to count as agreeing.
@@ -352,6 +352,8 @@ def run_model_case(
         for base in ("numpy", "torch", "onnxruntime"):
             if base in timings:
                 entry[f"ratio_{base}"] = 1.0 if base == name else ratio(t, timings[base])
+                if base != name:
+                    entry[f"cpu_ratio_{base}"] = cpu_ratio(t, timings[base])
     for entry in impls.values():
         entry.setdefault("timed", False)
     return {"name": case.name, "model": case.model, "batch": case.batch, "impls": impls}

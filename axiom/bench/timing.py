@@ -67,6 +67,18 @@ def ratio(a: Timing, b: Timing) -> float:
     return statistics.median(pairs) if pairs else math.nan
 
 
+def cpu_ratio(a: Timing, b: Timing) -> float:
+    """``a / b`` of the median calling-thread CPU times: the ratio while on a core (1 thread only).
+
+    Example:
+        >>> cpu_ratio(Timing([9.0], cpu_ms=[2.0, 2.0, 4.0]), Timing([1.0], cpu_ms=[1.0, 1.0, 1.0]))
+        2.0
+    """
+    if not a.cpu_ms or not b.cpu_ms or b.cpu_median_ms <= 0:
+        return math.nan
+    return a.cpu_median_ms / b.cpu_median_ms
+
+
 def calibrate(fn: Callable[[], object], min_sample_s: float, max_number: int = 100_000) -> tuple[int, float]:
     """Calls per sample so that a sample lasts at least ``min_sample_s``; also the seconds of one call.
 
