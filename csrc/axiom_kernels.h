@@ -69,3 +69,4 @@ AXIOM_API int axiom_matmul_f64(const double *a, const double *b, double *c, int6
 #endif
 
 #endif /* AXIOM_KERNELS_H */
+#include "axiom_kernels_nn.h"
