@@ -1,53 +1,29 @@
 /*
- * matmul.c - C implementation of the axiom_matmul_* kernels and axiom_abi_version.
+ * matmul.c - the ABI's axiom_matmul_f32 / axiom_matmul_f64 and axiom_abi_version.
  *
- * Compiled into the Cython extension axiom._core._kernels with -O3 -march=$AXIOM_MARCH
- * -fopenmp; the symbols stay exported so ctypes can load that .so as well.
+ * c = a @ b for contiguous row-major operands, computed by the packed GEMM of gemm.c
+ * (run-time selected AVX-512 / AVX2 / C micro-kernels, OpenMP above a work threshold).
+ * Compiled into the Cython extension axiom._core._kernels; the symbols stay exported so
+ * ctypes can load that .so as well.
  */
-#include <string.h>
-
 #include "axiom_kernels.h"
 #include "common.h"
-
-/* Tile sizes (elements): MC rows of c per parallel block, KC x NC panels of b. */
-#define AXIOM_MC 64
-#define AXIOM_KC 256
-#define AXIOM_NC 256
-/* Bytes per SIMD vector in the micro-kernel. */
-#if defined(__AVX__)
-#define AXIOM_VBYTES 32
-#else
-#define AXIOM_VBYTES 16
-#endif
-/* Below this many multiply-adds (m * k * n) a matmul runs on the calling thread only. */
-#define AXIOM_PARALLEL_WORK (1 << 18)
+#include "gemm.h"
 
 AXIOM_API int axiom_abi_version(void) { return AXIOM_ABI_VERSION; }
 
-#define AXIOM_T float
-#define AXIOM_NAME axiom_matmul_f32
-#define AXIOM_BLOCK matmul_block_f32
-#define AXIOM_MICRO matmul_micro_f32
-#define AXIOM_EDGE matmul_edge_f32
-#define AXIOM_VEC vec_f32
-#include "matmul_impl.h"
-#undef AXIOM_T
-#undef AXIOM_NAME
-#undef AXIOM_BLOCK
-#undef AXIOM_MICRO
-#undef AXIOM_EDGE
-#undef AXIOM_VEC
+AXIOM_API int axiom_matmul_f32(const float *a, const float *b, float *c, int64_t m, int64_t k, int64_t n) {
+    const int rc = axiom_check_matmul(a, b, c, m, k, n, sizeof(float));
+    if (rc != AXIOM_OK || m == 0 || n == 0) return rc;
+    const axiom_asrc_f32 A = {a, k > 0 ? k : 1, 0, NULL, NULL};
+    const int threads = axiom_threads_for(2.0 * (double)m * (double)n * (double)k);
+    return axiom_gemm_driver_f32(m, n, k, &A, b, n, 0, 1.0f, 0.0f, c, n, NULL, threads) ? AXIOM_ERR_NOMEM : AXIOM_OK;
+}
 
-#define AXIOM_T double
-#define AXIOM_NAME axiom_matmul_f64
-#define AXIOM_BLOCK matmul_block_f64
-#define AXIOM_MICRO matmul_micro_f64
-#define AXIOM_EDGE matmul_edge_f64
-#define AXIOM_VEC vec_f64
-#include "matmul_impl.h"
-#undef AXIOM_T
-#undef AXIOM_NAME
-#undef AXIOM_BLOCK
-#undef AXIOM_MICRO
-#undef AXIOM_EDGE
-#undef AXIOM_VEC
+AXIOM_API int axiom_matmul_f64(const double *a, const double *b, double *c, int64_t m, int64_t k, int64_t n) {
+    const int rc = axiom_check_matmul(a, b, c, m, k, n, sizeof(double));
+    if (rc != AXIOM_OK || m == 0 || n == 0) return rc;
+    const axiom_asrc_f64 A = {a, k > 0 ? k : 1, 0, NULL, NULL};
+    const int threads = axiom_threads_for(2.0 * (double)m * (double)n * (double)k);
+    return axiom_gemm_driver_f64(m, n, k, &A, b, n, 0, 1.0, 0.0, c, n, NULL, threads) ? AXIOM_ERR_NOMEM : AXIOM_OK;
+}
