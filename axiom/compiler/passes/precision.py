@@ -88,6 +88,10 @@ class UpcastWeights(Layer):
     def built(self) -> bool:
         return self.layer.built
 
+    @property
+    def accepts_integers(self) -> bool:  # type: ignore[override]
+        return self.layer.accepts_integers
+
     def expects(self) -> str:
         return self.layer.expects()
 
