@@ -39,7 +39,7 @@ from axiom.compiler.passes._graph import leaf_count, tensor_count
 from axiom.compiler.passes.base import model_input_shape
 from axiom.nn.containers import Sequential
 from axiom.nn.layer import Layer
-from axiom.shapes import Dim, Shape, format_shape
+from axiom.shapes import Dim, Shape, ShapeError, format_shape, is_known
 from axiom.tensor import Tensor, as_tensor, float32, float64, is_floating
 
 #: The optimization levels ``compile()`` accepts.
@@ -104,7 +104,8 @@ class CompiledModel:
     ``passes`` (a :class:`~axiom.compiler.passes.PassResult` per pass run, with its changes),
     ``weight_dtype`` / ``activation_dtype`` (what ``precision`` stores). Calls run in eval
     mode with ``backend`` active; inputs are cast to ``activation_dtype`` and outputs come back
-    as float32 (Tensors).
+    as float32 (Tensors). Inputs must have the compiled ``input_shape``: its rank and every
+    known size (the passes rely on it); symbolic dims such as ``"batch"`` take any size.
 
     Example:
         >>> import numpy as np
@@ -170,6 +171,7 @@ class CompiledModel:
             'float32'
         """
         t = x if isinstance(x, Tensor) else as_tensor(x)
+        self._check_shape(t.shape)
         if not self.model.accepts_integers and is_floating(t.dtype) and t.dtype != self.activation_dtype:
             t = Tensor(t.data.astype(self.activation_dtype))
         with use_backend(self.backend):
@@ -177,6 +179,17 @@ class CompiledModel:
         if is_floating(y.dtype) and y.dtype != float32:
             y = Tensor(y.data.astype(float32))
         return y
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        expected = self.input_shape
+        if len(shape) != len(expected) or any(is_known(d) and d != n for d, n in zip(expected, shape)):
+            raise ShapeError(
+                "CompiledModel",
+                expected,
+                shape,
+                "a compiled model runs on the input shape it was compiled for (rank and known sizes); "
+                "compile(model, input_shape=...) states another",
+            )
 
     def reference(self) -> Layer:
         """The model as it was given to ``compile()``, in float64 and eval mode (made once, then cached).
@@ -316,8 +329,11 @@ def compile(
       Dense/Conv2d before them, and repeat until nothing changes).
     - ``precision``: ``"float32"``, ``"float16"``, ``"bfloat16"`` or ``"mixed"`` (see
       :mod:`axiom.compiler.passes.precision`); applied at every optimization level.
-    - ``input_shape``: the model input (``None`` or a symbol for free dims); needed for a
-      model whose lazy layers are not built yet.
+    - ``input_shape``: the model input (``None`` or a symbol for free dims); default: what the
+      model states (``Sequential(..., input_shape=...)`` or its first layer's expectation).
+      Needed for a model whose lazy layers are not built yet. The compiled model accepts
+      inputs of this rank and these known sizes only, since passes rely on it (a ``Reshape``
+      to the input's own shape is dropped, for instance).
 
     The model itself is never modified: compilation works on a deep copy, in eval mode.
 

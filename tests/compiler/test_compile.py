@@ -461,3 +461,20 @@ def test_a_partial_backend_object_records_every_missing_op():
     assert set(compiled.fallbacks.values()) == {"not implemented by this backend"}
     assert_close(got, run(model, x, np.float64), rtol=TOLERANCE["float32"], atol=TOLERANCE["float32"])
     assert "fallbacks  activation: not implemented by this backend" in compiled.summary()
+
+
+def test_compiled_models_hold_inputs_to_the_compiled_shape():
+    from axiom import Reshape, ShapeError
+
+    model = Sequential(Reshape((-1,)), Softmax())  # accepts any rank; the stated input is (batch, features)
+    guessed = compile(model, backend="numpy")
+    assert len(guessed.model) == 1  # the Reshape is the identity on (batch, features)
+    cube = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    with pytest.raises(ShapeError, match=r"CompiledModel: expects \(batch, features\) but receives \(2, 3, 4\)"):
+        guessed(cube)
+    stated = compile(model, backend="numpy", input_shape=(None, 3, 4))
+    assert len(stated.model) == 2
+    np.testing.assert_allclose(stated(cube).numpy(), model(cube).numpy(), rtol=1e-6)
+    fixed = compile(Sequential(Dense(3, 2)), backend="numpy", input_shape=(4, 3))
+    with pytest.raises(ShapeError, match="input shape it was compiled for"):
+        fixed(np.ones((5, 3), np.float32))
