@@ -529,6 +529,8 @@ class CBackend(CKernelsMixin, NativeBackend):
             >>> ga.tolist(), gb.shape
             ([[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]], (3, 4))
         """
+        if isinstance(grad_out, np.generic):  # a @ b of two vectors is a scalar
+            grad_out = np.asarray(grad_out)
         for arr, nm in ((a, "a"), (b, "b"), (grad_out, "grad_out")):
             if not isinstance(arr, np.ndarray):
                 raise TypeError(f"matmul_backward: {nm} must be a numpy.ndarray, got {type(arr).__name__}")

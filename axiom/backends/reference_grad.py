@@ -48,11 +48,8 @@ def matmul_backward(a: np.ndarray, b: np.ndarray, grad_out: np.ndarray) -> tuple
     dt = _compute_dtype(a, b, grad_out)
     a2 = a.astype(dt) if a.ndim >= 2 else a.astype(dt)[None, :]
     b2 = b.astype(dt) if b.ndim >= 2 else b.astype(dt)[:, None]
-    g = grad_out.astype(dt)
-    if a.ndim == 1:
-        g = np.expand_dims(g, -2)
-    if b.ndim == 1:
-        g = np.expand_dims(g, -1)
+    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    g = grad_out.astype(dt).reshape(*batch, a2.shape[-2], b2.shape[-1])
     ga = np.matmul(g, np.swapaxes(b2, -1, -2))
     gb = np.matmul(np.swapaxes(a2, -1, -2), g)
     ga = _sum_to(ga, a2.shape).reshape(a.shape)
@@ -86,7 +83,7 @@ def conv2d_backward_input(
     g_out, wu = grad_out.astype(dt), w.astype(dt)
     dxp = np.zeros((n, h + pt + pb, wd + pl + pr, cin), dt)
     cout_g = cout // groups
-    for g in range(groups):
+    for g in range(groups if ho and wo else 0):
         gy = g_out[..., g * cout_g : (g + 1) * cout_g]
         wg = wu[..., g * cout_g : (g + 1) * cout_g]  # kH, kW, cin_g, cout_g
         for i in range(kh):
@@ -125,7 +122,7 @@ def conv2d_backward_weight(
     gy = grad_out.astype(dt)
     cout_g = cout // groups
     dwt = np.zeros(w_shape, dt)
-    for g in range(groups):
+    for g in range(groups if ho and wo else 0):
         gyg = gy[..., g * cout_g : (g + 1) * cout_g].reshape(-1, cout_g)
         for i in range(kh):
             for j in range(kw):
