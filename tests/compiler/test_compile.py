@@ -478,3 +478,22 @@ def test_compiled_models_hold_inputs_to_the_compiled_shape():
     fixed = compile(Sequential(Dense(3, 2)), backend="numpy", input_shape=(4, 3))
     with pytest.raises(ShapeError, match="input shape it was compiled for"):
         fixed(np.ones((5, 3), np.float32))
+
+
+def test_values_out_of_range_are_reported():
+    dense = Dense(3, 2)
+    dense.weight.data[0, 0] = 1e6  # beyond float16's 65504
+    dense.bias.data[0] = 1e-9  # below float16's smallest subnormal
+    bn = BatchNorm(2)
+    bn.running_var.data[:] = 1e6  # a buffer: float16 storage overflows, mixed keeps it float32
+    model = Sequential(dense, ReLU(), bn)
+    with pytest.warns(RuntimeWarning, match="float16 precision: 3 values overflow float16"):
+        half = compile(model, backend="numpy", optimize="none", precision="float16")
+    assert "1 non-zero value underflows float16 to 0" in half.passes[-1].changes
+    with pytest.warns(RuntimeWarning, match="mixed precision: 0: 1 value overflows float16"):
+        mixed = compile(model, backend="numpy", optimize="none", precision="mixed")
+    assert mixed.model[2].layer.running_var.dtype == np.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bf = compile(model, backend="numpy", optimize="none", precision="bfloat16")  # float32's range
+    assert not any("overflow" in line for line in bf.passes[-1].changes)

@@ -8,10 +8,15 @@ come back as float32 in every mode):
   kernel computes in float32 and rounds its result back (what the NumPy reference does for
   low-precision inputs, as PyTorch does on the CPU), so each layer's output is rounded once
   to the storage dtype.
-- ``"mixed"``: weights stored in float16 (half the memory) and upcast to float32 where a layer
-  uses them; activations and accumulation stay float32. The result is exactly that of the
-  float32 model with every weight rounded to float16 once. Layers holding weights are wrapped
-  in :class:`UpcastWeights`.
+- ``"mixed"``: parameters (weights, biases, norm gains) stored in float16 (half the memory)
+  and upcast to float32 where a layer uses them; buffers (BatchNorm running statistics, Affine
+  constants) stay float32, as do activations and accumulation. The result is exactly that of
+  the float32 model with every parameter rounded to float16 once. Layers holding parameters
+  are wrapped in :class:`UpcastWeights`.
+
+Values the cast cannot represent are reported in the pass's changes: overflow (``|x|`` above
+the dtype's maximum, 65504 for float16, becomes ``inf``; also warned about with a
+``RuntimeWarning``) and underflow (non-zero values that become 0).
 
 Example:
     >>> import numpy as np
@@ -26,15 +31,17 @@ Example:
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from axiom.compiler.passes._graph import is_chain, plain, tensor_count
 from axiom.compiler.passes.base import PassResult
 from axiom.nn.containers import Parallel
-from axiom.nn.layer import Layer
+from axiom.nn.layer import Layer, Parameter
 from axiom.shapes import Dim, Shape
 from axiom.tensor import Tensor, as_dtype, float16, float32, is_floating
 
@@ -59,16 +66,43 @@ def precision_dtypes(precision: str) -> tuple[np.dtype, np.dtype]:
     return dt, dt
 
 
-def _floating_tensors(layer: Layer) -> list[Tensor]:
-    return [v for sub in layer.modules() for v in vars(sub).values() if isinstance(v, Tensor) and is_floating(v.dtype)]
+def _floating_tensors(layer: Layer, parameters_only: bool = False) -> list[Tensor]:
+    kind = Parameter if parameters_only else Tensor
+    return [v for sub in layer.modules() for v in vars(sub).values() if isinstance(v, kind) and is_floating(v.dtype)]
+
+
+def range_report(tensors: Sequence[Tensor], dtype: np.dtype) -> list[str]:
+    """Lines saying how many values overflow to inf or underflow to 0 when cast to ``dtype``.
+
+    Example:
+        >>> range_report([Tensor(np.array([1e5, 1e-9, 1.0], np.float32))], np.dtype(np.float16))
+        ['1 value overflows float16 (|x| > 65504) and becomes inf', '1 non-zero value underflows float16 to 0']
+    """
+    over = under = 0
+    with np.errstate(over="ignore", under="ignore"):
+        for t in tensors:
+            x = t.data
+            y = x.astype(dtype)
+            over += int(np.count_nonzero(np.isfinite(x) & ~np.isfinite(y.astype(np.float64))))
+            under += int(np.count_nonzero((x != 0) & (y.astype(np.float64) == 0)))
+    lines = []
+    if over:
+        top = f"{float(ml_dtypes.finfo(dtype).max):g}"
+        verb = "overflows" if over == 1 else "overflow"
+        become = "becomes" if over == 1 else "become"
+        lines.append(f"{over} value{'s' if over > 1 else ''} {verb} {dtype.name} (|x| > {top}) and {become} inf")
+    if under:
+        verb = "underflows" if under == 1 else "underflow"
+        lines.append(f"{under} non-zero value{'s' if under > 1 else ''} {verb} {dtype.name} to 0")
+    return lines
 
 
 class UpcastWeights(Layer):
-    """Runs ``layer`` in float32 with its weights stored in ``storage`` dtype (``"mixed"`` precision).
+    """Runs ``layer`` in float32 with its parameters stored in ``storage`` dtype (``"mixed"`` precision).
 
-    The wrapped layer's floating parameters and buffers are cast to ``storage`` once; each call
-    runs a shallow copy of the layer with float32 copies of them (made for that call and then
-    dropped), so inputs, outputs and accumulation are float32. Shapes, ``built`` and the
+    The wrapped layer's floating parameters are cast to ``storage`` once (buffers stay as they
+    are); each call runs a copy of the layer with float32 copies of them (made for that call and
+    then dropped), so inputs, outputs and accumulation are float32. Shapes, ``built`` and the
     expected input are the wrapped layer's.
 
     Example:
@@ -82,7 +116,10 @@ class UpcastWeights(Layer):
     def __init__(self, layer: Layer, storage: Any = float16) -> None:
         super().__init__()
         self.storage = as_dtype(storage)
-        self.layer = layer.to(self.storage)
+        self.layer = layer
+        with np.errstate(over="ignore", under="ignore"):  # cast_precision reports out-of-range values
+            for p in _floating_tensors(layer, parameters_only=True):
+                p.data = p.data.astype(self.storage)
 
     @property
     def built(self) -> bool:
@@ -107,6 +144,8 @@ class UpcastWeights(Layer):
     def forward(self, x: Tensor) -> Tensor:
         memo: dict[int, Any] = {}
         for t in _floating_tensors(self.layer):
+            if t.dtype == float32:
+                continue
             up = copy.copy(t)
             up.data = t.data.astype(float32)
             memo[id(t)] = up
@@ -129,9 +168,12 @@ def _wrap(layer: Layer, storage: np.dtype, path: str, changes: list[str]) -> Lay
     if plain(layer, Parallel):
         layer.branches = [_wrap(b, storage, f"{path}{i}.", changes) for i, b in enumerate(layer.branches)]  # type: ignore[attr-defined]
         return layer
-    if isinstance(layer, UpcastWeights) or not _floating_tensors(layer):
+    params = _floating_tensors(layer, parameters_only=True)
+    if isinstance(layer, UpcastWeights) or not params:
         return layer
-    changes.append(f"{path.rstrip('.') or 'model'}: {layer.name} weights stored as {storage.name}, upcast at use")
+    where = path.rstrip(".") or "model"
+    changes.append(f"{where}: {layer.name} parameters stored as {storage.name}, upcast at use")
+    changes.extend(f"{where}: {line}" for line in range_report(params, storage))
     return UpcastWeights(layer, storage)
 
 
@@ -154,7 +196,13 @@ def cast_precision(model: Layer, precision: str, *, source: Any = None) -> tuple
     if precision == "mixed":
         model = _wrap(model.to(float32), weights, "", changes)
     else:
-        model.to(weights)
+        out_of_range = range_report(_floating_tensors(model), weights) if weights != float32 else []
+        with np.errstate(over="ignore", under="ignore"):
+            model.to(weights)
         if before != weights:
             changes.append(f"{tensor_count(model):,} parameter/buffer values cast from {before.name} to {weights.name}")
+        changes.extend(out_of_range)
+    overflow = [line for line in changes if "overflow" in line]
+    if overflow:
+        warnings.warn(f"{precision} precision: " + "; ".join(overflow), RuntimeWarning, stacklevel=2)
     return model, PassResult(NAME, changes)
