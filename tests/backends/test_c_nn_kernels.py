@@ -1,0 +1,455 @@
+"""Specific checks of the C backend's NN kernels (``csrc/nn_*.c`` through ``axiom._core._nn``).
+
+The op table (``test_op_table.py``) fuzzes every op; this file checks what fuzzing samples
+poorly: flash attention at block boundaries, with masks and causal alignment, against the
+reference and PyTorch SDPA, and with long sequences in linear memory; the backward kernels
+against PyTorch autograd in float64; the SIMD math on dense grids, in ulps; results that do
+not depend on the number of OpenMP threads; errors, dtypes and fallbacks of the Python layer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+import warnings
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from axiom.backends import ACTIVATIONS, FallbackWarning, ReferenceBackend, abi
+from axiom.backends.c_kernels import C_NN_OPS, NNKernels
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+REQUIRE_NATIVE = os.environ.get("AXIOM_REQUIRE_NATIVE", "") == "1"
+REF = ReferenceBackend()
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+@pytest.fixture(scope="module")
+def be():  # noqa: ANN201 - CBackend, imported lazily so a missing build skips
+    try:
+        from axiom.backends.native import CBackend
+
+        backend = CBackend()
+        NNKernels().missing("softmax") is None or pytest.skip("axiom._core._nn is not built")
+        return backend
+    except (ImportError, OSError) as e:
+        if REQUIRE_NATIVE:
+            pytest.fail(f"the C backend is not built: {e}")
+        pytest.skip(f"the C backend is not built: {e}")
+
+
+def t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(a, dtype=np.float64, order="C"))
+
+
+# -- flash attention ------------------------------------------------------------------------
+
+BLOCK_SIZES = [1, 5, 63, 64, 65, 96, 97, 130]
+
+
+def sdpa(q, k, v, causal, scale, mask=None) -> np.ndarray:  # noqa: ANN001
+    """PyTorch SDPA in float64 with end-aligned causal masking folded into an additive mask."""
+    lq, lk = q.shape[-2], k.shape[-2]
+    m = torch.zeros(lq, lk, dtype=torch.float64)
+    if mask is not None:
+        m = m + t(mask)
+    if causal:
+        m = m.masked_fill(torch.ones(lq, lk, dtype=torch.bool).triu(1 + lk - lq), -math.inf)
+    return F.scaled_dot_product_attention(t(q), t(k), t(v), attn_mask=m, scale=scale).numpy()
+
+
+@pytest.mark.parametrize("lq", BLOCK_SIZES)
+@pytest.mark.parametrize("lk", [1, 64, 97, 130])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_block_boundaries(be, lq: int, lk: int, causal: bool) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(lq * 1000 + lk)
+    d, dv = (64, 64) if lq % 2 else (17, 40)
+    q, k = rng.standard_normal((2, 3, lq, d)), rng.standard_normal((2, 3, lk, d))
+    v = rng.standard_normal((2, 3, lk, dv))
+    scale = 1 / math.sqrt(d)
+    want = REF.attention(q, k, v, causal, scale)
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 3e-6)):
+        got = be.attention(q.astype(dtype), k.astype(dtype), v.astype(dtype), causal, scale)
+        assert got.dtype == dtype and got.shape == want.shape
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))  # causal with lq > lk: NaN rows
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol, equal_nan=True)
+    if lq <= lk or not causal:
+        np.testing.assert_allclose(be.attention(q, k, v, causal, scale), sdpa(q, k, v, causal, scale), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "mask_shape",
+    [(7, 70), (1, 1, 7, 70), (2, 1, 1, 70), (1, 3, 7, 70), (2, 3, 7, 70), (70,), (7, 1), (2, 3, 1, 1)],
+)
+def test_attention_masks_broadcast(be, mask_shape: tuple[int, ...]) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(len(mask_shape))
+    q, k, v = (
+        rng.standard_normal((2, 3, 7, 16)),
+        rng.standard_normal((2, 3, 70, 16)),
+        rng.standard_normal((2, 3, 70, 9)),
+    )
+    mask = rng.standard_normal(mask_shape)
+    mask[rng.random(mask_shape) < 0.2] = -np.inf
+    for causal in (False, True):
+        want = REF.attention(q, k, v, causal, 0.3, mask)
+        got = be.attention(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32), causal, 0.3,
+                           mask.astype(np.float32))  # fmt: skip
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6, equal_nan=True)
+        np.testing.assert_allclose(be.attention(q, k, v, causal, 0.3, mask), want, atol=1e-12, equal_nan=True)
+    bool_mask = rng.random(mask_shape) < 0.5  # added as 0/1, like the reference
+    np.testing.assert_allclose(
+        be.attention(q, k, v, False, 0.3, bool_mask), REF.attention(q, k, v, False, 0.3, bool_mask)
+    )
+
+
+def test_attention_special_values(be) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 1, 4, 8)).astype(np.float32) for _ in range(3))
+    mask = np.zeros((4, 4), np.float32)
+    mask[1] = -np.inf  # a row that sees nothing
+    mask[2, 3] = np.inf  # +inf score: NaN like the reference
+    q[0, 0, 3, 0] = np.nan
+    got = be.attention(q, k, v, False, 0.5, mask)
+    want = REF.attention(q.astype(np.float64), k, v, False, 0.5, mask)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got[0, 0, 1:]).all() and np.isfinite(got[0, 0, 0]).all()
+    # large scores stay finite (online softmax rescaling), like the reference
+    big = be.attention(q[..., :1, :] * 1e3, k * 1e3, v, False, 1.0)
+    np.testing.assert_allclose(big, REF.attention(q[..., :1, :].astype(np.float64) * 1e3, k * 1e3, v, False, 1.0),
+                               atol=1e-5)  # fmt: skip
+    # no keys at all: NaN (the reference refuses an empty softmax)
+    assert np.isnan(be.attention(q, k[..., :0, :], v[..., :0, :], False, 1.0)).all()
+
+
+def test_attention_long_sequence_linear_memory(be) -> None:  # noqa: ANN001
+    """L = 4096 with a key-padding mask: the L x L score matrix (64 MB in float32) never exists.
+
+    tracemalloc sees every NumPy allocation of the wrapper (inputs are 1 MB each); the C kernel's
+    scratch is O(block * (d + dv)) per thread by design (csrc/nn_attention.c).
+    """
+    L, d = 4096, 64
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.standard_normal((1, 1, L, d)).astype(np.float32) for _ in range(3))
+    mask = np.where(rng.random((1, 1, 1, L)) < 0.1, -np.inf, 0.0).astype(np.float32)
+    tracemalloc.start()
+    try:
+        out = be.attention(q, k, v, True, 1 / 8, mask)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"attention allocated {peak / 2**20:.1f} MB in Python for L={L}"
+    rows = np.array([0, 1, 777, 2048, L - 1])
+    s = (q[0, 0, rows].astype(np.float64) @ k[0, 0].T.astype(np.float64)) / 8 + mask[0, 0]
+    s = np.where(np.arange(L)[None, :] > rows[:, None], -np.inf, s)
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    want = (p / p.sum(axis=1, keepdims=True)) @ v[0, 0].astype(np.float64)
+    np.testing.assert_allclose(out[0, 0, rows], want, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_broadcasts_leading_dims_and_ranks(be) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(2)
+    q = rng.standard_normal((2, 4, 5, 8))
+    k, v = rng.standard_normal((1, 4, 6, 8)), rng.standard_normal((2, 1, 6, 3))  # heads / batch broadcast
+    np.testing.assert_allclose(be.attention(q, k, v, True, 0.5), REF.attention(q, k, v, True, 0.5), atol=1e-12)
+    q3, k3, v3 = q[0], k[0], v[0, 0]  # 3-D and 2-D operands, like numpy.matmul
+    np.testing.assert_allclose(be.attention(q3, k3, v3, False, 0.5), REF.attention(q3, k3, v3, False, 0.5), atol=1e-12)
+    np.testing.assert_allclose(be.attention(q[0, 0], k[0, 0], v[0, 0], False, 0.5),
+                               REF.attention(q[0, 0], k[0, 0], v[0, 0], False, 0.5), atol=1e-12)  # fmt: skip
+
+
+# -- backward kernels vs PyTorch autograd ---------------------------------------------------
+
+
+def autograd(fn, *tensors):  # noqa: ANN001, ANN201
+    """Run ``fn`` on float64 leaf copies of ``tensors`` (None stays None) and return (y, grads, seed)."""
+    leaves = [None if a is None else t(a).requires_grad_(True) for a in tensors]
+    y = fn(*leaves)
+    g = torch.from_numpy(np.random.default_rng(7).standard_normal(tuple(y.shape)))
+    y.backward(g)
+    return y.detach().numpy(), [None if a is None else a.grad.numpy() for a in leaves], g.numpy()
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 2e-4)])
+@pytest.mark.parametrize("with_gamma", [True, False])
+def test_norm_backward(be, dtype, tol, with_gamma: bool) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 7, 33)) * 3 + 1
+    gamma = rng.standard_normal((7, 33)) if with_gamma else None
+    beta = rng.standard_normal((7, 33))
+    _, (gx, gg, gb), g = autograd(lambda x, w, b: F.layer_norm(x, (7, 33), w, b, 1e-5), x, gamma, beta)
+    dx, dgamma, dbeta = be.layernorm_backward(g.astype(dtype), x.astype(dtype), gamma, 1e-5, 2)
+    np.testing.assert_allclose(dx, gx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dbeta, gb, rtol=tol, atol=tol * 10)
+    assert (dgamma is None) == (gamma is None)
+    if gamma is not None:
+        np.testing.assert_allclose(dgamma, gg, rtol=tol, atol=tol * 10)
+
+    _, (gx, gg), g = autograd(lambda x, w: F.rms_norm(x, (7, 33), w, 1e-5), x, gamma)
+    dx, dgamma = be.rmsnorm_backward(g.astype(dtype), x.astype(dtype), gamma, 1e-5, 2)
+    np.testing.assert_allclose(dx, gx, rtol=tol, atol=tol)
+    if gamma is not None:
+        np.testing.assert_allclose(dgamma, gg, rtol=tol, atol=tol * 10)
+
+    c = 33
+    mean, var = rng.standard_normal(c), rng.random(c) + 0.5
+    gamma_c = rng.standard_normal(c) if with_gamma else None
+
+    def bn(x, w, b):  # noqa: ANN001, ANN202
+        return F.batch_norm(x.reshape(-1, c), t(mean), t(var), w, b, False, 0.0, 1e-5).reshape(x.shape)
+
+    _, (gx, gg, gb), g = autograd(bn, x, gamma_c, rng.standard_normal(c))
+    dx, dgamma, dbeta = be.batchnorm_backward(g.astype(dtype), x.astype(dtype), mean, var, gamma_c, 1e-5)
+    np.testing.assert_allclose(dx, gx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dbeta, gb, rtol=tol, atol=tol * 10)
+    if gamma_c is not None:
+        np.testing.assert_allclose(dgamma, gg, rtol=tol, atol=tol * 10)
+
+
+def test_norm_backward_large_rows_use_threads_consistently(be) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(4)
+    x, g = rng.standard_normal((2048, 768)).astype(np.float32), rng.standard_normal((2048, 768)).astype(np.float32)
+    gamma = rng.standard_normal(768).astype(np.float32)
+    gt = torch.from_numpy(g.astype(np.float64))
+    xl, wl = t(x).requires_grad_(True), t(gamma).requires_grad_(True)
+    F.layer_norm(xl, (768,), wl, None, 1e-5).backward(gt)
+    dx, dgamma, dbeta = be.layernorm_backward(g, x, gamma, 1e-5, 1)
+    np.testing.assert_allclose(dx, xl.grad.numpy(), rtol=1e-3, atol=2e-4)
+    np.testing.assert_allclose(dgamma, wl.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(dbeta, g.astype(np.float64).sum(0), rtol=1e-4, atol=1e-3)
+
+
+POOLS = [  # kernel, stride, symmetric padding, dilation
+    ((2, 2), (2, 2), (0, 0), (1, 1)),
+    ((3, 3), (1, 1), (1, 1), (1, 1)),
+    ((3, 2), (2, 1), (1, 0), (2, 1)),
+    ((4, 4), (3, 3), (2, 1), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("kernel, stride, pad, dilation", POOLS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pool_backward(be, kernel, stride, pad, dilation, dtype) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 4, (2, 9, 11, 19)).astype(np.float64)  # many ties: the first maximum wins
+    padding = ((pad[0], pad[0]), (pad[1], pad[1]))
+
+    def torch_max(x):  # noqa: ANN001, ANN202
+        return F.max_pool2d(x.permute(0, 3, 1, 2), kernel, stride, pad, dilation).permute(0, 2, 3, 1)
+
+    y, (gx,), g = autograd(torch_max, x)
+    np.testing.assert_array_equal(be.max_pool2d(x.astype(dtype), kernel, stride, padding, dilation), y)
+    dx = be.max_pool2d_backward(g.astype(dtype), x.astype(dtype), kernel, stride, padding, dilation)
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, gx, rtol=1e-6, atol=1e-6)
+
+    for include in (True, False):
+
+        def torch_avg(x, include=include):  # noqa: ANN001, ANN202
+            return F.avg_pool2d(x.permute(0, 3, 1, 2), kernel, stride, pad, count_include_pad=include).permute(
+                0, 2, 3, 1
+            )
+
+        y, (gx,), g = autograd(torch_avg, x)
+        np.testing.assert_allclose(be.avg_pool2d(x.astype(dtype), kernel, stride, padding, include), y, rtol=1e-6)
+        dx = be.avg_pool2d_backward(g.astype(dtype), x.shape, kernel, stride, padding, include)
+        np.testing.assert_allclose(dx, gx, rtol=1e-5, atol=1e-6)
+
+    y, (gx,), g = autograd(lambda x: x.mean((1, 2)), x)
+    np.testing.assert_allclose(be.global_avg_pool_backward(g.astype(dtype), x.shape), gx, rtol=1e-6)
+
+
+def test_max_pool_backward_nan_and_padding_only_windows(be) -> None:  # noqa: ANN001
+    x = np.array([1.0, np.nan, 3.0, np.nan], np.float32).reshape(1, 2, 2, 1)
+    g = np.ones((1, 1, 1, 1), np.float32)
+    dx = be.max_pool2d_backward(g, x, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
+    assert dx.ravel().tolist() == [0.0, 0.0, 0.0, 1.0]  # like PyTorch: the last NaN takes the gradient
+    # windows made of padding only receive nothing (and give -inf forward)
+    y = be.max_pool2d(x, (1, 1), (1, 1), ((2, 0), (0, 0)), (1, 1))
+    assert np.isneginf(y[0, :2]).all()
+    dx = be.max_pool2d_backward(np.ones(y.shape, np.float32), x, (1, 1), (1, 1), ((2, 0), (0, 0)), (1, 1))
+    assert dx.ravel().tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_backward(be, axis: int) -> None:  # noqa: ANN001
+    x = np.random.default_rng(6).standard_normal((6, 70, 5))
+    for op, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+        y, (gx,), g = autograd(lambda x, fn=fn: fn(x, axis), x)
+        np.testing.assert_allclose(getattr(be, op)(x, axis), y, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(getattr(be, f"{op}_backward")(g, y, axis), gx, rtol=1e-10, atol=1e-12)
+        dx32 = getattr(be, f"{op}_backward")(g.astype(np.float32), y.astype(np.float32), axis)
+        np.testing.assert_allclose(dx32, gx, rtol=1e-4, atol=1e-5)
+
+
+# -- SIMD math accuracy -------------------------------------------------------------------------
+
+
+def ulp_error(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    return np.abs(got.astype(np.float64) - want) / np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_accuracy_in_ulps(be, name: str) -> None:  # noqa: ANN001
+    """float32 activations within 4 ulps of the float64 reference on a dense grid (plus the
+    documented exceptions: an exp below ~2**-125 flushes to 0, so results under ~1e-34 (x times
+    such an exp) may be 0, and the 1 + erf / 1 + tanh of gelu cancel like the reference's
+    float32 formula does)."""
+    grid = np.concatenate([np.linspace(-20, 20, 400_001), np.geomspace(1e-30, 90, 20_001)]).astype(np.float32)
+    grid = np.concatenate([grid, -grid])
+    got = be.activation(grid, name, 0.3)
+    want = REF.activation(grid.astype(np.float64), name, 0.3)
+    keep = np.abs(want) > 1e-34
+    err = ulp_error(got[keep], want[keep])
+    if name in ("gelu", "gelu_tanh"):
+        absolute = np.abs(got[keep] - want[keep]) / (np.abs(grid[keep]) * 2**-23)
+        err = np.minimum(err, absolute)
+    worst = int(np.argmax(err))
+    assert err[worst] <= 4, f"{name}: {err[worst]:.1f} ulp at x={grid[keep][worst]!r}"
+
+
+def test_special_values_match_reference(be) -> None:  # noqa: ANN001
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 88.8, -88.8, 1e30, -1e30], np.float32)
+    for name in ACTIVATIONS:
+        for alpha in (0.0, 0.7):
+            got = be.activation(x, name, alpha)
+            want = REF.activation(x, name, alpha)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+            inf = np.isinf(want)
+            np.testing.assert_array_equal(got[inf], want[inf], err_msg=name)
+    rows = np.array(
+        [[1e30, -1e30, 0.0], [-np.inf, -np.inf, -np.inf], [np.inf, 1.0, 2.0], [np.nan, 0.0, 1.0]], np.float32
+    )
+    for op in ("softmax", "log_softmax"):
+        np.testing.assert_array_equal(getattr(be, op)(rows, -1), getattr(REF, op)(rows, -1))
+
+
+# -- threads, dtypes, errors, fallbacks ----------------------------------------------------------
+
+THREADS_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np, sys
+    from axiom.backends.native import CBackend
+    be = CBackend()
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((2, 4, 300, 64)).astype(np.float32) for _ in range(3))
+    x = rng.standard_normal((600, 2000)).astype(np.float32)
+    img = rng.standard_normal((8, 64, 64, 32)).astype(np.float32)
+    out = {
+        "attention": be.attention(q, k, v, True, 0.125),
+        "softmax": be.softmax(x, 0),
+        "layernorm": be.layernorm(x, None, None, 1e-5, 1),
+        "gelu": be.activation(x, "gelu"),
+        "maxpool": be.max_pool2d(img, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
+        "dgamma": be.layernorm_backward(x, x, x[0], 1e-5, 1)[1],
+    }
+    np.savez(sys.argv[1], **out)
+    """
+)
+
+
+def test_results_do_not_depend_on_thread_count(be, tmp_path) -> None:  # noqa: ANN001
+    files = {}
+    for threads in (1, 2):
+        files[threads] = tmp_path / f"t{threads}.npz"
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(files[threads])], check=True, env=env, timeout=120)
+    one, two = np.load(files[1]), np.load(files[2])
+    for key in one.files:
+        if key == "dgamma":  # a sum over rows: per-thread partial sums change the order
+            np.testing.assert_allclose(one[key], two[key], rtol=1e-5, atol=1e-4)
+        else:
+            np.testing.assert_array_equal(one[key], two[key], err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.int32, np.bool_])
+def test_low_precision_and_integer_inputs_run_natively(be, dtype) -> None:  # noqa: ANN001
+    x = (np.random.default_rng(8).standard_normal((2, 5, 6, 3)) * 3).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        for op, args in [("softmax", (x, 1)), ("activation", (x, "silu")), ("global_avg_pool", (x,)),
+                         ("max_pool2d", (x, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))),
+                         ("layernorm", (x, None, None, 1e-5, 2)), ("rope", (x, np.arange(6), 100.0))]:  # fmt: skip
+            got, want = getattr(be, op)(*args), getattr(REF, op)(*args)
+            assert got.dtype == want.dtype == np.dtype(dtype), op
+            np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=1e-2, atol=1e-2)
+    assert not be.fallbacks.keys() & set(C_NN_OPS)
+
+
+def test_errors_name_the_op_and_shapes(be) -> None:  # noqa: ANN001
+    x = np.zeros((2, 3, 4, 5), np.float32)
+    with pytest.raises(ValueError, match=r"max_pool2d: x has shape \(3, 4, 5\); expected 4 dimensions"):
+        be.max_pool2d(x[0], (2, 2), (1, 1), ((0, 0), (0, 0)), (1, 1))
+    with pytest.raises(ValueError, match="max_pool2d: stride must be a pair of integers >= 1"):
+        be.max_pool2d(x, (2, 2), (0, 1), ((0, 0), (0, 0)), (1, 1))
+    with pytest.raises(ValueError, match="avg_pool2d: padding must be"):
+        be.avg_pool2d(x, (2, 2), (1, 1), ((-1, 0), (0, 0)), True)
+    with pytest.raises(ValueError, match=r"batchnorm: mean has shape \(4,\); expected \(5,\)"):
+        be.batchnorm(x, np.zeros(4), np.ones(5), None, None, 1e-5)
+    with pytest.raises(ValueError, match=r"layernorm: gamma has shape \(4,\); expected it to broadcast to"):
+        be.layernorm(x, np.ones(4), None, 1e-5, 1)
+    with pytest.raises(ValueError, match="layernorm: n_axes must be an integer in"):
+        be.layernorm(x, None, None, 1e-5, 5)
+    with pytest.raises(ValueError, match="softmax: axis 4 is out of range"):
+        be.softmax(x, 4)
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        be.activation(x, "swish")
+    with pytest.raises(TypeError, match="activation: expected x to be a numpy.ndarray, got list"):
+        be.activation([1.0], "relu")
+    with pytest.raises(TypeError, match="softmax: x has dtype complex128"):
+        be.softmax(np.zeros(3, complex), 0)
+    with pytest.raises(ValueError, match=r"attention: q \(1, 2, 3, 4\), k \(1, 2, 5, 3\)"):
+        be.attention(np.zeros((1, 2, 3, 4)), np.zeros((1, 2, 5, 3)), np.zeros((1, 2, 5, 3)), False, 1.0)
+    with pytest.raises(ValueError, match=r"attention: mask has shape \(4,\); expected it to broadcast"):
+        be.attention(np.zeros((1, 2, 3, 4)), np.zeros((1, 2, 5, 4)), np.zeros((1, 2, 5, 3)), False, 1.0, np.zeros(4))
+    with pytest.raises(ValueError, match=r"rope: positions has shape \(3,\); expected \(4,\)"):
+        be.rope(x, np.arange(3), 10000.0)
+    with pytest.raises(ValueError, match="layernorm_backward: grad_out has shape"):
+        be.layernorm_backward(x[0], x, None, 1e-5, 1)
+
+
+def test_kernel_codes_become_exceptions() -> None:
+    kernels = NNKernels()
+    if kernels.missing("softmax"):
+        pytest.skip(kernels.missing("softmax"))
+    x = np.zeros(4, np.float32)
+    with pytest.raises(abi.KernelArgumentError, match="axiom_softmax_f32 returned AXIOM_ERR_SIZE"):
+        kernels("softmax", x.dtype, x, x, 1, 4, 1, 7)  # log must be 0 or 1
+    with pytest.raises(ValueError, match="softmax_f32: x has 4 elements, the sizes need 8"):
+        kernels("softmax", x.dtype, x, x, 2, 4, 1, 0)  # the Cython layer never lets a kernel overrun
+
+
+def test_ctypes_path_runs_the_same_kernels() -> None:
+    from axiom.backends.native import CBackend
+
+    path = abi.built_library_path("c")
+    by_path, by_module = CBackend(path), CBackend()
+    x = np.random.default_rng(9).standard_normal((3, 7, 5, 4)).astype(np.float32)
+    for op, args in [("softmax", (x, 2)), ("layernorm", (x, None, None, 1e-5, 2)), ("activation", (x, "mish")),
+                     ("avg_pool2d", (x, (2, 3), (1, 2), ((1, 0), (0, 2)), False)),
+                     ("attention", (x, x, x, True, 0.5))]:  # fmt: skip
+        np.testing.assert_array_equal(getattr(by_path, op)(*args), getattr(by_module, op)(*args), err_msg=op)
+    assert not by_path.fallbacks
+
+
+def test_library_without_nn_kernels_falls_back_loudly() -> None:
+    from axiom.backends.native import CBackend
+
+    try:
+        zig = abi.built_library_path("zig")
+    except ImportError:
+        pytest.skip("the Zig library is not built")
+    be = CBackend(zig)  # matmul from Zig, no NN symbols there
+    x = np.zeros((2, 3), np.float32)
+    with pytest.warns(FallbackWarning, match="does not export axiom_softmax_f32"):
+        y = be.softmax(x, -1)
+    np.testing.assert_allclose(y, 1 / 3)
+    assert "softmax" in be.fallbacks
