@@ -112,10 +112,11 @@ AXIOM_INTERNAL int axiom_threads_for(double flops) {
 #endif
 }
 
-/* Development knobs (AXIOM_GEMM_KC, _MC, _NC, _STRIDED): override a blocking default. */
+/* Development knobs (AXIOM_GEMM_KC, _MC, _NC, _STRIDED, _ROWS_OUTER): override a blocking default. */
 AXIOM_INTERNAL int64_t axiom_gemm_tune(int which, int64_t dflt) {
-    static const char *names[4] = {"AXIOM_GEMM_KC", "AXIOM_GEMM_MC", "AXIOM_GEMM_NC", "AXIOM_GEMM_STRIDED"};
-    static atomic_llong cache[4] = {-1, -1, -1, -1};
+    static const char *names[5] = {"AXIOM_GEMM_KC", "AXIOM_GEMM_MC", "AXIOM_GEMM_NC", "AXIOM_GEMM_STRIDED",
+                                   "AXIOM_GEMM_ROWS_OUTER"};
+    static atomic_llong cache[5] = {-1, -1, -1, -1, -1};
     long long v = atomic_load_explicit(&cache[which], memory_order_relaxed);
     if (v == -1) {
         const char *s = getenv(names[which]);

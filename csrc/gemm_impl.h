@@ -118,26 +118,28 @@ static void G_(macro)(const G_KD *kd, int mode, int64_t mc, int64_t nc, int64_t 
     G_T tmp[G_TILE_MAX] __attribute__((aligned(64)));
     const G_EPI plain = {(G_T)1, (G_T)0, 0, NULL};
     G_(axiom_ukr_gather) const *gk = mode == 1 ? kd->ukr_gather : kd->ukr_strided;
-    for (int64_t jr = 0; jr < nc; jr += nr) {
+    /* gathered A (convolutions): rows outer, so a tile's receptive field stays in L1 across the B panels */
+    const int rows_outer = axiom_gemm_tune(4, mode == 1);
+    const int64_t n_ir = (mc + mr - 1) / mr, n_jr = (nc + nr - 1) / nr;
+    for (int64_t t = 0; t < n_ir * n_jr; ++t) {
+        const int64_t ir = (rows_outer ? t / n_jr : t % n_ir) * mr;
+        const int64_t jr = (rows_outer ? t % n_jr : t / n_ir) * nr;
         const int ncur = nc - jr < nr ? (int)(nc - jr) : nr;
+        const int mcur = mc - ir < mr ? (int)(mc - ir) : mr;
         G_EPI e = *epi;
         if (e.bias) e.bias += jr;
         const G_T *bpanel = bp + jr * kc;
         const int edge = ncur < nr;
-        G_T *dst_base = edge ? tmp : NULL;
-        for (int64_t ir = 0; ir < mc; ir += mr) {
-            const int mcur = mc - ir < mr ? (int)(mc - ir) : mr;
-            G_T *ct = c + ir * ldc + jr;
-            G_T *dst = edge ? dst_base : ct;
-            const int64_t ldd = edge ? nr : ldc;
-            const G_EPI *ep = edge ? &plain : &e;
-            if (mode == 0) {
-                kd->ukr[mcur](kc, ap + ir * kc, bpanel, dst, ldd, ep);
-            } else {
-                gk[mcur](kc, rows + ir, koff, bpanel, dst, ldd, ep);
-            }
-            if (edge) G_(edge_store)(tmp, nr, ct, ldc, mcur, ncur, &e);
+        G_T *ct = c + ir * ldc + jr;
+        G_T *dst = edge ? tmp : ct;
+        const int64_t ldd = edge ? nr : ldc;
+        const G_EPI *ep = edge ? &plain : &e;
+        if (mode == 0) {
+            kd->ukr[mcur](kc, ap + ir * kc, bpanel, dst, ldd, ep);
+        } else {
+            gk[mcur](kc, rows + ir, koff, bpanel, dst, ldd, ep);
         }
+        if (edge) G_(edge_store)(tmp, nr, ct, ldc, mcur, ncur, &e);
     }
 }
 

@@ -191,6 +191,37 @@ def gemm_batched(const real[:, :, :] a, const real[:, :, :] b, real[:, :, :] c, 
     return code
 
 
+def gemm(const real[:, :] a, const real[:, :] b, real[:, :] c, double alpha=1.0, double beta=0.0) -> int:
+    """``c = alpha * a @ b + beta * c`` for 2-D float32 or float64 views; returns the status code.
+
+    Like :func:`gemm_batched` for one product (strided and transposed ``a``/``b`` are read in
+    place; ``c`` needs a unit stride on its last axis).
+    """
+    cdef Py_ssize_t m = c.shape[0], n = c.shape[1], k = a.shape[1]
+    if a.shape[0] != m or b.shape[0] != k or b.shape[1] != n:
+        raise ValueError(
+            f"gemm: a is {tuple(a.shape)[:2]}, b is {tuple(b.shape)[:2]}, c is {tuple(c.shape)[:2]}; "
+            f"expected a (m, k), b (k, n) and c (m, n)"
+        )
+    cdef Py_ssize_t item = sizeof(real)
+    cdef int32_t ta, tb, tc
+    cdef int64_t lda, ldb, ldc
+    _layout(m, k, a.strides[0], a.strides[1], item, True, &ta, &lda, "a")
+    _layout(k, n, b.strides[0], b.strides[1], item, True, &tb, &ldb, "b")
+    _layout(m, n, c.strides[0], c.strides[1], item, False, &tc, &ldc, "c")
+    cdef const real *pa = &a[0, 0] if m * k > 0 else NULL
+    cdef const real *pb = &b[0, 0] if k * n > 0 else NULL
+    cdef real *pc = &c[0, 0] if m * n > 0 else NULL
+    cdef int code
+    with nogil:
+        if real is float:
+            code = axiom_gemm_batched_f32(1, ta, tb, m, n, k, <float>alpha, pa, lda, 0, pb, ldb, 0, <float>beta, pc,
+                                          ldc, 0)
+        else:
+            code = axiom_gemm_batched_f64(1, ta, tb, m, n, k, alpha, pa, lda, 0, pb, ldb, 0, beta, pc, ldc, 0)
+    return code
+
+
 # -- conv2d ------------------------------------------------------------------------------------
 
 
