@@ -206,6 +206,7 @@ static int bn_check(const void *x, const void *mean, const void *var, const void
 }
 
 #define BN_PATTERN_MAX 4096 /* longest repeating pattern of channel constants, in floats */
+#define BN_BLOCK 1024       /* the pattern is repeated up to about this many floats */
 
 AXIOM_API int axiom_batchnorm_f32(const float *x, const float *mean, const float *var, const float *gamma,
                                   const float *beta, float *y, int64_t rows, int64_t c, double eps) {
@@ -214,24 +215,33 @@ AXIOM_API int axiom_batchnorm_f32(const float *x, const float *mean, const float
     if (rc != AXIOM_OK || count == 0) {
         return rc;
     }
-    /* The flat array repeats every L = lcm(c, 8) elements: patterns of mean, scale and beta
-     * of length L let every vector of x use full-width loads, whatever c is. */
+    /* y = (x - mean) * scale + beta with scale = gamma / sqrt(var + eps) (the reference's order,
+     * so Inf and NaN in x or the parameters behave alike). The flat array repeats every
+     * lcm(c, 8) elements: patterns of mean, scale and beta of a multiple of that length let
+     * every vector of x use full-width loads, whatever c is. */
     const int64_t g = (c % 8 == 0) ? 8 : (c % 4 == 0) ? 4 : (c % 2 == 0) ? 2 : 1;
-    const int64_t L = c * (NN_VL / g) <= BN_PATTERN_MAX ? c * (NN_VL / g) : c;
+    int64_t L = c * (NN_VL / g) <= BN_PATTERN_MAX ? c * (NN_VL / g) : c;
+    if (L < BN_BLOCK && count >= BN_BLOCK) {
+        L *= BN_BLOCK / L; /* still a multiple of c; the last rows (fewer than L elements) are the tail */
+    }
     float *pat = (float *)malloc((size_t)L * 3 * sizeof(float));
     if (pat == NULL) {
         return NN_ERR_NOMEM;
     }
     float *pm = pat, *ps = pat + L, *pb = pat + 2 * L;
-    for (int64_t j = 0; j < L; ++j) {
-        const int64_t ch = j % c;
-        const float inv = (float)(1.0 / sqrt((double)var[ch] + eps));
-        pm[j] = mean[ch];
-        ps[j] = gamma != NULL ? gamma[ch] * inv : inv;
-        pb[j] = beta != NULL ? beta[ch] : 0.0f;
+    for (int64_t j = 0; j < c && j < L; ++j) {
+        const float inv = (float)(1.0 / sqrt((double)var[j] + eps));
+        pm[j] = mean[j];
+        ps[j] = gamma != NULL ? gamma[j] * inv : inv;
+        pb[j] = beta != NULL ? beta[j] : 0.0f;
     }
-    const int64_t nblocks = count / L; /* count is a multiple of c, so L == c leaves no tail */
-    const int64_t tail = count - nblocks * L;
+    for (int64_t j = c; j < L; ++j) {
+        pm[j] = pm[j - c];
+        ps[j] = ps[j - c];
+        pb[j] = pb[j - c];
+    }
+    const int64_t nblocks = count / L;
+    const int64_t tail = count - nblocks * L; /* a whole number of rows, shorter than L */
     const int par = nblocks > 1 && count >= NN_PAR_ELEMS;
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t blk = 0; blk < nblocks; ++blk) {

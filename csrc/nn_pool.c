@@ -213,14 +213,16 @@ AXIOM_API int axiom_avg_pool2d_f32(const float *x, float *y, int64_t n, int64_t 
 
 #define GAP_ROWS 128 /* rows summed in float32 before adding into the float64 total */
 
+#define GAP_CHUNK (16 * NN_VL) /* channels per pass over an image */
+
 /* channels [0, nv * 8 + part) of one image (hw rows of stride c) */
 static inline __attribute__((always_inline)) void gap_chunk_f32(const float *x, float *y, int64_t hw, int64_t c,
                                                                 int nv, int64_t part) {
-    double total[9 * NN_VL] = {0.0};
+    double total[17 * NN_VL] = {0.0};
     const int nall = nv + (part > 0);
     for (int64_t r0 = 0; r0 < hw; r0 += GAP_ROWS) {
         const int64_t r1 = r0 + GAP_ROWS < hw ? r0 + GAP_ROWS : hw;
-        nn_vf s[9];
+        nn_vf s[17];
         for (int v = 0; v < nall; ++v) {
             s[v] = nn_set1(0.0f);
         }
@@ -258,22 +260,22 @@ AXIOM_API int axiom_global_avg_pool_f32(const float *x, float *y, int64_t n, int
         }
         return AXIOM_OK;
     }
-    const int64_t chunks = (c + 8 * NN_VL - 1) / (8 * NN_VL);
+    const int64_t chunks = (c + GAP_CHUNK - 1) / GAP_CHUNK;
     const int par = n * chunks > 1 && nin >= NN_PAR_ELEMS;
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t t = 0; t < n * chunks; ++t) {
-        const int64_t b = t / chunks, ch = (t % chunks) * 8 * NN_VL;
-        const int64_t rem = c - ch < 8 * NN_VL ? c - ch : 8 * NN_VL, part = rem % NN_VL;
+        const int64_t b = t / chunks, ch = (t % chunks) * GAP_CHUNK;
+        const int64_t rem = c - ch < GAP_CHUNK ? c - ch : GAP_CHUNK, part = rem % NN_VL;
         const float *xb = x + b * hw * c + ch;
         float *yb = y + b * c + ch;
         switch (rem / NN_VL) {
-#define GAP_CASE(NV)                                 \
-    case NV:                                         \
-        if (part == 0) {                             \
-            gap_chunk_f32(xb, yb, hw, c, NV, 0);     \
-        } else {                                     \
-            gap_chunk_f32(xb, yb, hw, c, NV, part);  \
-        }                                            \
+#define GAP_CASE(NV)                                \
+    case NV:                                        \
+        if (part == 0) {                            \
+            gap_chunk_f32(xb, yb, hw, c, NV, 0);    \
+        } else {                                    \
+            gap_chunk_f32(xb, yb, hw, c, NV, part); \
+        }                                           \
         break;
             GAP_CASE(0)
             GAP_CASE(1)
@@ -283,9 +285,17 @@ AXIOM_API int axiom_global_avg_pool_f32(const float *x, float *y, int64_t n, int
             GAP_CASE(5)
             GAP_CASE(6)
             GAP_CASE(7)
+            GAP_CASE(8)
+            GAP_CASE(9)
+            GAP_CASE(10)
+            GAP_CASE(11)
+            GAP_CASE(12)
+            GAP_CASE(13)
+            GAP_CASE(14)
+            GAP_CASE(15)
 #undef GAP_CASE
         default:
-            gap_chunk_f32(xb, yb, hw, c, 8, 0);
+            gap_chunk_f32(xb, yb, hw, c, 16, 0);
             break;
         }
     }

@@ -193,7 +193,7 @@ static inline nn_vf nn_tanh(nn_vf x) {
 
 /* 1 / (1 + e^-x), two-sided so exp never overflows */
 static inline nn_vf nn_sigmoid(nn_vf x) {
-    nn_vf e = nn_exp(-nn_abs(x));
+    nn_vf e = nn_exp_neg(-nn_abs(x));
     return nn_sel(x >= 0.0f, nn_set1(1.0f), e) / (e + 1.0f);
 }
 
@@ -220,7 +220,7 @@ static inline nn_vf nn_log1p01(nn_vf t) {
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)) (numpy.logaddexp(0, x)) */
 static inline nn_vf nn_softplus(nn_vf x) {
     nn_vf pos = nn_sel(x > 0.0f, x, nn_set1(0.0f));
-    return pos + nn_log1p01(nn_exp(-nn_abs(x)));
+    return pos + nn_log1p01(nn_exp_neg(-nn_abs(x)));
 }
 
 /* erf: x + x P(x^2) for |x| < 0.875, else sign(x) (1 - exp(-(a + a Q(a)))) with a = min(|x|, 4) */
