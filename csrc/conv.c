@@ -13,9 +13,10 @@
  *     GEMM B panels; the bias is added in the GEMM epilogue.
  *
  * Backward: the weight gradient is the same gather GEMM with the roles swapped (rows = taps,
- * reduction over output pixels); the input gradient is, for stride 1, a forward convolution
- * of dy with the flipped, transposed weights, and otherwise dy @ W^T per image followed by a
- * col2im scatter-add. OpenMP splits images across threads when the work is large
+ * reduction over output pixels); the input gradient is, for stride 1 and C_in/g >= 16 (or
+ * depthwise), a forward convolution of dy with the flipped, transposed weights, and otherwise
+ * dy @ W^T per image followed by a col2im scatter-add (narrow groups would waste the vector
+ * width as output channels of the transposed convolution). OpenMP splits images across threads when the work is large
  * (axiom_threads_for); below the threshold everything runs on the calling thread.
  */
 #include <stdlib.h>

@@ -66,9 +66,10 @@ AXIOM_INTERNAL int axiom_isa_active(void);
  * or inside a parallel region, else omp_get_max_threads(). */
 AXIOM_INTERNAL int axiom_threads_for(double flops);
 
+/* Development knob `which` (0 KC, 1 MC, 2 NC, 3 STRIDED, 4 ROWS_OUTER) from AXIOM_GEMM_*, else dflt. */
 AXIOM_INTERNAL int64_t axiom_gemm_tune(int which, int64_t dflt);
 
-/* Multiply-adds below which everything runs on the calling thread (no OpenMP region). */
+/* Floating-point operations below which everything runs on the calling thread (no OpenMP region). */
 #define AXIOM_PARALLEL_FLOPS (2.0 * 8388608.0)
 
 #define AXIOM_GEMM_DECLARE(T, S)                                                                                    \

@@ -570,12 +570,11 @@ class CBackend(CKernelsMixin, NativeBackend):
         a2 = a.astype(dt, copy=False).reshape(a.shape if a.ndim >= 2 else (1, k))
         b2 = b.astype(dt, copy=False).reshape(b.shape if b.ndim >= 2 else (k, 1))
         g = grad_out.astype(dt, copy=False).reshape((*batch, m, n))
-        if b2.ndim == 2 and g.ndim > 2 and g.flags.c_contiguous and (a2.ndim == 2 or a2.flags.c_contiguous):
-            # one shared b (a linear layer): fold the batch into rows
+        if b2.ndim == 2 and a2.ndim > 2 and g.flags.c_contiguous and a2.flags.c_contiguous:
+            # one shared b (a linear layer): fold the batch into rows, d b is one GEMM over all rows
             g2 = g.reshape(-1, n)
             ga = self._gemm(g2, b2.T).reshape(*batch, m, k)
-            a_rows = np.broadcast_to(a2, (*batch, m, k)).reshape(-1, k) if a2.ndim > 2 else a2
-            gb = self._gemm(a_rows.T, g2) if a2.ndim > 2 else self._gemm(a2.T, g.reshape(-1, m, n)).sum(axis=0)
+            gb = self._gemm(a2.reshape(-1, k).T, g2)
         else:
             ga = self._gemm(g, np.swapaxes(b2, -1, -2))
             gb = self._gemm(np.swapaxes(a2, -1, -2), g)
