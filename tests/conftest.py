@@ -1,7 +1,9 @@
 """Shared pytest configuration: Hypothesis profiles and common fixtures."""
 
 import os
+import sys
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -15,3 +17,12 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=200, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _torch_grad_mode_enabled():
+    """Each test starts with torch's default grad mode (a doctest may have switched it off globally)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_grad_enabled(True)
+    yield

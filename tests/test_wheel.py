@@ -54,7 +54,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contents(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     libs = sorted(n.split("/")[-1].split(".")[0] for n in names if n.startswith("axiom/_core/") and n.endswith(".so"))
-    assert libs == (["_kernels", "_rust", "_zig"] if EXPECT_RUST else ["_kernels", "_zig"]), names
+    assert libs == (["_kernels", "_nn", "_rust", "_zig"] if EXPECT_RUST else ["_kernels", "_nn", "_zig"]), names
     assert not [n for n in names if n.endswith(".c")], "Cython-generated C must not ship in the wheel"
     assert not [n for n in names if "target/" in n or n.startswith(("csrc/", "rust/", "zig/", "tests/"))]
     assert "axiom/backends/native.py" in names and "axiom/backends/abi.py" in names
