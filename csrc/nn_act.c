@@ -57,10 +57,16 @@ static inline nn_vf act_f32(nn_vf x, int act, float alpha) {
 
 #define ACT_BLOCK 4096 /* elements per parallel chunk (a multiple of NN_VL) */
 
-/* one chunk; `act` is a compile-time constant after inlining into the switch below */
+/* one chunk; `act` and `stream` are compile-time constants after inlining into the switch below */
 static inline __attribute__((always_inline)) void act_chunk_f32(const float *x, float *y, int64_t n, int act,
-                                                                  float alpha) {
+                                                                  float alpha, int stream) {
     int64_t i = 0;
+    if (stream) { /* y is 32-byte aligned: non-temporal stores for a huge output */
+        for (; i + NN_VL <= n; i += NN_VL) {
+            nn_stream(y + i, act_f32(nn_load(x + i), act, alpha));
+        }
+        nn_sfence();
+    }
     for (; i + NN_VL <= n; i += NN_VL) {
         nn_store(y + i, act_f32(nn_load(x + i), act, alpha));
     }
@@ -73,13 +79,25 @@ static void act_run_f32(const float *x, float *y, int64_t n, int act, float alph
     const int64_t nblocks = (n + ACT_BLOCK - 1) / ACT_BLOCK;
     const int cheap = act <= AXIOM_ACT_LEAKY_RELU || act == AXIOM_ACT_SOFTSIGN || act >= AXIOM_ACT_HARDSWISH;
     const int par = nblocks > 1 && n >= (cheap ? NN_PAR_ELEMS : NN_PAR_ELEMS_MATH);
-#define ACT_CASE(CODE)                                                                   \
-    case CODE: {                                                                         \
-        _Pragma("omp parallel for schedule(static) if (par)") for (int64_t b = 0; b < nblocks; ++b) { \
-            const int64_t i0 = b * ACT_BLOCK;                                            \
-            act_chunk_f32(x + i0, y + i0, n - i0 < ACT_BLOCK ? n - i0 : ACT_BLOCK, CODE, alpha); \
-        }                                                                                \
-        break;                                                                           \
+    const int stream = n * (int64_t)sizeof(float) >= NN_STREAM_BYTES && nn_aligned32(y);
+    if (!stream && n * (int64_t)sizeof(float) >= NN_STREAM_BYTES && ((uintptr_t)y & 3) == 0) {
+        /* align y to 32 bytes with a few ordinary stores, then stream the rest */
+        const int64_t k = (int64_t)((32 - ((uintptr_t)y & 31)) & 31) / (int64_t)sizeof(float);
+        act_run_f32(x, y, k, act, alpha);
+        act_run_f32(x + k, y + k, n - k, act, alpha);
+        return;
+    }
+#define ACT_CASE(CODE)                                                                                   \
+    case CODE: {                                                                                         \
+        _Pragma("omp parallel for schedule(static) if (par)") for (int64_t b = 0; b < nblocks; ++b) {    \
+            const int64_t i0 = b * ACT_BLOCK, len = n - i0 < ACT_BLOCK ? n - i0 : ACT_BLOCK;             \
+            if (stream) {                                                                                \
+                act_chunk_f32(x + i0, y + i0, len, CODE, alpha, 1);                                      \
+            } else {                                                                                     \
+                act_chunk_f32(x + i0, y + i0, len, CODE, alpha, 0);                                      \
+            }                                                                                            \
+        }                                                                                                \
+        break;                                                                                           \
     }
     switch (act) {
         ACT_CASE(AXIOM_ACT_IDENTITY)

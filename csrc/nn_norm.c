@@ -215,50 +215,78 @@ AXIOM_API int axiom_batchnorm_f32(const float *x, const float *mean, const float
     if (rc != AXIOM_OK || count == 0) {
         return rc;
     }
-    /* y = (x - mean) * scale + beta with scale = gamma / sqrt(var + eps) (the reference's order,
-     * so Inf and NaN in x or the parameters behave alike). The flat array repeats every
-     * lcm(c, 8) elements: patterns of mean, scale and beta of a multiple of that length let
-     * every vector of x use full-width loads, whatever c is. */
+    /* y = (x - mean) * scale + beta with scale = gamma / sqrt(var + eps), the reference's order;
+     * when every parameter is finite, y = x * scale + (beta - mean * scale) instead (one FMA,
+     * like PyTorch; the error is then relative to |x| + |mean| rather than |x - mean|).
+     * The flat array repeats every lcm(c, 8) elements: patterns of the constants of a multiple
+     * of that length let every vector of x use full-width loads, whatever c is. */
     const int64_t g = (c % 8 == 0) ? 8 : (c % 4 == 0) ? 4 : (c % 2 == 0) ? 2 : 1;
     int64_t L = c * (NN_VL / g) <= BN_PATTERN_MAX ? c * (NN_VL / g) : c;
     if (L < BN_BLOCK && count >= BN_BLOCK) {
         L *= BN_BLOCK / L; /* still a multiple of c; the last rows (fewer than L elements) are the tail */
     }
-    float *pat = (float *)malloc((size_t)L * 3 * sizeof(float));
+    /* patterns of L + 8 constants, so a block may start at any of the first 8 pattern positions */
+    const int64_t LP = L + NN_VL;
+    float *pat = (float *)malloc((size_t)LP * 3 * sizeof(float));
     if (pat == NULL) {
         return NN_ERR_NOMEM;
     }
-    float *pm = pat, *ps = pat + L, *pb = pat + 2 * L;
-    for (int64_t j = 0; j < c && j < L; ++j) {
+    float *pm = pat, *ps = pat + LP, *pb = pat + 2 * LP;
+    int finite = 1;
+    for (int64_t j = 0; j < c && j < LP; ++j) {
         const float inv = (float)(1.0 / sqrt((double)var[j] + eps));
         pm[j] = mean[j];
         ps[j] = gamma != NULL ? gamma[j] * inv : inv;
         pb[j] = beta != NULL ? beta[j] : 0.0f;
+        finite &= isfinite(pm[j]) && isfinite(ps[j]) && isfinite(pb[j]);
     }
-    for (int64_t j = c; j < L; ++j) {
+    if (finite) {
+        for (int64_t j = 0; j < c && j < LP; ++j) {
+            pb[j] -= pm[j] * ps[j]; /* shift */
+        }
+    }
+    for (int64_t j = c; j < LP; ++j) {
         pm[j] = pm[j - c];
         ps[j] = ps[j - c];
         pb[j] = pb[j - c];
     }
-    const int64_t nblocks = count / L;
-    const int64_t tail = count - nblocks * L; /* a whole number of rows, shorter than L */
+    /* a large output bypasses the caches; the first k elements align y to 32 bytes */
+    const int stream = finite && count * (int64_t)sizeof(float) >= NN_STREAM_BYTES && ((uintptr_t)y & 3) == 0;
+    const int64_t k = stream ? (int64_t)((32 - ((uintptr_t)y & 31)) & 31) / (int64_t)sizeof(float) : 0;
+    const int64_t nblocks = (count - k) / L;
     const int par = nblocks > 1 && count >= NN_PAR_ELEMS;
+#define BN_ONE(e, j) (finite ? x[e] * ps[j] + pb[j] : (x[e] - pm[j]) * ps[j] + pb[j])
+    for (int64_t e = 0; e < k; ++e) {
+        y[e] = BN_ONE(e, e % L);
+    }
+    const float *pmk = pm + k, *psk = ps + k, *pbk = pb + k; /* block starts are k mod L */
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t blk = 0; blk < nblocks; ++blk) {
-        const float *xb = x + blk * L;
-        float *yb = y + blk * L;
+        const float *xb = x + k + blk * L;
+        float *yb = y + k + blk * L;
         int64_t j = 0;
-        for (; j + NN_VL <= L; j += NN_VL) {
-            nn_store(yb + j, (nn_load(xb + j) - nn_load(pm + j)) * nn_load(ps + j) + nn_load(pb + j));
+        if (stream) {
+            for (; j + NN_VL <= L; j += NN_VL) {
+                nn_stream(yb + j, nn_load(xb + j) * nn_load(psk + j) + nn_load(pbk + j));
+            }
+            nn_sfence();
+        } else if (finite) {
+            for (; j + NN_VL <= L; j += NN_VL) {
+                nn_store(yb + j, nn_load(xb + j) * nn_load(psk + j) + nn_load(pbk + j));
+            }
+        } else {
+            for (; j + NN_VL <= L; j += NN_VL) {
+                nn_store(yb + j, (nn_load(xb + j) - nn_load(pmk + j)) * nn_load(psk + j) + nn_load(pbk + j));
+            }
         }
         for (; j < L; ++j) {
-            yb[j] = (xb[j] - pm[j]) * ps[j] + pb[j];
+            yb[j] = finite ? xb[j] * psk[j] + pbk[j] : (xb[j] - pmk[j]) * psk[j] + pbk[j];
         }
     }
-    for (int64_t j = 0; j < tail; ++j) {
-        const int64_t k = nblocks * L + j;
-        y[k] = (x[k] - pm[j]) * ps[j] + pb[j];
+    for (int64_t e = k + nblocks * L; e < count; ++e) {
+        y[e] = BN_ONE(e, e % L);
     }
+#undef BN_ONE
     free(pat);
     return AXIOM_OK;
 }

@@ -86,6 +86,19 @@ static inline int nn_any(nn_vi mask) {
 }
 #endif
 
+/* Non-temporal store of a 32-byte aligned vector (bypasses the caches: for outputs much larger
+ * than the caches, it saves the read-for-ownership and the write-back); nn_sfence() orders
+ * such stores before later ones. Outputs of at least NN_STREAM_BYTES are streamed. */
+#define NN_STREAM_BYTES (12 << 20)
+#if defined(__AVX__)
+static inline void nn_stream(float *p, nn_vf v) { _mm256_stream_ps(p, (__m256)v); }
+static inline void nn_sfence(void) { _mm_sfence(); }
+#else
+static inline void nn_stream(float *p, nn_vf v) { nn_store(p, v); }
+static inline void nn_sfence(void) {}
+#endif
+static inline int nn_aligned32(const void *p) { return ((uintptr_t)p & 31) == 0; }
+
 /* max/min that propagate NaN from either operand (like numpy.maximum/minimum) */
 static inline nn_vf nn_max_nan(nn_vf a, nn_vf b) { return nn_sel((a > b) | (a != a), a, b); }
 static inline nn_vf nn_min_nan(nn_vf a, nn_vf b) { return nn_sel((a < b) | (a != a), a, b); }

@@ -164,6 +164,7 @@ class NNKernels:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = None if path is None else os.fspath(path)
         self._funcs: dict[str, Callable[..., int]] = {}
+        self._missing: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self._error: str | None = None
         self._lib: ctypes.CDLL | None = None
@@ -180,14 +181,19 @@ class NNKernels:
 
     def missing(self, name: str) -> str | None:
         """Why ``axiom_<name>_f32`` / ``_f64`` cannot be called, or ``None`` when they can."""
-        if self._error is not None:
-            return self._error
         try:
-            self._get(name, "f32")
-            self._get(name, "f64")
-        except AttributeError as e:
-            return str(e)
-        return None
+            return self._missing[name]
+        except KeyError:
+            pass
+        reason = self._error
+        if reason is None:
+            try:
+                self._get(name, "f32")
+                self._get(name, "f64")
+            except AttributeError as e:
+                reason = str(e)
+        self._missing[name] = reason
+        return reason
 
     def _get(self, name: str, suffix: str) -> Callable[..., int]:
         key = f"{name}_{suffix}"
@@ -209,10 +215,10 @@ class NNKernels:
         return fn
 
     def __call__(self, name: str, dtype: np.dtype, *args: Any) -> None:
-        suffix = "f64" if dtype == np.float64 else "f32"
-        fn = self._get(name, suffix)
+        suffix = "f64" if dtype == _F64 else "f32"
+        fn = self._funcs.get(f"{name}_{suffix}") or self._get(name, suffix)
         if self._module is not None:
-            args = tuple(a.reshape(-1) if isinstance(a, np.ndarray) else a for a in args)
+            args = tuple(a.reshape(-1) if type(a) is np.ndarray else a for a in args)
         code = fn(*args)
         if code != abi.OK:
             raise kernel_error(code, f"axiom_{name}_{suffix}")
@@ -235,6 +241,8 @@ def _ctypes_caller(cfn: Any) -> Callable[..., int]:
 
 
 def _array(op: str, name: str, a: Any) -> np.ndarray:
+    if type(a) is np.ndarray and a.dtype.kind == "f":
+        return a
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{op}: expected {name} to be a numpy.ndarray, got {type(a).__name__}")
     if not (a.dtype.kind in "biuf" or "float" in a.dtype.name):
@@ -242,15 +250,21 @@ def _array(op: str, name: str, a: Any) -> np.ndarray:
     return a
 
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def _compute_dtype(*arrays: np.ndarray | None) -> np.dtype:
     """float64 if any input is float64, else float32 (float16, bfloat16 and integers compute in float32)."""
-    return (
-        np.dtype(np.float64) if any(a is not None and a.dtype == np.float64 for a in arrays) else np.dtype(np.float32)
-    )
+    for a in arrays:
+        if a is not None and a.dtype == _F64:
+            return _F64
+    return _F32
 
 
 def _c(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
-    return None if a is None else np.ascontiguousarray(a, dtype=dtype)
+    if a is None or (a.dtype == dtype and a.flags.c_contiguous):
+        return a
+    return np.ascontiguousarray(a, dtype=dtype)
 
 
 def _pair(op: str, name: str, value: Any, minimum: int) -> tuple[int, int]:
@@ -289,6 +303,8 @@ def _nhwc(op: str, x: np.ndarray) -> tuple[int, int, int, int]:
 
 def _channel_param(op: str, name: str, p: Any, c: int, dtype: np.dtype) -> np.ndarray:
     """A per-channel parameter (shape (C,), or anything with size-1 axes before it) as a (C,) array."""
+    if type(p) is np.ndarray and p.shape == (c,) and p.dtype == dtype and p.flags.c_contiguous:
+        return p
     p = _array(op, name, p)
     shape = p.shape
     if any(s != 1 for s in shape[:-1]) or (shape and shape[-1] not in (1, c)):
@@ -299,6 +315,8 @@ def _channel_param(op: str, name: str, p: Any, c: int, dtype: np.dtype) -> np.nd
 def _norm_param(op: str, name: str, p: Any, norm_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
     if p is None:
         return None
+    if type(p) is np.ndarray and p.shape == norm_shape and p.dtype == dtype and p.flags.c_contiguous:
+        return p
     p = _array(op, name, p)
     try:
         return np.ascontiguousarray(np.broadcast_to(p, norm_shape), dtype=dtype)
@@ -350,7 +368,8 @@ class CKernelsMixin:
         return kernels
 
     def _missing(self, kernel: str) -> str | None:
-        return self.nn_kernels.missing(kernel)
+        kernels = self.__dict__.get("_nn_kernels")
+        return (kernels if kernels is not None else self.nn_kernels).missing(kernel)
 
     # -- normalisation ----------------------------------------------------------------------
 
