@@ -333,7 +333,7 @@ GEN_KERNELS(double, f64, 4, 4, 4)
 #undef GK_NAME
 
 /* Kernel tables, indexed by AXIOM_ISA_*: {isa, mr, nr, mr_gather, kc, mc, nc, kernels by row count}.
- * mc is a multiple of both mr and mr_gather. */
+ * mc is a multiple of both mr and mr_gather (float64 rows are twice as wide: fewer of them per block). */
 #define K4(P, kind) {NULL, P##kind##_1, P##kind##_2, P##kind##_3, P##kind##_4}
 #define K6(P, kind) {NULL, P##kind##_1, P##kind##_2, P##kind##_3, P##kind##_4, P##kind##_5, P##kind##_6}
 #define K8(P, kind) \
@@ -352,9 +352,9 @@ static const axiom_kernel_f32 kernels_f32[3] = {
 static const axiom_kernel_f64 kernels_f64[3] = {
     {AXIOM_ISA_GENERIC, 4, 4, 4, 256, 128, 4096, K4(ukr_generic_f64_, packed), K4(ukr_generic_f64_, gather),
      K4(ukr_generic_f64_, strided)},
-    {AXIOM_ISA_AVX2, 6, 8, 6, 256, 144, 4096, K6(ukr_avx2_f64_, packed), K6(ukr_avx2_f64_, gather),
+    {AXIOM_ISA_AVX2, 6, 8, 6, 256, 96, 4096, K6(ukr_avx2_f64_, packed), K6(ukr_avx2_f64_, gather),
      K6(ukr_avx2_f64_, strided)},
-    {AXIOM_ISA_AVX512, 12, 16, 8, 256, 144, 4096, K12(ukr_avx512_f64_, packed), K8(ukr_avx512_f64_, gather),
+    {AXIOM_ISA_AVX512, 12, 16, 8, 256, 96, 4096, K12(ukr_avx512_f64_, packed), K8(ukr_avx512_f64_, gather),
      K8(ukr_avx512_f64_, strided)},
 };
 #undef K4
