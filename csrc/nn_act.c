@@ -30,10 +30,10 @@ static inline nn_vf act_f32(nn_vf x, int act, float alpha) {
         return nn_sel(x > 0.0f, x, alpha * nn_expm1_neg(nn_min_nan(x, zero)));
     case AXIOM_ACT_SELU:
         return (float)SELU_SCALE * nn_sel(x > 0.0f, x, (float)SELU_ALPHA * nn_expm1_neg(nn_min_nan(x, zero)));
-    case AXIOM_ACT_GELU:
-        return 0.5f * x * (1.0f + nn_erf(x * (float)SQRT_HALF));
-    case AXIOM_ACT_GELU_TANH:
-        return 0.5f * x * (1.0f + nn_tanh((float)SQRT_2_OVER_PI * (x + 0.044715f * (x * x * x))));
+    case AXIOM_ACT_GELU: /* 0.5 x (1 + erf(x / sqrt 2)), 1 + erf without cancellation */
+        return 0.5f * x * nn_one_plus_erf(x * (float)SQRT_HALF);
+    case AXIOM_ACT_GELU_TANH: /* 0.5 x (1 + tanh(u)) = x sigmoid(2 u), no cancellation */
+        return x * nn_sigmoid((float)(2 * SQRT_2_OVER_PI) * (x + 0.044715f * (x * x * x)));
     case AXIOM_ACT_SIGMOID:
         return nn_sigmoid(x);
     case AXIOM_ACT_TANH:
