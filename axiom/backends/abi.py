@@ -7,6 +7,7 @@ with ctypes. Status codes returned by kernels become exceptions through :func:`e
 - ``AXIOM_ERR_SIZE`` (negative dimension or size overflow) -> :class:`KernelArgumentError`,
   which is both a :class:`~axiom.backends.base.KernelError` and a :class:`ValueError`;
 - ``AXIOM_ERR_NULL`` (a required pointer is NULL) -> :class:`KernelArgumentError` too;
+- ``AXIOM_ERR_NOMEM`` (a kernel's workspace could not be allocated) -> ``MemoryError``;
 - any other non-zero code -> :class:`~axiom.backends.base.KernelError`.
 
 Example:
@@ -40,6 +41,7 @@ ABI_VERSION = 1
 OK = 0
 ERR_NULL = 1
 ERR_SIZE = 2
+ERR_NOMEM = 3
 
 _f32p = ctypes.POINTER(ctypes.c_float)
 _f64p = ctypes.POINTER(ctypes.c_double)
@@ -158,4 +160,6 @@ def error_for(code: int, symbol: str) -> Exception:
         return KernelArgumentError(
             f"{symbol} returned AXIOM_ERR_NULL ({code}): a required pointer is NULL although its array has elements"
         )
+    if code == ERR_NOMEM:
+        return MemoryError(f"{symbol} returned AXIOM_ERR_NOMEM ({code}): its workspace could not be allocated")
     return KernelError(f"{symbol} returned unknown status code {code}")
