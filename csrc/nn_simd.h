@@ -90,7 +90,7 @@ static inline int nn_any(nn_vi mask) {
 /* Non-temporal store of a 32-byte aligned vector (bypasses the caches: for outputs much larger
  * than the caches, it saves the read-for-ownership and the write-back); nn_sfence() orders
  * such stores before later ones. Outputs of at least NN_STREAM_BYTES are streamed. */
-#define NN_STREAM_BYTES (12 << 20)
+#define NN_STREAM_BYTES (16 << 20)
 #if defined(__AVX__)
 static inline void nn_stream(float *p, nn_vf v) { _mm256_stream_ps(p, (__m256)v); }
 static inline void nn_sfence(void) { _mm_sfence(); }
