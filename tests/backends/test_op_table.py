@@ -49,7 +49,7 @@ REQUIRE_NATIVE = os.environ.get("AXIOM_REQUIRE_NATIVE", "") == "1"
 REF = ReferenceBackend()
 F16, BF16, F32, F64 = np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float32), np.dtype(np.float64)
 ALL_DTYPES = (F32, F64, F16, BF16)
-EXAMPLES = 12
+EXAMPLES = 40
 
 Args = dict[str, Any]
 
