@@ -132,7 +132,7 @@ static inline __attribute__((always_inline)) void att_pv(const float *restrict v
 
 static void att_task_f32(const float *q, const float *k, const float *v, float *out, int64_t lq, int64_t lk,
                          int64_t d, int64_t dv, float scale, int causal, const att_mask *mk, int64_t i0,
-                         const att_scratch *ws) {
+                         int64_t vend, const att_scratch *ws) {
     const int64_t br = lq - i0 < ATT_BR ? lq - i0 : ATT_BR;
     const int64_t offset = lk - lq; /* causal: key j visible from query i iff j <= i + offset */
     for (int64_t t = 0; t < d; ++t) {
@@ -155,6 +155,7 @@ static void att_task_f32(const float *q, const float *k, const float *v, float *
     if (causal) {
         const int64_t last = i0 + br - 1 + offset; /* last key any row of the task sees */
         kend = last < 0 ? 0 : (last + 1 < lk ? last + 1 : lk);
+        kend = kend < vend ? vend : kend; /* a hidden key with a non-finite value still gives 0 * inf */
     }
     float alpha[ATT_BR] __attribute__((aligned(32)));
     for (int64_t j0 = 0; j0 < kend; j0 += ATT_BC) {
@@ -212,6 +213,34 @@ static void att_task_f32(const float *q, const float *k, const float *v, float *
     }
 }
 
+/* Causal attention skips the keys a query cannot see, but the reference multiplies their zero
+ * probabilities by their values, so a non-finite value (0 * inf = NaN) still reaches every
+ * query. For each of the nbh heads: 1 + the last key whose value row is not finite, or 0. */
+#define ATT_VALUE_ENDS(T, SUFFIX)                                                                  \
+    static int64_t *att_value_ends_##SUFFIX(const T *v, int64_t nbh, int64_t lk, int64_t dv) {     \
+        int64_t *ends = (int64_t *)malloc((size_t)(nbh > 0 ? nbh : 1) * sizeof(int64_t));         \
+        if (ends == NULL) {                                                                        \
+            return NULL;                                                                           \
+        }                                                                                          \
+        for (int64_t bh = 0; bh < nbh; ++bh) {                                                     \
+            ends[bh] = 0;                                                                          \
+            for (int64_t j = lk - 1; j >= 0 && ends[bh] == 0; --j) {                               \
+                const T *row = v + (bh * lk + j) * dv;                                             \
+                T acc = 0;                                                                         \
+                for (int64_t c = 0; c < dv; ++c) {                                                 \
+                    acc += row[c] * (T)0; /* NaN iff some value is NaN or infinite */            \
+                }                                                                                  \
+                if (acc != acc) {                                                                  \
+                    ends[bh] = j + 1;                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        return ends;                                                                               \
+    }
+ATT_VALUE_ENDS(float, f32)
+ATT_VALUE_ENDS(double, f64)
+#undef ATT_VALUE_ENDS
+
 static int att_check(const void *q, const void *k, const void *v, const void *mask, const void *out, int64_t batch,
                      int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, int causal, int64_t sb,
                      int64_t sh, int64_t sq, int64_t sk, size_t elem) {
@@ -258,6 +287,10 @@ AXIOM_API int axiom_attention_f32(const float *q, const float *k, const float *v
     const double work = (double)batch * (double)heads * (double)lq * (double)lk * (double)(d + dv);
     const int par = ntasks > 1 && work >= (double)NN_PAR_FLOPS;
     const size_t floats = ((size_t)d + ATT_BC + (size_t)dv + 2) * ATT_BR;
+    int64_t *vend = causal ? att_value_ends_f32(v, batch * heads, lk, dv) : NULL;
+    if (causal && vend == NULL) {
+        return NN_ERR_NOMEM;
+    }
     int failed = 0;
 #pragma omp parallel if (par)
     {
@@ -282,11 +315,12 @@ AXIOM_API int axiom_attention_f32(const float *q, const float *k, const float *v
                     mk.sk = mask_sk;
                 }
                 att_task_f32(q + bh * lq * d, k + bh * lk * d, v + bh * lk * dv, out + bh * lq * dv, lq, lk, d, dv,
-                             (float)scale, causal, &mk, (t % nqb) * ATT_BR, &ws);
+                             (float)scale, causal, &mk, (t % nqb) * ATT_BR, vend != NULL ? vend[bh] : 0, &ws);
             }
             free(buf);
         }
     }
+    free(vend);
     return failed ? NN_ERR_NOMEM : AXIOM_OK;
 }
 
@@ -306,6 +340,10 @@ AXIOM_API int axiom_attention_f64(const double *q, const double *k, const double
     const double work = (double)batch * (double)heads * (double)lq * (double)lk * (double)(d + dv);
     const int par = batch * heads * lq > 1 && work >= (double)NN_PAR_FLOPS;
     const int64_t offset = lk - lq;
+    int64_t *vend = causal ? att_value_ends_f64(v, batch * heads, lk, dv) : NULL;
+    if (causal && vend == NULL) {
+        return NN_ERR_NOMEM;
+    }
 #pragma omp parallel for schedule(dynamic, 16) if (par)
     for (int64_t t = 0; t < batch * heads * lq; ++t) {
         const int64_t bh = t / lq, i = t % lq, b = bh / heads, h = bh % heads;
@@ -316,9 +354,10 @@ AXIOM_API int axiom_attention_f64(const double *q, const double *k, const double
         for (int64_t c = 0; c < dv; ++c) {
             o[c] = 0.0;
         }
-        int64_t end = lk;
+        int64_t end = lk, visible = lk; /* keys scanned; keys visible to query i */
         if (causal) {
-            end = i + offset + 1 < lk ? i + offset + 1 : lk;
+            visible = i + offset + 1 < 0 ? 0 : (i + offset + 1 < lk ? i + offset + 1 : lk);
+            end = visible < vend[bh] ? vend[bh] : visible;
         }
         for (int64_t j0 = 0; j0 < end; j0 += ATT64_BC) {
             const int64_t bc = end - j0 < ATT64_BC ? end - j0 : ATT64_BC;
@@ -333,6 +372,9 @@ AXIOM_API int axiom_attention_f64(const double *q, const double *k, const double
                 acc *= scale;
                 if (mask != NULL) {
                     acc += mask[b * mask_sb + h * mask_sh + i * mask_sq + (j0 + j) * mask_sk];
+                }
+                if (j0 + j >= visible) {
+                    acc = -INFINITY; /* hidden (scanned only for its non-finite value) */
                 }
                 s[j] = acc;
                 bmax = acc > bmax ? acc : bmax;
@@ -359,5 +401,6 @@ AXIOM_API int axiom_attention_f64(const double *q, const double *k, const double
             o[c] /= l;
         }
     }
+    free(vend);
     return AXIOM_OK;
 }
