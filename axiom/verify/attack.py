@@ -119,20 +119,26 @@ def search_counterexample(
     dtype = replayer.dtype
     pieces = input_set.boxes() if type(input_set).__name__ == "BoxUnion" else [input_set]
     clauses = _clauses(model, condition)
+    pools: list[np.ndarray] = []
     for r in range(max(1, rounds)):
+        pools = []
         for piece in pieces:
             seeds = [piece.sample(n_samples, rng)]
             if r == 0:
                 seeds = [piece.project(piece.to_box().center)[None], _corners(piece), *seeds]
-            found = _violating(condition, replayer, _deployed_points(np.concatenate(seeds), piece, dtype), "sampling")
+            points = _deployed_points(np.concatenate(seeds), piece, dtype)
+            pools.append(points)
+            found = _violating(condition, replayer, points, "sampling")
             if found is not None:
                 return found
             if _expired(deadline):
                 return None
         if not clauses or not _differentiable(replayer.model64):
             continue
-        for piece in pieces:
-            found = _pgd(piece, condition, clauses, rng, replayer, pgd_restarts, pgd_steps, deadline, first=r == 0)
+        for piece, pool in zip(pieces, pools):
+            found = _pgd(
+                piece, condition, clauses, rng, replayer, pgd_restarts, pgd_steps, deadline, first=r == 0, pool=pool
+            )
             if found is not None:
                 return found
             if _expired(deadline):
@@ -171,12 +177,14 @@ def _pgd(
     deadline: float | None,
     first: bool = True,
     max_clauses: int = 16,
+    pool: np.ndarray | None = None,
 ) -> Counterexample | None:
     """Projected gradient descent on each clause's margin ``max_i (C_i y - d_i)`` (<= 0 is unsafe).
 
     All clauses are attacked in one batch (``restarts`` starts each, the most promising
     ``max_clauses`` by their margin at the centre), so each step is one forward and one
-    backward pass.
+    backward pass. After the first round, starts are the points of ``pool`` (the round's
+    samples) closest to each clause's unsafe region, so the search refines near-misses.
     """
     from axiom.verify.bounds import input_gradient
 
@@ -191,7 +199,16 @@ def _pgd(
     gap0 = vals[0] - d
     margins = np.array([np.max(gap0[owner == k]) for k in range(len(clauses))])
     chosen = np.argsort(margins)[:max_clauses]
-    starts = [piece.sample(restarts - 1 if first else restarts, rng)] * len(chosen)
+    if first or pool is None or len(pool) < restarts:
+        starts = [piece.sample(restarts - 1 if first else restarts, rng)] * len(chosen)
+    else:
+        pool_vals, _ = input_gradient(replayer.model64, pool, C)
+        pool_gap = pool_vals - d
+        starts = []
+        for k in chosen:
+            margin = np.max(np.where(owner[None, :] == k, pool_gap, -np.inf), axis=1)
+            best = np.argsort(margin)[: restarts // 2]
+            starts.append(np.concatenate([pool[best], piece.sample(restarts - len(best), rng)]))
     x = np.concatenate([np.concatenate([centre, s]) if first else s for s in starts])
     clause_of = np.repeat(chosen, len(x) // len(chosen))
     rows_mask = owner[None, :] == clause_of[:, None]  # (batch, m): rows of each sample's clause

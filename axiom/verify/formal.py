@@ -233,11 +233,13 @@ def verify_formal(
         if status != "proven" and attack and not timed_out:
             # Bounds could not prove it: spend what is left of the budget looking for a violation.
             rounds = 50 if deadline is not None else 3
+            many = 4096 if int(np.prod(in_shape)) <= 16 else 512  # low-dimensional inputs: sample densely
             cex = search_counterexample(
                 model,
                 input_set,
                 prop.condition,
                 rng,
+                n_samples=many,
                 rounds=rounds,
                 pgd_restarts=16,
                 pgd_steps=100,
