@@ -58,24 +58,12 @@ from typing import Any
 import numpy as np
 
 from axiom.backends import abi
-from axiom.backends.base import ACTIVATIONS, Padding2d, Pair
+from axiom.backends.base import ACTIVATIONS, OPS, Padding2d, Pair
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: Contract ops the C backend runs natively besides matmul.
-C_NN_OPS: tuple[str, ...] = (
-    "batchnorm",
-    "layernorm",
-    "rmsnorm",
-    "max_pool2d",
-    "avg_pool2d",
-    "global_avg_pool",
-    "softmax",
-    "log_softmax",
-    "activation",
-    "attention",
-    "rope",
-)
+C_NN_OPS: tuple[str, ...] = tuple(op for op in OPS if op not in ("matmul", "conv2d"))
 
 #: ``AXIOM_ACT_*`` code of each activation (the order of :data:`~axiom.backends.base.ACTIVATIONS`).
 ACTIVATION_CODES: dict[str, int] = {name: i for i, name in enumerate(ACTIVATIONS)}

@@ -45,6 +45,7 @@ import numpy as np
 from axiom.backends import abi, reference_grad
 from axiom.backends.base import Padding2d, Pair, PartialBackend
 from axiom.backends.c_kernels import C_NN_OPS, CKernelsMixin
+from axiom.backends.reference_grad import sum_to
 
 #: dtypes with a native kernel; mixed float32/float64 computes in float64.
 NATIVE_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.float32), np.dtype(np.float64))
@@ -55,7 +56,6 @@ Matmul2d = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 def _cython_module() -> ModuleType:
     """The Cython module ``axiom._core._kernels`` (raises ImportError saying how to build it)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep (shared 2-core machines)
     try:
         from axiom._core import _kernels
     except ImportError as e:
@@ -407,17 +407,6 @@ def _as_3d(x: np.ndarray) -> np.ndarray | None:
     return np.lib.stride_tricks.as_strided(x, (batch, *x.shape[-2:]), (stride, *x.strides[-2:]), writeable=False)
 
 
-def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a broadcast gradient back to ``shape``."""
-    lead = g.ndim - len(shape)
-    if lead > 0:
-        g = g.sum(axis=tuple(range(lead)))
-    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
-
-
 class CBackend(CKernelsMixin, NativeBackend):
     """C kernels (``csrc/``, OpenMP). ``path=None``: the Cython module; else that library via ctypes.
 
@@ -578,8 +567,8 @@ class CBackend(CKernelsMixin, NativeBackend):
         else:
             ga = self._gemm(g, np.swapaxes(b2, -1, -2))
             gb = self._gemm(np.swapaxes(a2, -1, -2), g)
-        ga = _sum_to(ga, a2.shape).reshape(a.shape).astype(a.dtype, copy=False)
-        gb = _sum_to(gb, b2.shape).reshape(b.shape).astype(b.dtype, copy=False)
+        ga = sum_to(ga, a2.shape).reshape(a.shape).astype(a.dtype, copy=False)
+        gb = sum_to(gb, b2.shape).reshape(b.shape).astype(b.dtype, copy=False)
         return ga, gb
 
     # -- conv2d -----------------------------------------------------------------------------------

@@ -25,8 +25,14 @@ def _compute_dtype(*arrays: np.ndarray) -> np.dtype:
     return np.dtype(np.float64) if any(a.dtype == np.float64 for a in arrays) else np.dtype(np.float32)
 
 
-def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a broadcast gradient back to ``shape`` (leading axes, then axes of size 1)."""
+def sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to ``shape`` (leading axes, then axes of size 1).
+
+    Example:
+        >>> import numpy as np
+        >>> sum_to(np.ones((2, 3, 4)), (1, 4)).tolist()
+        [[6.0, 6.0, 6.0, 6.0]]
+    """
     lead = g.ndim - len(shape)
     if lead > 0:
         g = g.sum(axis=tuple(range(lead)))
@@ -52,8 +58,8 @@ def matmul_backward(a: np.ndarray, b: np.ndarray, grad_out: np.ndarray) -> tuple
     g = grad_out.astype(dt).reshape(*batch, a2.shape[-2], b2.shape[-1])
     ga = np.matmul(g, np.swapaxes(b2, -1, -2))
     gb = np.matmul(np.swapaxes(a2, -1, -2), g)
-    ga = _sum_to(ga, a2.shape).reshape(a.shape)
-    gb = _sum_to(gb, b2.shape).reshape(b.shape)
+    ga = sum_to(ga, a2.shape).reshape(a.shape)
+    gb = sum_to(gb, b2.shape).reshape(b.shape)
     return ga.astype(a.dtype, copy=False), gb.astype(b.dtype, copy=False)
 
 

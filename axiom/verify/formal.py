@@ -191,19 +191,7 @@ def verify_formal(
         if attack:
             cex = search_counterexample(model, input_set, prop.condition, rng, deadline=deadline, replayer=replayer)
             if cex is not None:
-                results.append(
-                    PropertyResult(
-                        prop,
-                        "formal",
-                        "falsified",
-                        method=f"attack:{cex.found_by}",
-                        counterexample=cex.input.astype(replayer.dtype),
-                        output=cex.output,
-                        output64=cex.output64,
-                        runtime_s=time.perf_counter() - t1,
-                        message="counterexample replayed through the model in its own dtype and in float64",
-                    )
-                )
+                results.append(_falsified(prop, cex, replayer, t1))
                 continue
         status, used, message, bounds, timed_out = "unknown", None, "", {}, False
         for m in methods:
