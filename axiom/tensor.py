@@ -1,4 +1,4 @@
-"""Tensor: a NumPy array with a dtype policy (and, later, an autograd tape).
+"""Tensor: a NumPy array with a dtype policy and a reverse-mode autograd tape (:mod:`axiom.autograd`).
 
 Default dtype is float32. float64 is kept for reference checks; float16 and bfloat16
 (``ml_dtypes``) are supported for mixed precision.
@@ -15,10 +15,14 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import ml_dtypes
 import numpy as np
+
+from axiom.autograd import Node, needs_grad, record
+from axiom.backends.reference_grad import sum_to
 
 float16 = np.dtype(np.float16)
 bfloat16 = np.dtype(ml_dtypes.bfloat16)
@@ -86,10 +90,22 @@ class Tensor:
         if arr.dtype == object:
             raise TypeError(f"Tensor needs numeric data, got an object array built from {type(data).__name__}")
         self.data: np.ndarray = arr
+        self.grad: Tensor | None = None
+        self.grad_fn: Node | None = None
+        self._retains_grad = False
         self.requires_grad = bool(requires_grad)
-        self.grad: np.ndarray | None = None
 
     # -- basic properties ------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if flag and not is_floating(self.data.dtype):
+            raise TypeError(f"only floating tensors can require gradients, this one is {self.data.dtype.name}")
+        self._requires_grad = bool(flag)
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape
@@ -116,77 +132,210 @@ class Tensor:
     def item(self) -> float:
         return self.data.item()
 
-    def astype(self, dtype: Any) -> Tensor:
-        """A copy cast to ``dtype`` (``"float64"``, ``np.float16``, ``"bfloat16"``...)."""
-        return Tensor(self.data.astype(as_dtype(dtype)))
-
-    def detach(self) -> Tensor:
-        """A tensor sharing the data, outside any gradient tape."""
-        return Tensor(self.data)
+    def tolist(self) -> Any:
+        return self.data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def __repr__(self) -> str:
-        grad = ", requires_grad=True" if self.requires_grad else ""
+        grad = f", grad_fn={self.grad_fn.name}" if self.grad_fn is not None else ""
+        grad = grad or (", requires_grad=True" if self.requires_grad else "")
         return f"Tensor({np.array2string(self.data, threshold=20)}, dtype={self.dtype.name}{grad})"
 
-    def __getitem__(self, index: Any) -> Tensor:
-        return Tensor(self.data[index])
+    # -- autograd --------------------------------------------------------------------
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op (parameters, inputs)."""
+        return self.grad_fn is None
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place; returns self.
+
+        Example:
+            >>> Tensor([1.0]).requires_grad_().requires_grad
+            True
+        """
+        self.requires_grad = flag
+        return self
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Add the gradient of this tensor to the ``.grad`` of every leaf it depends on.
+
+        Example:
+            >>> w = Tensor([3.0], requires_grad=True)
+            >>> (w * w).sum().backward()
+            >>> w.grad.tolist()
+            [6.0]
+        """
+        from axiom.autograd import backward
+
+        backward(self, grad, retain_graph)
+
+    def retain_grad(self) -> Tensor:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward; returns self."""
+        self._retains_grad = True
+        return self
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    def detach(self) -> Tensor:
+        """A tensor sharing the data, outside any gradient tape.
+
+        Example:
+            >>> w = Tensor([1.0], requires_grad=True)
+            >>> (w * 2).detach().requires_grad
+            False
+        """
+        return Tensor(self.data)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy cast to ``dtype``; the gradient flows back cast to this tensor's dtype.
+
+        Example:
+            >>> Tensor([1.5]).astype("float16").dtype
+            dtype('float16')
+        """
+        src = self.dtype
+        return _unary(self, self.data.astype(as_dtype(dtype)), lambda g: g.astype(src), "astype")
 
     # -- shape ops -------------------------------------------------------------------
     def reshape(self, *shape: int | tuple[int, ...]) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
-        return Tensor(self.data.reshape(shape))
+        src = self.shape
+        return _unary(self, self.data.reshape(shape), lambda g: g.reshape(src), "reshape")
+
+    def flatten(self, start_axis: int = 1) -> Tensor:
+        """Merge the axes from ``start_axis`` on: ``(N, H, W, C) -> (N, H*W*C)`` by default."""
+        return self.reshape(*self.shape[:start_axis], -1)
 
     def transpose(self, *axes: int) -> Tensor:
-        return Tensor(self.data.transpose(*axes) if axes else self.data.T)
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        perm = tuple(axes) if axes else tuple(reversed(range(self.ndim)))
+        inverse = tuple(np.argsort(perm))
+        return _unary(self, self.data.transpose(perm), lambda g: g.transpose(inverse), "transpose")
 
     @property
     def T(self) -> Tensor:  # noqa: N802 - NumPy's name
-        return Tensor(self.data.T)
+        return self.transpose()
 
+    def __getitem__(self, index: Any) -> Tensor:
+        index = _raw_index(index)
+        src = self.data
+
+        def rule(g: np.ndarray) -> np.ndarray:
+            full = np.zeros(src.shape, g.dtype)
+            np.add.at(full, index, g)  # repeated fancy indices add up
+            return full
+
+        return _unary(self, src[index], rule, "getitem")
+
+    # -- reductions ------------------------------------------------------------------
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor(np.asarray(self.data.sum(axis=axis, keepdims=keepdims)))
+        src = self.shape
+        out = np.asarray(self.data.sum(axis=axis, keepdims=keepdims))
+        return _unary(self, out, lambda g: np.broadcast_to(_keep(g, src, axis, keepdims), src), "sum")
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor(np.asarray(self.data.mean(axis=axis, keepdims=keepdims)))
+        src = self.shape
+        out = np.asarray(self.data.mean(axis=axis, keepdims=keepdims))
+        count = max(self.size // max(out.size, 1), 1) if self.size else 1
+        return _unary(self, out, lambda g: np.broadcast_to(_keep(g, src, axis, keepdims) / count, src), "mean")
 
     def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor(np.asarray(self.data.max(axis=axis, keepdims=keepdims)))
+        """Maximum; the gradient is shared equally between tied maxima."""
+        return self._extremum(np.max, axis, keepdims, "max")
+
+    def min(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        """Minimum; the gradient is shared equally between tied minima."""
+        return self._extremum(np.min, axis, keepdims, "min")
+
+    def _extremum(self, fn: Any, axis: Any, keepdims: bool, name: str) -> Tensor:
+        x = self.data
+        out = np.asarray(fn(x, axis=axis, keepdims=keepdims))
+
+        def rule(g: np.ndarray) -> np.ndarray:
+            hit = (x == _keep(out, x.shape, axis, keepdims)).astype(g.dtype)
+            share = hit / hit.sum(axis=axis, keepdims=True)
+            return share * _keep(g, x.shape, axis, keepdims)
+
+        return _unary(self, out, rule, name)
 
     def argmax(self, axis: int | None = None) -> Tensor:
         return Tensor(np.asarray(self.data.argmax(axis=axis)))
 
+    # -- element-wise math -----------------------------------------------------------
+    def exp(self) -> Tensor:
+        y = np.exp(self.data)
+        return _unary(self, y, lambda g: g * y, "exp")
+
+    def log(self) -> Tensor:
+        x = self.data
+        return _unary(self, np.log(x), lambda g: g / x, "log")
+
+    def sqrt(self) -> Tensor:
+        y = np.sqrt(self.data)
+        return _unary(self, y, lambda g: g / (2 * y), "sqrt")
+
+    def abs(self) -> Tensor:
+        x = self.data
+        return _unary(self, np.abs(x), lambda g: g * np.sign(x), "abs")
+
+    def clip(self, low: float | None = None, high: float | None = None) -> Tensor:
+        """Clamp to ``[low, high]``; no gradient where clamped.
+
+        Example:
+            >>> Tensor([-2.0, 0.5, 3.0]).clip(0.0, 1.0).tolist()
+            [0.0, 0.5, 1.0]
+        """
+        x = self.data
+        inside = np.ones(x.shape, bool)
+        if low is not None:
+            inside &= x >= low
+        if high is not None:
+            inside &= x <= high
+        return _unary(self, np.clip(x, low, high), lambda g: g * inside, "clip")
+
     # -- arithmetic ------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
-        return Tensor(self.data + _raw(other))
+        return _binary(self, other, np.add, lambda g, a, b: (g, g), "add")
 
-    __radd__ = __add__
+    def __radd__(self, other: Any) -> Tensor:
+        return _binary(other, self, np.add, lambda g, a, b: (g, g), "add")
 
     def __sub__(self, other: Any) -> Tensor:
-        return Tensor(self.data - _raw(other))
+        return _binary(self, other, np.subtract, lambda g, a, b: (g, -g), "sub")
 
     def __rsub__(self, other: Any) -> Tensor:
-        return Tensor(_raw(other) - self.data)
+        return _binary(other, self, np.subtract, lambda g, a, b: (g, -g), "sub")
 
     def __mul__(self, other: Any) -> Tensor:
-        return Tensor(self.data * _raw(other))
+        return _binary(self, other, np.multiply, lambda g, a, b: (g * b, g * a), "mul")
 
-    __rmul__ = __mul__
+    def __rmul__(self, other: Any) -> Tensor:
+        return _binary(other, self, np.multiply, lambda g, a, b: (g * b, g * a), "mul")
 
     def __truediv__(self, other: Any) -> Tensor:
-        return Tensor(self.data / _raw(other))
+        return _binary(self, other, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)), "div")
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return Tensor(_raw(other) / self.data)
+        return _binary(other, self, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)), "div")
 
     def __neg__(self) -> Tensor:
-        return Tensor(-self.data)
+        return _unary(self, -self.data, lambda g: -g, "neg")
 
     def __pow__(self, exponent: Any) -> Tensor:
-        return Tensor(self.data ** _raw(exponent))
+        def rule(g: np.ndarray, a: np.ndarray, b: Any) -> tuple[np.ndarray, np.ndarray]:
+            ga = g * b * a ** (b - 1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = g * np.where(a > 0, a**b * np.log(np.where(a > 0, a, 1)), 0)
+            return ga, gb
+
+        return _binary(self, exponent, np.power, rule, "pow")
 
     def __matmul__(self, other: Any) -> Tensor:
         from axiom.functional import matmul
@@ -198,11 +347,125 @@ class Tensor:
 
         return matmul(other, self)
 
+    # comparisons give boolean tensors (no gradient); == stays identity so tensors hash
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor(self.data < _raw(other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor(self.data <= _raw(other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor(self.data > _raw(other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor(self.data >= _raw(other))
+
     def __rshift__(self, layer: Any) -> Any:
         """``x >> layer`` applies ``layer`` to ``x`` (pipelines read left to right)."""
         if not callable(layer):
             return NotImplemented
         return layer(self)
+
+
+def _keep(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) -> np.ndarray:
+    """``g`` of a reduction over ``axis`` with the reduced axes put back as size 1."""
+    if keepdims or axis is None:
+        return g.reshape((1,) * len(shape)) if axis is None and not keepdims else g
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return np.expand_dims(g, tuple(a % len(shape) for a in axes))
+
+
+def _raw_index(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def _unary(x: Tensor, out: np.ndarray, rule: Any, name: str) -> Tensor:
+    """The result of a one-input op, recorded with ``rule(grad_out) -> grad_x`` when needed."""
+    if not needs_grad(x):
+        return Tensor(out)
+    return record(out, (x,), lambda g: (rule(g),), name)
+
+
+def _binary(a: Any, b: Any, op: Any, rule: Any, name: str) -> Tensor:
+    """``op(a, b)`` with broadcasting; ``rule(g, a, b) -> (ga, gb)`` summed back to each shape."""
+    ta, tb = (a if isinstance(a, Tensor) else None), (b if isinstance(b, Tensor) else None)
+    ad, bd = _raw(a), _raw(b)
+    out = op(ad, bd)
+    if not needs_grad(ta, tb):
+        return Tensor(out)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        ga, gb = rule(g, ad, bd)
+        return (
+            None if ta is None or not ta.requires_grad else sum_to(np.asarray(ga), ta.shape).astype(ta.dtype),
+            None if tb is None or not tb.requires_grad else sum_to(np.asarray(gb), tb.shape).astype(tb.dtype),
+        )
+
+    return record(np.asarray(out), (ta, tb), backward, name)
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b`` (broadcasting); gradients go to the chosen side.
+
+    Example:
+        >>> where(Tensor([1.0, -1.0]) > 0, Tensor([1.0, 2.0]), 0.0).tolist()
+        [1.0, 0.0]
+    """
+    cond = np.asarray(_raw(condition), bool)
+    return _binary(a, b, lambda x, y: np.where(cond, x, y), lambda g, x, y: (g * cond, g * ~cond), "where")
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Element-wise maximum; ties send the gradient to ``a``.
+
+    Example:
+        >>> maximum(Tensor([1.0, 5.0]), 2.0).tolist()
+        [2.0, 5.0]
+    """
+    return _binary(a, b, np.maximum, lambda g, x, y: (g * (x >= y), g * (x < y)), "maximum")
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Element-wise minimum; ties send the gradient to ``a``.
+
+    Example:
+        >>> minimum(Tensor([1.0, 5.0]), 2.0).tolist()
+        [1.0, 2.0]
+    """
+    return _binary(a, b, np.minimum, lambda g, x, y: (g * (x <= y), g * (x > y)), "minimum")
+
+
+def concat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis; each gets its slice of the gradient back.
+
+    Example:
+        >>> concat([Tensor([[1.0]]), Tensor([[2.0, 3.0]])], axis=1).tolist()
+        [[1.0, 2.0, 3.0]]
+    """
+    parts = [as_tensor(t) for t in tensors]
+    out = np.concatenate([p.data for p in parts], axis=axis)
+    if not needs_grad(*parts):
+        return Tensor(out)
+    bounds = np.cumsum([p.shape[axis] for p in parts])[:-1]
+    return record(out, parts, lambda g: np.split(g, bounds, axis=axis), "concat")
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis.
+
+    Example:
+        >>> stack([Tensor([1.0]), Tensor([2.0])]).shape
+        (2, 1)
+    """
+    parts = [as_tensor(t) for t in tensors]
+    out = np.stack([p.data for p in parts], axis=axis)
+    if not needs_grad(*parts):
+        return Tensor(out)
+    return record(out, parts, lambda g: [np.take(g, i, axis=axis) for i in range(len(parts))], "stack")
 
 
 def _raw(x: Any) -> Any:

@@ -48,6 +48,25 @@ OPS: tuple[str, ...] = (
     "rope",
 )
 
+#: Backward kernels the autograd engine calls (``<op>_backward`` for the ops above; every
+#: ``grad_out`` has the shape of the forward output). The reference implements all of them;
+#: a :class:`PartialBackend` runs the ones it lacks on the reference, recorded and warned once.
+GRAD_OPS: tuple[str, ...] = (
+    "matmul_backward",
+    "conv2d_backward",
+    "batchnorm_backward",
+    "layernorm_backward",
+    "rmsnorm_backward",
+    "max_pool2d_backward",
+    "avg_pool2d_backward",
+    "global_avg_pool_backward",
+    "softmax_backward",
+    "log_softmax_backward",
+    "activation_backward",
+    "attention_backward",
+    "rope_backward",
+)
+
 #: Element-wise activations understood by ``KernelBackend.activation``.
 ACTIVATIONS: tuple[str, ...] = (
     "identity",
@@ -191,6 +210,107 @@ class KernelBackend:
         """Rotary position embedding on ``(..., seq, head_dim)`` (rotate-half convention)."""
         raise NotImplementedError
 
+    # -- backward kernels (GRAD_OPS) --------------------------------------------------
+    def matmul_backward(self, a: np.ndarray, b: np.ndarray, grad_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(d a, d b)`` of ``sum(grad_out * (a @ b))`` (NumPy matmul semantics, broadcast axes summed)."""
+        raise NotImplementedError
+
+    def conv2d_backward(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        grad_out: np.ndarray,
+        stride: Pair,
+        padding: Padding2d,
+        dilation: Pair,
+        groups: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(d x, d w, d bias)`` of ``sum(grad_out * (conv2d(x, w) + bias))``."""
+        raise NotImplementedError
+
+    def batchnorm_backward(
+        self,
+        grad_out: np.ndarray,
+        x: np.ndarray,
+        mean: np.ndarray,
+        var: np.ndarray,
+        gamma: np.ndarray | None,
+        eps: float,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """``(d x, d gamma | None, d beta)`` with ``mean`` and ``var`` held constant (shapes ``(C,)``)."""
+        raise NotImplementedError
+
+    def layernorm_backward(
+        self, grad_out: np.ndarray, x: np.ndarray, gamma: np.ndarray | None, eps: float, n_axes: int
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """``(d x, d gamma | None, d beta)``; the parameter gradients have shape ``x.shape[-n_axes:]``."""
+        raise NotImplementedError
+
+    def rmsnorm_backward(
+        self, grad_out: np.ndarray, x: np.ndarray, gamma: np.ndarray | None, eps: float, n_axes: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(d x, d gamma | None)``; ``d gamma`` has shape ``x.shape[-n_axes:]``."""
+        raise NotImplementedError
+
+    def max_pool2d_backward(
+        self, grad_out: np.ndarray, x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding2d, dilation: Pair
+    ) -> np.ndarray:
+        """``d x``: each window's gradient goes to its first maximum (or its last NaN), as in PyTorch."""
+        raise NotImplementedError
+
+    def avg_pool2d_backward(
+        self,
+        grad_out: np.ndarray,
+        x_shape: tuple[int, ...],
+        kernel: Pair,
+        stride: Pair,
+        padding: Padding2d,
+        count_include_pad: bool,
+    ) -> np.ndarray:
+        """``d x`` of average pooling (``x`` itself is not needed)."""
+        raise NotImplementedError
+
+    def global_avg_pool_backward(self, grad_out: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+        """``d x`` of ``(N, H, W, C) -> (N, C)`` averaging."""
+        raise NotImplementedError
+
+    def softmax_backward(self, grad_out: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+        """``d x`` of softmax from its output ``y``: ``y * (g - sum(g * y))``."""
+        raise NotImplementedError
+
+    def log_softmax_backward(self, grad_out: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+        """``d x`` of log-softmax from its output ``y``: ``g - exp(y) * sum(g)``."""
+        raise NotImplementedError
+
+    def activation_backward(self, grad_out: np.ndarray, x: np.ndarray, name: str, alpha: float = 0.0) -> np.ndarray:
+        """``d x`` of the element-wise activation ``name`` at ``x`` (PyTorch's choice at kinks: relu'(0) = 0)."""
+        raise NotImplementedError
+
+    def attention_backward(
+        self,
+        grad_out: np.ndarray,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        causal: bool,
+        scale: float,
+        mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(d q, d k, d v)`` of :meth:`attention` (the additive ``mask`` is a constant)."""
+        raise NotImplementedError
+
+    def rope_backward(self, grad_out: np.ndarray, positions: np.ndarray, base: float) -> np.ndarray:
+        """``d x`` of :meth:`rope`: RoPE is a rotation, so its transpose is RoPE at ``-positions``.
+
+        Example:
+            >>> from axiom.backends.reference import ReferenceBackend
+            >>> be, x = ReferenceBackend(), np.random.default_rng(0).standard_normal((1, 3, 4))
+            >>> pos = np.arange(3)
+            >>> bool(np.allclose(be.rope_backward(be.rope(x, pos, 10000.0), pos, 10000.0), x))
+            True
+        """
+        return self.rope(grad_out, -np.asarray(positions, np.float64), base)
+
 
 class PartialBackend(KernelBackend):
     """A backend that implements some ops natively and runs the rest on the reference.
@@ -207,6 +327,8 @@ class PartialBackend(KernelBackend):
     """
 
     native_ops: tuple[str, ...] = ()
+    #: backward kernels (from :data:`GRAD_OPS`) this class implements; the rest run on the reference
+    native_grad_ops: tuple[str, ...] = ("rope_backward",)
 
     def __init__(self) -> None:
         from axiom.backends.reference import ReferenceBackend
@@ -230,7 +352,8 @@ class PartialBackend(KernelBackend):
 
     def __getattribute__(self, attr: str) -> Any:
         # Ops this class does not implement natively are routed to the reference.
-        if attr in OPS and attr not in type(self).native_ops:
+        cls = type(self)
+        if (attr in OPS and attr not in cls.native_ops) or (attr in GRAD_OPS and attr not in cls.native_grad_ops):
             backend = object.__getattribute__(self, "fallback")
             return lambda *a, **k: backend(attr, "not implemented by this backend", *a, **k)
         return object.__getattribute__(self, attr)

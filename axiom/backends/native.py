@@ -429,6 +429,19 @@ class CBackend(CKernelsMixin, NativeBackend):
     name = "c"
     kind = "c"
     native_ops = ("matmul", "conv2d", *C_NN_OPS)
+    native_grad_ops = (
+        "matmul_backward",
+        "conv2d_backward",
+        "batchnorm_backward",
+        "layernorm_backward",
+        "rmsnorm_backward",
+        "max_pool2d_backward",
+        "avg_pool2d_backward",
+        "global_avg_pool_backward",
+        "softmax_backward",
+        "log_softmax_backward",
+        "rope_backward",
+    )
 
     def _load(self, path: str | None) -> tuple[Matmul2d, str]:
         #: the Cython module (path None) or the ctypes library of C extensions (None if it lacks them)

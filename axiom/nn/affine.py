@@ -76,7 +76,7 @@ class Affine(Layer):
         return tuple(input_shape)
 
     def forward(self, x: Tensor) -> Tensor:
-        return Tensor((x.data * self.scale.data + self.shift.data).astype(x.dtype, copy=False))
+        return (x * self.scale.data + self.shift.data).astype(x.dtype)
 
     def extra_repr(self) -> str:
         return f"scale{format_shape(self.scale.shape)}, shift{format_shape(self.shift.shape)}"

@@ -23,7 +23,7 @@ import numpy as np
 
 from axiom.nn.layer import Layer
 from axiom.shapes import Dim, Shape, ShapeError, dims_match, format_shape, is_known, normalize_shape
-from axiom.tensor import Tensor
+from axiom.tensor import Tensor, concat
 
 
 def _check_layers(layers: Sequence[Any], owner: str) -> list[Layer]:
@@ -241,7 +241,7 @@ class Parallel(_Container):
         return tuple(total if j == axis else d for j, d in enumerate(first))
 
     def forward(self, x: Tensor) -> Tensor:
-        return Tensor(np.concatenate([b(x).data for b in self.branches], axis=self.axis))
+        return concat([b(x) for b in self.branches], axis=self.axis)
 
 
 Concat = Parallel

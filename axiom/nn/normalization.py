@@ -170,7 +170,7 @@ class BatchNorm(Layer):
         var = ((data - mean) ** 2).mean(axis=axes)  # biased: used to normalise
         if self.training and self.running_mean is not None:
             self._update_running(mean, var * n / max(n - 1, 1))
-        return F.batchnorm(x, mean.astype(cdt), var.astype(cdt), self.weight, self.bias, self.eps)
+        return F.batchnorm(x, mean.astype(cdt), var.astype(cdt), self.weight, self.bias, self.eps, batch_stats=True)
 
     def _update_running(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
         assert self.running_mean is not None and self.running_var is not None

@@ -192,7 +192,7 @@ class Permute(Layer):
         return (input_shape[0], *(input_shape[1 + d] for d in self.dims))
 
     def forward(self, x: Tensor) -> Tensor:
-        return Tensor(x.data.transpose(0, *(1 + d for d in self.dims)))
+        return x.transpose(0, *(1 + d for d in self.dims))
 
     def extra_repr(self) -> str:
         return f"{self.dims}"
