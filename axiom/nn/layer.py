@@ -191,6 +191,21 @@ class Layer:
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
+    def zero_grad(self) -> None:
+        """Forget every parameter's accumulated gradient (``p.grad = None``).
+
+        Example:
+            >>> from axiom import Dense
+            >>> layer = Dense(2, 1)
+            >>> layer(np.ones((1, 2), np.float32)).sum().backward()
+            >>> layer.weight.grad is not None
+            True
+            >>> layer.zero_grad(); layer.weight.grad is None
+            True
+        """
+        for p in self.parameters():
+            p.grad = None
+
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         for key in self._buffer_names:
             value = getattr(self, key)
