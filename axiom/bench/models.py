@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 import axiom
+from axiom.autograd import no_grad
 from axiom.backends import FallbackWarning, KernelBackend, use_backend
 from axiom.bench.timing import Timing, cpu_ratio, interleave, ratio
 from axiom.nn import Conv2d, Dense, GlobalAvgPool, MaxPool2d, Sequential
@@ -260,7 +261,7 @@ def axiom_runner(model: Sequential, name: str, backend: KernelBackend) -> tuple[
             return compiled, "compile", lambda: _normalise_fallbacks(getattr(compiled, "fallbacks", None))
 
     def run(x: np.ndarray) -> Any:
-        with use_backend(backend):
+        with use_backend(backend), no_grad():  # inference, like torch under set_grad_enabled(False)
             return model(x)
 
     if isinstance(getattr(backend, "fallbacks", None), dict):

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from axiom.autograd import no_grad
 from axiom.backends import KernelBackend, ReferenceBackend, use_backend
 from axiom.compiler.backend_choice import choose_backend
 from axiom.compiler.passes import (
@@ -174,7 +175,7 @@ class CompiledModel:
         self._check_shape(t.shape)
         if not self.model.accepts_integers and is_floating(t.dtype) and t.dtype != self.activation_dtype:
             t = Tensor(t.data.astype(self.activation_dtype))
-        with use_backend(self.backend):
+        with use_backend(self.backend), no_grad():  # a compiled model is for inference: no tape
             y = self.model(t)
         if is_floating(y.dtype) and y.dtype != float32:
             y = Tensor(y.data.astype(float32))

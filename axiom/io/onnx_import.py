@@ -67,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from axiom.autograd import no_grad
 from axiom.nn import init
 from axiom.nn.activations import (
     ELU,
@@ -1227,7 +1228,8 @@ class OnnxModel:
     def __call__(self, x: Any) -> np.ndarray:
         """Run the axiom model; the result is shaped like ONNX's output (see the class docstring)."""
         batch, single = self.as_batch(x)
-        return self._shape_output(self.model(batch).numpy(), single)
+        with no_grad():
+            return self._shape_output(self.model(batch).numpy(), single)
 
     def run_onnxruntime(self, x: Any) -> np.ndarray:
         """Run the original ONNX model with onnxruntime (CPU) on the same input forms as calling this object.

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from axiom.autograd import no_grad
 from axiom.tensor import Tensor
 
 
@@ -77,7 +78,8 @@ def run_model(model: Any, x: np.ndarray, dtype: Any = None) -> np.ndarray:
         ((4, 2), dtype('float32'))
     """
     dt = np.dtype(dtype) if dtype is not None else param_dtype(model)
-    return np.asarray(model(Tensor(np.asarray(x).astype(dt))).data)
+    with no_grad():  # replay only: no tape
+        return np.asarray(model(Tensor(np.asarray(x).astype(dt))).data)
 
 
 class Replayer:
