@@ -225,14 +225,18 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         index = _raw_index(index)
-        src = self.data
+        shape = self.shape
+        basic = _is_basic_index(index)
 
         def rule(g: np.ndarray) -> np.ndarray:
-            full = np.zeros(src.shape, g.dtype)
-            np.add.at(full, index, g)  # repeated fancy indices add up
+            full = np.zeros(shape, g.dtype)
+            if basic:
+                full[index] = g  # a basic index (ints, slices) never repeats an element
+            else:
+                np.add.at(full, index, g)  # repeated fancy indices add up
             return full
 
-        return _unary(self, src[index], rule, "getitem")
+        return _unary(self, np.asarray(self.data[index]), rule, "getitem")
 
     # -- reductions ------------------------------------------------------------------
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
@@ -300,42 +304,47 @@ class Tensor:
             inside &= x <= high
         return _unary(self, np.clip(x, low, high), lambda g: g * inside, "clip")
 
-    # -- arithmetic ------------------------------------------------------------------
+    # -- arithmetic ----------------------------------------------------------------
+    # Each op gives one gradient rule per operand, ``rule(g, a, b, out)``, so backward computes
+    # only the gradients some operand needs (a layer's input usually needs none).
     def __add__(self, other: Any) -> Tensor:
-        return _binary(self, other, np.add, lambda g, a, b: (g, g), "add")
+        return _binary(self, other, np.add, _pass, _pass, "add")
 
     def __radd__(self, other: Any) -> Tensor:
-        return _binary(other, self, np.add, lambda g, a, b: (g, g), "add")
+        return _binary(other, self, np.add, _pass, _pass, "add")
 
     def __sub__(self, other: Any) -> Tensor:
-        return _binary(self, other, np.subtract, lambda g, a, b: (g, -g), "sub")
+        return _binary(self, other, np.subtract, _pass, _negate, "sub")
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _binary(other, self, np.subtract, lambda g, a, b: (g, -g), "sub")
+        return _binary(other, self, np.subtract, _pass, _negate, "sub")
 
     def __mul__(self, other: Any) -> Tensor:
-        return _binary(self, other, np.multiply, lambda g, a, b: (g * b, g * a), "mul")
+        return _binary(self, other, np.multiply, _times_b, _times_a, "mul")
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _binary(other, self, np.multiply, lambda g, a, b: (g * b, g * a), "mul")
+        return _binary(other, self, np.multiply, _times_b, _times_a, "mul")
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _binary(self, other, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)), "div")
+        return _binary(self, other, np.divide, _div_a, _div_b, "div")
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _binary(other, self, np.divide, lambda g, a, b: (g / b, -g * a / (b * b)), "div")
+        return _binary(other, self, np.divide, _div_a, _div_b, "div")
 
     def __neg__(self) -> Tensor:
-        return _unary(self, -self.data, lambda g: -g, "neg")
+        return _unary(self, -self.data, np.negative, "neg")
 
     def __pow__(self, exponent: Any) -> Tensor:
-        def rule(g: np.ndarray, a: np.ndarray, b: Any) -> tuple[np.ndarray, np.ndarray]:
-            ga = g * b * a ** (b - 1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = g * np.where(a > 0, a**b * np.log(np.where(a > 0, a, 1)), 0)
-            return ga, gb
+        return _binary(self, exponent, np.power, _pow_base, _pow_exponent, "pow")
 
-        return _binary(self, exponent, np.power, rule, "pow")
+    def __rpow__(self, base: Any) -> Tensor:
+        """``base ** tensor`` (the gradient flows to the exponent).
+
+        Example:
+            >>> (2.0 ** Tensor([3.0])).tolist()
+            [8.0]
+        """
+        return _binary(base, self, np.power, _pow_base, _pow_exponent, "pow")
 
     def __matmul__(self, other: Any) -> Tensor:
         from axiom.functional import matmul
@@ -375,6 +384,14 @@ def _keep(g: np.ndarray, shape: tuple[int, ...], axis: Any, keepdims: bool) -> n
     return np.expand_dims(g, tuple(a % len(shape) for a in axes))
 
 
+def _is_basic_index(index: Any) -> bool:
+    """True for indices made of ints, slices, ``None`` and ``...`` only (views: no element twice)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(i, int | np.integer | slice) or i is None or i is Ellipsis for i in parts if not isinstance(i, bool)
+    ) and not any(isinstance(i, bool) for i in parts)
+
+
 def _raw_index(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
@@ -390,22 +407,69 @@ def _unary(x: Tensor, out: np.ndarray, rule: Any, name: str) -> Tensor:
     return record(out, (x,), lambda g: (rule(g),), name)
 
 
-def _binary(a: Any, b: Any, op: Any, rule: Any, name: str) -> Tensor:
-    """``op(a, b)`` with broadcasting; ``rule(g, a, b) -> (ga, gb)`` summed back to each shape."""
+def _binary(a: Any, b: Any, op: Any, grad_a: Any, grad_b: Any, name: str) -> Tensor:
+    """``op(a, b)`` with broadcasting; ``grad_a/grad_b(g, a, b, out)`` give each operand's gradient.
+
+    The gradients are summed back to each operand's shape and cast to its dtype; a rule runs
+    only for an operand that requires a gradient.
+    """
     ta, tb = (a if isinstance(a, Tensor) else None), (b if isinstance(b, Tensor) else None)
     ad, bd = _raw(a), _raw(b)
-    out = op(ad, bd)
+    out = np.asarray(op(ad, bd))
     if not needs_grad(ta, tb):
         return Tensor(out)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        ga, gb = rule(g, ad, bd)
-        return (
-            None if ta is None or not ta.requires_grad else sum_to(np.asarray(ga), ta.shape).astype(ta.dtype),
-            None if tb is None or not tb.requires_grad else sum_to(np.asarray(gb), tb.shape).astype(tb.dtype),
-        )
+        ga = None if ta is None or not ta.requires_grad else _reduce_to(grad_a(g, ad, bd, out), ta)
+        gb = None if tb is None or not tb.requires_grad else _reduce_to(grad_b(g, ad, bd, out), tb)
+        return ga, gb
 
-    return record(np.asarray(out), (ta, tb), backward, name)
+    return record(out, (ta, tb), backward, name)
+
+
+def _reduce_to(g: Any, t: Tensor) -> np.ndarray:
+    """A broadcast gradient summed back to ``t``'s shape, in ``t``'s dtype."""
+    g = np.asarray(g)
+    if g.shape != t.shape:
+        g = sum_to(g, t.shape)
+    return g.astype(t.dtype, copy=False)
+
+
+def _pass(g: np.ndarray, a: Any, b: Any, out: np.ndarray) -> np.ndarray:
+    return g
+
+
+def _negate(g: np.ndarray, a: Any, b: Any, out: np.ndarray) -> np.ndarray:
+    return -g
+
+
+def _times_a(g: np.ndarray, a: Any, b: Any, out: np.ndarray) -> np.ndarray:
+    return g * a
+
+
+def _times_b(g: np.ndarray, a: Any, b: Any, out: np.ndarray) -> np.ndarray:
+    return g * b
+
+
+def _div_a(g: np.ndarray, a: Any, b: Any, out: np.ndarray) -> np.ndarray:
+    return g / b
+
+
+def _div_b(g: np.ndarray, a: Any, b: Any, out: np.ndarray) -> np.ndarray:
+    return -g * out / b  # d(a/b)/db = -a/b^2 = -out/b
+
+
+def _pow_base(g: np.ndarray, a: Any, b: Any, out: np.ndarray) -> np.ndarray:
+    # b * a^(b-1), and 0 where b == 0 (a^0 is constant even at a == 0, as in torch)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.asarray(b) == 0, 0, g * b * np.power(a, np.asarray(b) - 1))
+
+
+def _pow_exponent(g: np.ndarray, a: Any, b: Any, out: np.ndarray) -> np.ndarray:
+    # a^b * log(a) for a > 0; 0 elsewhere (log undefined; torch's choice)
+    a = np.asarray(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return g * np.where(a > 0, out * np.log(np.where(a > 0, a, 1)), 0)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
@@ -416,7 +480,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
         [1.0, 0.0]
     """
     cond = np.asarray(_raw(condition), bool)
-    return _binary(a, b, lambda x, y: np.where(cond, x, y), lambda g, x, y: (g * cond, g * ~cond), "where")
+    return _binary(a, b, lambda x, y: np.where(cond, x, y), lambda g, *_: g * cond, lambda g, *_: g * ~cond, "where")
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -426,7 +490,7 @@ def maximum(a: Any, b: Any) -> Tensor:
         >>> maximum(Tensor([1.0, 5.0]), 2.0).tolist()
         [2.0, 5.0]
     """
-    return _binary(a, b, np.maximum, lambda g, x, y: (g * (x >= y), g * (x < y)), "maximum")
+    return _binary(a, b, np.maximum, lambda g, x, y, _: g * (x >= y), lambda g, x, y, _: g * (x < y), "maximum")
 
 
 def minimum(a: Any, b: Any) -> Tensor:
@@ -436,7 +500,7 @@ def minimum(a: Any, b: Any) -> Tensor:
         >>> minimum(Tensor([1.0, 5.0]), 2.0).tolist()
         [1.0, 2.0]
     """
-    return _binary(a, b, np.minimum, lambda g, x, y: (g * (x <= y), g * (x > y)), "minimum")
+    return _binary(a, b, np.minimum, lambda g, x, y, _: g * (x <= y), lambda g, x, y, _: g * (x > y), "minimum")
 
 
 def concat(tensors: Sequence[Any], axis: int = 0) -> Tensor:
