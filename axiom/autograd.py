@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -51,32 +50,36 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "enabled", True)
 
 
-@contextmanager
-def _grad_mode(enabled: bool) -> Iterator[None]:
-    previous = is_grad_enabled()
-    _state.enabled = enabled
-    try:
-        yield
-    finally:
-        _state.enabled = previous
-
-
 class _GradMode:
-    """Context manager and decorator setting the grad mode for its body."""
+    """Context manager and decorator setting the grad mode for its body.
+
+    Works as ``with no_grad():``, ``@no_grad()`` and bare ``@no_grad``. The previous mode is
+    saved on a per-thread stack, so one instance may be entered again (nested, or in another
+    thread) without losing the mode to restore.
+    """
 
     enabled = False
 
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
+        if fn is None:
+            return super().__new__(cls)
+        return cls()(fn)  # bare @no_grad on a function
+
     def __enter__(self) -> None:
-        self._ctx = _grad_mode(self.enabled)
-        self._ctx.__enter__()
+        if not hasattr(_state, "saved"):
+            _state.saved = []
+        _state.saved.append(is_grad_enabled())
+        _state.enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
-        self._ctx.__exit__(*exc)
+        _state.enabled = _state.saved.pop()
 
     def __call__(self, fn: _F) -> _F:
+        mode = type(self)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with _grad_mode(self.enabled):
+            with mode():
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
