@@ -58,6 +58,8 @@ __all__ = [
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
+# torch's floor on p (1 - p) in the BCE gradient is the float literal 1e-12f, also in float64
+_BCE_EPS = float(np.float32(1e-12))
 _LOW_PRECISION = (float16, bfloat16)
 
 
@@ -297,7 +299,7 @@ def binary_cross_entropy(probs: Any, target: Any, reduction: str = "mean") -> Te
     out = -(Y * log_p + (1.0 - Y) * log_q)
 
     def rule(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        gp = g * (P - Y) / np.maximum(P * (1.0 - P), 1e-12)
+        gp = g * (P - Y) / np.maximum(P * (1.0 - P), _BCE_EPS)
         gy = g * (log_q - log_p) if y.requires_grad else None
         return gp.astype(P.dtype, copy=False), None if gy is None else gy.astype(P.dtype, copy=False)
 
@@ -325,8 +327,10 @@ def binary_cross_entropy_with_logits(
     _check_unit_interval(y.data, fn, "targets")
     soft = F.activation(-x, "softplus")  # log(1 + e^-x), computed without overflow
     if pos_weight is not None:
-        pw = as_tensor(pos_weight)
-        pw = pw.astype(x.dtype) if pw.requires_grad else Tensor(np.asarray(pw.data, dtype=x.dtype))
+        if isinstance(pos_weight, Tensor) and pos_weight.requires_grad:
+            pw = pos_weight.astype(x.dtype)
+        else:
+            pw = Tensor(np.asarray(pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight, dtype=x.dtype))
         soft = soft * ((pw - 1.0) * y + 1.0)
     return _reduce((1.0 - y) * x + soft, reduction)
 
