@@ -352,16 +352,21 @@ def dropout(x: Any, p: float, training: bool = True, generator: np.random.Genera
     return _result("dropout", y, (t,), lambda g: ((g.astype(compute) * scale).astype(g.dtype, copy=False),))
 
 
-def embedding(indices: Any, weight: Any) -> Tensor:
+def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` (``(num_embeddings, dim)``) picked by integer ``indices``: shape ``(*indices.shape, dim)``.
 
     Indices must be integers in ``[0, num_embeddings)`` (``IndexError`` otherwise; the
-    Embedding layer checks first and names itself).
+    Embedding layer checks first and names itself). The row ``padding_idx`` (if given) gets
+    no gradient, as in ``torch.nn.functional.embedding``, so the padding vector stays fixed.
 
     Example:
         >>> table = np.arange(6, dtype=np.float32).reshape(3, 2)
         >>> embedding(np.array([[2, 0]]), table).numpy().tolist()
         [[[4.0, 5.0], [0.0, 1.0]]]
+        >>> w = Tensor(table, requires_grad=True)
+        >>> embedding(np.array([0, 1, 1]), w, padding_idx=0).sum().backward()
+        >>> w.grad.numpy()[:, 0].tolist()
+        [0.0, 2.0, 0.0]
     """
     idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
     if idx.dtype.kind not in "iu":
@@ -372,6 +377,8 @@ def embedding(indices: Any, weight: Any) -> Tensor:
     def rule(g: np.ndarray) -> tuple[np.ndarray]:
         gw = np.zeros(tw.shape, g.dtype)
         np.add.at(gw, idx.reshape(-1), g.reshape(-1, tw.shape[-1]))  # repeated indices add up
+        if padding_idx is not None:
+            gw[padding_idx] = 0
         return (gw,)
 
     return _result("embedding", y, (tw,), rule)

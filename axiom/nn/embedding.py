@@ -113,7 +113,7 @@ class Embedding(Layer):
     def forward(self, x: Tensor) -> Tensor:
         x = as_tensor(x)
         self.check_indices(x.data)
-        return F.embedding(x, self.weight)
+        return F.embedding(x, self.weight, self.padding_idx)  # the padding row gets no gradient
 
     def extra_repr(self) -> str:
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""

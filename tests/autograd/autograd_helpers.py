@@ -87,3 +87,51 @@ def distinct(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.
     n = int(np.prod(shape))
     values = (np.arange(n) - n / 2) * 0.1 * scale + rng.uniform(0, 0.02 * scale, n)
     return rng.permutation(values).reshape(shape)
+
+
+def check_layer_gradients(layer, x: np.ndarray, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Like :func:`check_gradients` for a layer: the input's and every parameter's gradient.
+
+    Parameters are perturbed in place (``param.data[idx] += EPS``) for the finite differences.
+    """
+    x = np.asarray(x, np.float64)
+    layer.zero_grad()
+    xt = Tensor(x, requires_grad=True)
+    out = layer(xt)
+    w = np.random.default_rng(seed).standard_normal(out.shape)
+    out.backward(w)
+
+    def scalar() -> float:
+        with no_grad():
+            return float(np.sum(w * layer(Tensor(x)).data))
+
+    (num_x,) = numeric_gradients(lambda t: layer(t), [x], w, [0])
+    np.testing.assert_allclose(xt.grad.data, num_x, rtol=rtol, atol=atol, err_msg="input gradient")
+    for name, p in layer.named_parameters():
+        num = np.zeros_like(p.data)
+        for idx in np.ndindex(p.shape):
+            keep = p.data[idx]
+            p.data[idx] = keep + EPS
+            up = scalar()
+            p.data[idx] = keep - EPS
+            down = scalar()
+            p.data[idx] = keep
+            num[idx] = (up - down) / (2 * EPS)
+        assert p.grad is not None, f"{name} got no gradient"
+        np.testing.assert_allclose(p.grad.data, num, rtol=rtol, atol=atol, err_msg=f"gradient of {name}")
+
+
+def c_backend():
+    """The C backend, or skip (fail under ``AXIOM_REQUIRE_NATIVE=1``) when it is not built."""
+    import os
+
+    import pytest
+
+    try:
+        from axiom.backends.native import CBackend
+
+        return CBackend()
+    except (ImportError, OSError) as err:
+        if os.environ.get("AXIOM_REQUIRE_NATIVE", "") == "1":
+            pytest.fail(f"the C backend is not built: {err}")
+        pytest.skip(f"the C backend is not built: {err}")
