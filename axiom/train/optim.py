@@ -599,7 +599,8 @@ def clip_grad_norm_(
         for g in grads:
             if not g.data.flags.writeable:
                 g.data = g.data.copy()
-            g.data *= coef
+            with np.errstate(invalid="ignore"):  # inf * 0 when the norm was inf
+                g.data *= coef
     return total
 
 
