@@ -295,7 +295,8 @@ class MixedPrecision:
             raise ValueError(f"MixedPrecision.step: expects a one-element loss Tensor, got {loss!r}")
         # The seed is cast to the loss dtype: a float16 loss with a scale above 65504 overflows at once,
         # which the dynamic scale then backs off from (compute the loss in float32 to avoid that).
-        loss.backward(np.full(loss.shape, self.scale))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is expected now and then: it is handled
+            loss.backward(np.full(loss.shape, self.scale))
         found_inf = not math.isfinite(float(loss.item()))
         for p, m in self._pairs:
             if p.grad is None:
