@@ -189,7 +189,7 @@ class _Improvement:
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+    """Stop after ``patience`` epochs in a row in which ``monitor`` did not improve by more than ``min_delta``.
 
     ``EarlyStopping(monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
     restore_best=False)``; ``mode="auto"`` maximises names containing ``acc`` and minimises
@@ -244,7 +244,7 @@ class EarlyStopping(Callback):
                 self._best_state = self.model.state_dict()  # copies
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:  # as Keras and Lightning: patience 0 and 1 both stop at the first miss
             self.stopped_epoch = epoch
             self.stop_training = True
 
