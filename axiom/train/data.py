@@ -146,7 +146,7 @@ def _test_count(n: int, test_size: Any) -> int:
 def _stratified_test_indices(labels: np.ndarray, n_test: int, rng: np.random.Generator) -> np.ndarray:
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     if counts.min() < 2:
-        bad = classes[counts.argmin()]
+        bad = classes[counts.argmin()].item()
         raise ValueError(f"train_test_split: class {bad!r} of stratify has 1 member; each class needs at least 2")
     # Largest-remainder allocation: per-class test counts proportional to the class sizes, summing to n_test.
     exact = counts * n_test / counts.sum()
