@@ -67,6 +67,10 @@ GRAD_OPS: tuple[str, ...] = (
     "rope_backward",
 )
 
+#: Backward kernels the contract itself defines from forward ops (:class:`KernelBackend` has a
+#: body for them), so a backend that does not list them still has them: no fallback needed.
+DERIVED_GRAD_OPS: tuple[str, ...] = ("rope_backward",)
+
 #: Element-wise activations understood by ``KernelBackend.activation``.
 ACTIVATIONS: tuple[str, ...] = (
     "identity",
@@ -327,8 +331,9 @@ class PartialBackend(KernelBackend):
     """
 
     native_ops: tuple[str, ...] = ()
-    #: backward kernels (from :data:`GRAD_OPS`) this class implements; the rest run on the reference
-    native_grad_ops: tuple[str, ...] = ("rope_backward",)
+    #: backward kernels (from :data:`GRAD_OPS`) this class implements; the rest run on the reference,
+    #: except those of :data:`DERIVED_GRAD_OPS`, which the contract builds from forward ops
+    native_grad_ops: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         from axiom.backends.reference import ReferenceBackend
@@ -353,7 +358,9 @@ class PartialBackend(KernelBackend):
     def __getattribute__(self, attr: str) -> Any:
         # Ops this class does not implement natively are routed to the reference.
         cls = type(self)
-        if (attr in OPS and attr not in cls.native_ops) or (attr in GRAD_OPS and attr not in cls.native_grad_ops):
+        if (attr in OPS and attr not in cls.native_ops) or (
+            attr in GRAD_OPS and attr not in cls.native_grad_ops and attr not in DERIVED_GRAD_OPS
+        ):
             backend = object.__getattribute__(self, "fallback")
             return lambda *a, **k: backend(attr, "not implemented by this backend", *a, **k)
         return object.__getattribute__(self, attr)
