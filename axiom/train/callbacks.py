@@ -162,9 +162,16 @@ def _resolve_mode(mode: str, monitor: str, owner: str) -> str:
 
 
 def _check_monitor(monitor: str, params: dict[str, Any], owner: str) -> None:
-    keys = params.get("log_keys")
-    if keys is not None and not params.get("open_log_keys") and monitor not in keys:
-        raise ValueError(f"{owner}: monitor {monitor!r} will not be in the epoch logs; available: {', '.join(keys)}")
+    """Fail before training when a ``val_`` quantity is monitored without validation data (the common slip).
+
+    Other names are checked when the first epoch ends: another callback may add them to the logs.
+    """
+    if monitor.startswith("val_") and params.get("do_validation") is False:
+        keys = params.get("log_keys") or []
+        raise ValueError(
+            f"{owner}: monitor {monitor!r} will not be in the epoch logs: there is no validation data "
+            f"(pass validation_data= or validation_split= to fit); available: {', '.join(keys)}"
+        )
 
 
 def _monitored(logs: Logs, monitor: str, owner: str) -> float:

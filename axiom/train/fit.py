@@ -395,7 +395,6 @@ def fit(
         "samples": train.num_samples,
         "batch_size": train.batch_size,
         "log_keys": log_keys,
-        "open_log_keys": certified is not None,  # its metrics add keys only known once computed
         "metrics": names,
         "do_validation": val is not None,
     }
