@@ -11,6 +11,7 @@ Example:
     >>> from axiom.train import fit, make_moons, train_test_split
     >>> x, y = make_moons(200, noise=0.1, seed=0)
     >>> x_train, x_test, y_train, y_test = train_test_split(x, y, seed=0)
+    >>> from axiom.nn.init import manual_seed; manual_seed(0)
     >>> model = Sequential(Dense(2, 32, "relu"), Dense(32, 2))
     >>> history = fit(model, x_train, y_train, epochs=20, validation_data=(x_test, y_test), seed=0, verbose=False)
     >>> history.history["val_accuracy"][-1] > 0.8

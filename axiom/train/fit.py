@@ -18,10 +18,12 @@ then ``mixed_precision.step(loss, optimizer, clip_grad_norm)`` or ``loss.backwar
 Example:
     >>> import numpy as np
     >>> from axiom import Dense, Sequential
+    >>> from axiom.nn.init import manual_seed
     >>> from axiom.train import make_blobs
     >>> x, y = make_blobs(200, centers=3, seed=0)
+    >>> manual_seed(0)
     >>> model = Sequential(Dense(2, 16, "relu"), Dense(16, 3))
-    >>> history = fit(model, x, y, epochs=5, validation_split=0.2, seed=0, verbose=False)
+    >>> history = fit(model, x, y, epochs=10, validation_split=0.2, seed=0, verbose=False)
     >>> sorted(history.history)
     ['accuracy', 'loss', 'lr', 'time', 'val_accuracy', 'val_loss']
     >>> evaluate(model, x, y)["accuracy"] > 0.9, predict(model, x[:4]).shape
@@ -308,8 +310,9 @@ def fit(
         >>> import numpy as np
         >>> from axiom import Dense
         >>> from axiom.train import SGD
+        >>> from axiom.nn.init import manual_seed
         >>> x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(-1, 1)
-        >>> model = Dense(1, 1)
+        >>> manual_seed(0); model = Dense(1, 1)
         >>> h = fit(model, x, 3 * x + 1, loss="mse", optimizer=SGD(model.parameters(), lr=0.5),
         ...         epochs=30, metrics=["mae"], seed=0, verbose=False)
         >>> h.history["mae"][-1] < 0.01, model.training
