@@ -34,6 +34,7 @@ import numpy as np
 
 from axiom import functional as F
 from axiom.autograd import needs_grad, record
+from axiom.backends import get_backend
 from axiom.tensor import Tensor, as_tensor, bfloat16, float16, float32, is_floating, where
 
 __all__ = [
@@ -116,8 +117,8 @@ def _class_indices(target: np.ndarray, lead: tuple[int, ...], classes: int, fn: 
             f"{fn}: predictions have {lead[0] if lead else 1} rows (shape {(*lead, classes)}) but target has shape "
             f"{target.shape}; expected one label per row, shape {lead}"
         )
-    bad = (target < 0) | (target >= classes)
-    if bad.any():
+    if target.size and (target.min() < 0 or target.max() >= classes):  # two reductions on the hot path
+        bad = (target < 0) | (target >= classes)
         pos = tuple(int(i) for i in np.argwhere(bad)[0])
         at = f" at position {pos[0] if len(pos) == 1 else pos}" if pos else ""
         raise ValueError(
@@ -237,19 +238,52 @@ def cross_entropy(logits: Any, target: Any, label_smoothing: float = 0.0, reduct
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
     z = _prediction(logits, fn, "logits")
     classes = _class_axis(z, fn, "logits")
-    logp = F.log_softmax(z, axis=-1)
     raw = target.data if isinstance(target, Tensor) else np.asarray(target)
     if raw.ndim == z.ndim:
+        logp = F.log_softmax(z, axis=-1)
         p = _probability_target(target, z, fn)
         if label_smoothing:
             p = p * (1.0 - label_smoothing) + label_smoothing / classes
         loss = -(logp * p).sum(axis=-1)
     else:
         labels = _class_indices(raw, z.shape[:-1], classes, fn)
-        loss = -_pick(logp, labels)
-        if label_smoothing:
-            loss = loss * (1.0 - label_smoothing) - logp.sum(axis=-1) * (label_smoothing / classes)
+        return _cross_entropy_labels(z, labels, label_smoothing, reduction)
     return _reduce(loss, reduction)
+
+
+def _cross_entropy_labels(z: Tensor, labels: np.ndarray, smoothing: float, reduction: str) -> Tensor:
+    """Cross-entropy with integer labels as one tape node (the training hot path: one op instead of five).
+
+    Per row, ``-(1 - s) log p[y] - (s / C) sum log p``; the gradient is ``softmax - q`` with
+    ``q = (1 - s) onehot(y) + s / C``, scaled by the incoming gradient of the row.
+    """
+    classes = z.shape[-1]
+    logp = get_backend().log_softmax(z.data, -1).reshape(-1, classes)
+    rows, cols = np.arange(logp.shape[0]), labels.reshape(-1)
+    per_row = -logp[rows, cols]
+    if smoothing:
+        per_row = per_row * (1.0 - smoothing) - logp.sum(axis=1) * (smoothing / classes)
+    per_row = per_row.reshape(labels.shape)
+    if reduction == "none":
+        out = per_row
+    else:
+        out = np.asarray(per_row.sum() if reduction == "sum" else per_row.mean(), dtype=z.dtype)
+    if not needs_grad(z):
+        return Tensor(out)
+
+    def rule(g: np.ndarray) -> tuple[np.ndarray]:
+        if reduction == "none":
+            scale = g.reshape(-1, 1)
+        else:
+            scale = g if reduction == "sum" else g / max(len(rows), 1)
+        grad = np.exp(logp)  # softmax
+        if smoothing:
+            grad -= smoothing / classes
+        grad[rows, cols] -= 1.0 - smoothing
+        grad *= scale
+        return (grad.reshape(z.shape).astype(z.dtype, copy=False),)
+
+    return record(out, (z,), rule, "cross_entropy")
 
 
 def nll_loss(log_probs: Any, target: Any, reduction: str = "mean") -> Tensor:
