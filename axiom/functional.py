@@ -80,9 +80,17 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     if tb is not None:
         y = y + tb.data
 
-    def rule(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        gx, gw = be.matmul_backward(tx.data, tw.data, g)
-        return gx, gw, _param_grad(g, tb)
+    def rule(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        xd, wd = tx.data, tw.data
+        if wd.ndim != 2 or xd.ndim < 2:  # vectors, stacks of weights: the general kernel
+            gx, gw = be.matmul_backward(xd, wd, g)
+            return gx, gw, _param_grad(g, tb)
+        # (..., in) @ (in, out): fold the batch axes into rows; compute only the gradients needed
+        # (a first layer's input needs none: that GEMM is as large as the weight's)
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = be.matmul(g2, wd.T).reshape(xd.shape).astype(xd.dtype, copy=False) if tx.requires_grad else None
+        gw = _param_grad(be.matmul(xd.reshape(-1, xd.shape[-1]).T, g2), tw) if tw.requires_grad else None
+        return gx, gw, _param_grad(g2.sum(axis=0), tb) if tb is not None and tb.requires_grad else None
 
     return _result("linear", y, (tx, tw, tb), rule)
 
