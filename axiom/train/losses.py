@@ -598,7 +598,11 @@ def get_loss(name_or_callable: str | Callable[..., Tensor]) -> Callable[..., Ten
         >>> loss = CrossEntropyLoss()
         >>> get_loss(loss) is loss
         True
+        >>> get_loss(MSELoss)
+        MSELoss(reduction='mean')
     """
+    if isinstance(name_or_callable, type) and issubclass(name_or_callable, Loss):
+        return name_or_callable()  # the class itself would take (pred, target) as its options
     if callable(name_or_callable):
         return name_or_callable
     if not isinstance(name_or_callable, str):

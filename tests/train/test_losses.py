@@ -301,6 +301,7 @@ def test_get_loss_maps_names_and_passes_callables_through():
         assert L.get_loss(name) is fn
     custom = L.HuberLoss(delta=2.0)
     assert L.get_loss(custom) is custom
+    assert isinstance(L.get_loss(L.NLLLoss), L.NLLLoss)  # a loss class is instantiated with its defaults
     with pytest.raises(ValueError, match=r"unknown loss 'hinge'.*expected one of.*cross_entropy"):
         L.get_loss("hinge")
     with pytest.raises(TypeError, match="expected a loss name or a callable"):
