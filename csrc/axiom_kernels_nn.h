@@ -169,6 +169,18 @@ AXIOM_API int axiom_softmax_backward_f64(const double *y, const double *dy, doub
 AXIOM_API int axiom_activation_f32(const float *x, float *y, int64_t n, int act, double alpha);
 AXIOM_API int axiom_activation_f64(const double *x, double *y, int64_t n, int act, double alpha);
 
+/* Gradient of axiom_activation_*: dx = dy * act'(x) for n elements, with PyTorch's choices at
+ * the kinks like the reference (axiom/backends/reference_grad.py): relu'(0) = 0, leaky_relu,
+ * elu and selu switch at x > 0, hardswish' = x / 3 + 1/2 on [-3, 3], hardsigmoid' = 1/6 on
+ * (-3, 3), relu6' = 1 on (0, 6). NaN x gives what those comparisons give (relu'(NaN) = 0,
+ * leaky_relu'(NaN) = alpha, hardswish'(NaN) = 1; NaN for the smooth activations); +-inf
+ * gives NaN for gelu, gelu_tanh, silu and mish (inf * 0, like the reference). dx may be dy or
+ * x (in place); partial overlaps are not allowed. */
+AXIOM_API int axiom_activation_backward_f32(const float *dy, const float *x, float *dx, int64_t n, int act,
+                                            double alpha);
+AXIOM_API int axiom_activation_backward_f64(const double *dy, const double *x, double *dx, int64_t n, int act,
+                                            double alpha);
+
 /* ---- attention and RoPE ------------------------------------------------------------- */
 
 /* out = softmax(q k^T * scale + mask) v for q (batch, heads, lq, d), k (batch, heads, lk, d),

@@ -473,6 +473,30 @@ def activation_f64(const double[::1] x, double[::1] y, int64_t n, int act, doubl
     return _activation[double]("activation_f64", x, y, n, act, alpha)
 
 
+cdef int _activation_backward(str fn, const real[::1] dy, const real[::1] x, real[::1] dx, int64_t n, int act, double alpha) except? -1:
+    _need(fn, "dy", dy, _len_c(dy), _prod(n))
+    _need(fn, "x", x, _len_c(x), _prod(n))
+    _need(fn, "dx", dx, (0 if dx is None else dx.shape[0]), _prod(n))
+    cdef int code
+    if real is float:
+        with nogil:
+            code = axiom_activation_backward_f32(_cp(dy), _cp(x), _mp(dx), n, act, alpha)
+    else:
+        with nogil:
+            code = axiom_activation_backward_f64(_cp(dy), _cp(x), _mp(dx), n, act, alpha)
+    return code
+
+
+def activation_backward_f32(const float[::1] dy, const float[::1] x, float[::1] dx, int64_t n, int act, double alpha) -> int:
+    """``axiom_activation_backward_f32`` on flat float buffers; returns the status code."""
+    return _activation_backward[float]("activation_backward_f32", dy, x, dx, n, act, alpha)
+
+
+def activation_backward_f64(const double[::1] dy, const double[::1] x, double[::1] dx, int64_t n, int act, double alpha) -> int:
+    """``axiom_activation_backward_f64`` on flat double buffers; returns the status code."""
+    return _activation_backward[double]("activation_backward_f64", dy, x, dx, n, act, alpha)
+
+
 cdef int _attention(str fn, const real[::1] q, const real[::1] k, const real[::1] v, const real[::1] mask, real[::1] out, int64_t batch, int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, double scale, int causal, int64_t mask_sb, int64_t mask_sh, int64_t mask_sq, int64_t mask_sk) except? -1:
     _need(fn, "q", q, _len_c(q), _prod(batch, heads, lq, d))
     _need(fn, "k", k, _len_c(k), _prod(batch, heads, lk, d))

@@ -66,6 +66,9 @@ cdef extern from "axiom_kernels_nn.h" nogil:
                                    int64_t inner, int log)
     int axiom_activation_f32(const float *x, float *y, int64_t n, int act, double alpha)
     int axiom_activation_f64(const double *x, double *y, int64_t n, int act, double alpha)
+    int axiom_activation_backward_f32(const float *dy, const float *x, float *dx, int64_t n, int act, double alpha)
+    int axiom_activation_backward_f64(const double *dy, const double *x, double *dx, int64_t n, int act,
+                                      double alpha)
 
     int axiom_attention_f32(const float *q, const float *k, const float *v, const float *mask, float *out,
                             int64_t batch, int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv,

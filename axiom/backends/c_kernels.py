@@ -26,6 +26,8 @@ Backward kernels, for the autograd engine (extra methods, not part of the contra
 - ``global_avg_pool_backward(grad_out, x_shape) -> dx``;
 - ``softmax_backward(grad_out, y, axis)`` and ``log_softmax_backward(grad_out, y, axis) -> dx``
   from the forward output ``y``.
+- ``activation_backward(grad_out, x, name, alpha) -> dx = grad_out * act'(x)`` (PyTorch's
+  choices at the kinks, like :func:`axiom.backends.reference_grad.activation_backward`).
 
 ``dgamma`` and ``dbeta`` have the normalised shape (``x.shape[-n_axes:]``, or ``(C,)`` for
 batch norm); sum them down yourself if the parameter was broadcast from a smaller shape.
@@ -97,6 +99,7 @@ _PATTERNS: dict[str, str] = {
     "softmax": "pp" + "iii" + "c",
     "softmax_backward": "ppp" + "iii" + "c",
     "activation": "pp" + "i" + "c" + "f",
+    "activation_backward": "ppp" + "i" + "c" + "f",
     "attention": "ppppp" + "i" * 6 + "fc" + "iiii",
     "rope": "pdp" + "iii" + "f",
 }
@@ -884,3 +887,24 @@ class CKernelsMixin:
             [0.5, -0.5]
         """
         return self._softmax_backward("log_softmax_backward", grad_out, y, axis)
+
+    def activation_backward(self, grad_out: np.ndarray, x: np.ndarray, name: str, alpha: float = 0.0) -> np.ndarray:
+        """Gradient of :meth:`activation` at ``x``: ``grad_out * act'(x)``, with ``relu'(0) = 0`` (PyTorch).
+
+        Example:
+            >>> import numpy as np
+            >>> from axiom.backends.native import CBackend
+            >>> x = np.array([-1.0, 0.0, 2.0], np.float32)
+            >>> CBackend().activation_backward(np.ones(3, np.float32), x, "leaky_relu", 0.1).tolist()
+            [0.10000000149011612, 0.10000000149011612, 1.0]
+        """
+        op = "activation_backward"
+        if name not in ACTIVATION_CODES:
+            raise ValueError(f"{op}: unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+        self._require(op)
+        x = _array(op, "x", x)
+        g = self._grad(op, grad_out, x.shape)
+        dt = _compute_dtype(x, g)
+        dx = np.empty(x.shape, dt)
+        self.nn_kernels(op, dt, _c(g, dt), _c(x, dt), dx, x.size, ACTIVATION_CODES[name], float(alpha))
+        return dx.astype(x.dtype, copy=False)

@@ -440,6 +440,7 @@ class CBackend(CKernelsMixin, NativeBackend):
         "global_avg_pool_backward",
         "softmax_backward",
         "log_softmax_backward",
+        "activation_backward",
         "rope_backward",
     )
 

@@ -3,8 +3,9 @@
 The op table (``test_op_table.py``) fuzzes every op; this file checks what fuzzing samples
 poorly: flash attention at block boundaries, with masks and causal alignment, against the
 reference and PyTorch SDPA, and with long sequences in linear memory; the backward kernels
-against PyTorch autograd in float64; the SIMD math on dense grids, in ulps; results that do
-not depend on the number of OpenMP threads; errors, dtypes and fallbacks of the Python layer.
+(norms, pooling, softmax, every activation) against PyTorch autograd in float64; the SIMD math
+of the activations and of their derivatives on dense grids, in ulps; results that do not
+depend on the number of OpenMP threads; errors, dtypes and fallbacks of the Python layer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 
 from axiom.backends import ACTIVATIONS, FallbackWarning, ReferenceBackend, abi
-from axiom.backends.c_kernels import C_NN_OPS, NNKernels
+from axiom.backends.c_kernels import ACTIVATION_CODES, C_NN_OPS, NNKernels
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -333,6 +334,200 @@ def test_special_values_match_reference(be) -> None:  # noqa: ANN001
         np.testing.assert_array_equal(getattr(be, op)(rows, -1), getattr(REF, op)(rows, -1))
 
 
+# -- activation gradients (axiom_activation_backward_*) -----------------------------------------
+
+TORCH_ACT = {
+    "identity": lambda x, a: x,
+    "relu": lambda x, a: F.relu(x),
+    "leaky_relu": lambda x, a: F.leaky_relu(x, a),
+    "elu": lambda x, a: F.elu(x, a),
+    "selu": lambda x, a: F.selu(x),
+    "gelu": lambda x, a: F.gelu(x),
+    "gelu_tanh": lambda x, a: F.gelu(x, approximate="tanh"),
+    "sigmoid": lambda x, a: torch.sigmoid(x),
+    "tanh": lambda x, a: torch.tanh(x),
+    "softplus": lambda x, a: F.softplus(x),
+    "softsign": lambda x, a: F.softsign(x),
+    "silu": lambda x, a: F.silu(x),
+    "mish": lambda x, a: F.mish(x),
+    "hardswish": lambda x, a: F.hardswish(x),
+    "hardsigmoid": lambda x, a: F.hardsigmoid(x),
+    "relu6": lambda x, a: F.relu6(x),
+}
+KINKS = np.array([0.0, -0.0, 3.0, -3.0, 6.0, 1e-300, -1e-300])
+
+
+def test_torch_table_covers_every_activation() -> None:
+    assert set(TORCH_ACT) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_backward_matches_reference_and_torch(be, name: str) -> None:  # noqa: ANN001
+    """float64 to rounding against the reference and torch.autograd, kinks included (relu'(0) = 0,
+    hardswish'(-3) = -1/2, relu6'(6) = 0, ...); float32 against both within float32 rounding."""
+    rng = np.random.default_rng(ACTIVATIONS.index(name))
+    x = np.concatenate([rng.standard_normal(2996) * 4, KINKS]).reshape(-1, 7)  # |x| < 20: softplus as torch
+    _, (gx,), g = autograd(lambda x: TORCH_ACT[name](x, 0.3), x)
+    got = be.activation_backward(g, x, name, 0.3)
+    assert got.dtype == np.float64 and got.shape == x.shape
+    np.testing.assert_allclose(got, REF.activation_backward(g, x, name, 0.3), rtol=1e-12, atol=1e-14)
+    # torch 2.13 differs from the reference in two places: hardswish'(-3) = 0 and hardswish'(3) = 1
+    # (the reference, which we follow: -1/2 and 3/2), and hardsigmoid' = float32(1/6) in float64
+    torch_tol = 1e-7 if name == "hardsigmoid" else 1e-10
+    same = ~np.isin(np.abs(x), [3.0]) if name == "hardswish" else np.ones(x.shape, bool)
+    np.testing.assert_allclose(got[same], gx[same], rtol=torch_tol, atol=1e-13)
+    got32 = be.activation_backward(g.astype(np.float32), x.astype(np.float32), name, 0.3)
+    assert got32.dtype == np.float32
+    want32 = REF.activation_backward(g.astype(np.float32), x.astype(np.float32), name, 0.3)
+    np.testing.assert_allclose(got32, want32, rtol=2e-6, atol=2e-6)
+    _, (gx32,), _ = autograd(lambda x: TORCH_ACT[name](x, 0.3), x.astype(np.float32))  # same side of the kinks
+    same &= np.abs(x.astype(np.float32)) != 3
+    np.testing.assert_allclose(got32[same], (gx32 * g.astype(np.float32) / g)[same], rtol=1e-5, atol=2e-6)
+    assert not be.fallbacks.keys() & {"activation_backward"}
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def _sig(x: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def exact_derivative(x: np.ndarray, name: str, a: float) -> np.ndarray:
+    """act'(x) in float64 from forms without cancellation (the reference's 1 - tanh(x)^2 or
+    s (1 - s) lose the tails, whose float32 values need more than float64 to check in ulps)."""
+    erfc = np.vectorize(math.erfc, otypes=[np.float64])
+    c = math.sqrt(2 / math.pi)
+    with np.errstate(all="ignore"):
+        if name == "gelu":
+            return 0.5 * erfc(-x / math.sqrt(2)) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+        if name == "gelu_tanh":
+            w = 2 * c * (x + 0.044715 * x**3)
+            return _sig(w) + 2 * c * x * _sig(w) * _sig(-w) * (1 + 3 * 0.044715 * x * x)
+        if name == "sigmoid":
+            return _sig(x) * _sig(-x)
+        if name == "tanh":
+            return 1 / np.cosh(x) ** 2
+        if name == "silu":
+            return _sig(x) * (1 + x * _sig(-x))
+        if name == "mish":
+            sp = np.logaddexp(0, x)
+            return np.tanh(sp) + x * _sig(x) / np.cosh(sp) ** 2
+        return REF.activation_backward(np.ones_like(x), x, name, a)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_backward_accuracy_in_ulps(be, name: str) -> None:  # noqa: ANN001
+    """float32 derivatives within 4 ulps of exact float64 ones on a dense grid (sigmoid and tanh 5:
+    exp's error plus a squared denominator). Where a derivative crosses 0 (gelu, gelu_tanh, silu,
+    mish, hardswish) the error is also accepted in units of 2**-24 absolute, as the terms that
+    cancel there are O(1); results under 1e-34 are skipped (exp flushes below ~2**-125)."""
+    grid = np.concatenate([np.linspace(-20, 20, 400_001), np.geomspace(1e-30, 90, 20_001)]).astype(np.float32)
+    grid = np.concatenate([grid, -grid])
+    want = exact_derivative(grid.astype(np.float64), name, 0.3)
+    # the oracle is the reference's derivative where float64 suffices for both
+    np.testing.assert_allclose(want, REF.activation_backward(np.ones_like(want), grid.astype(np.float64), name, 0.3),
+                               rtol=0, atol=1e-13)  # fmt: skip
+    got = be.activation_backward(np.ones_like(grid), grid, name, 0.3)
+    keep = np.abs(want) > 1e-34
+    err = ulp_error(got[keep], want[keep])
+    if name in ("gelu", "gelu_tanh", "silu", "mish", "hardswish"):
+        err = np.minimum(err, np.abs(got[keep] - want[keep]) / 2**-24)
+    worst = int(np.argmax(err))
+    limit = 5 if name in ("sigmoid", "tanh") else 4
+    assert err[worst] <= limit, f"{name}': {err[worst]:.1f} ulp at x={grid[keep][worst]!r}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_backward_special_values_match_reference(be, dtype) -> None:  # noqa: ANN001
+    """NaN and Inf like the reference: relu'(NaN) = 0, hardswish'(NaN) = 1, gelu'(inf) = inf * 0 = NaN, ..."""
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 3.0, -3.0, 6.0, 88.8, -88.8, 1e30, -1e30, 1e-40], dtype)
+    x = np.concatenate([x, x])
+    g = np.concatenate([np.full(13, 1.5), [np.nan, np.inf, -np.inf, 0.0, -2.0] * 2, [np.inf, -1.0, 0.0]]).astype(dtype)
+    for name in ACTIVATIONS:
+        for alpha in (0.0, 0.7):
+            got = be.activation_backward(g, x, name, alpha)
+            want = REF.activation_backward(g, x, name, alpha)
+            msg = f"{name} (alpha {alpha}): x {x}, grad {g}"
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=msg)
+            inf = np.isinf(want)
+            np.testing.assert_array_equal(got[inf], want[inf], err_msg=msg)
+            # finite values against exact ones (the reference's float32 s (1 - s) cancels at x = 6)
+            fin = np.isfinite(want) & (np.abs(want) > 1e-30)
+            exact = g[fin].astype(np.float64) * exact_derivative(x[fin].astype(np.float64), name, alpha)
+            np.testing.assert_allclose(got[fin], exact, rtol=1e-6 if dtype == np.float32 else 1e-13, err_msg=msg)
+    assert be.activation_backward(np.ones(2, dtype), np.array([0.0, np.nan], dtype), "relu").tolist() == [0, 0]
+    assert be.activation_backward(np.ones(1, dtype), np.array([np.nan], dtype), "hardswish").tolist() == [1]
+    assert np.isnan(be.activation_backward(np.ones(2, dtype), np.array([np.inf, -np.inf], dtype), "silu")).all()
+
+
+def test_activation_backward_shapes_layouts_and_dtypes(be) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(11)
+    # zero-size
+    for shape in ((0,), (3, 0, 2)):
+        dx = be.activation_backward(np.zeros(shape, np.float32), np.zeros(shape, np.float32), "gelu")
+        assert dx.shape == shape and dx.dtype == np.float32
+    # non-contiguous views (strided, transposed, negative strides) give what contiguous copies give
+    big = rng.standard_normal((40, 60))
+    x, g = big[::2, 1::3], rng.standard_normal((20, 40)).T[::-2]
+    assert not x.flags.c_contiguous and not g.flags.c_contiguous
+    for name in ("gelu", "mish", "hardswish"):
+        want = REF.activation_backward(np.ascontiguousarray(g), np.ascontiguousarray(x), name)
+        np.testing.assert_allclose(be.activation_backward(g, x, name), want, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(be.activation_backward(g.astype(np.float32), x.astype(np.float32).T.T, name),
+                                   want, rtol=1e-5, atol=1e-6)  # fmt: skip
+    # float16 / bfloat16 compute in float32 and keep their dtype, with no fallback
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        for dtype in (np.float16, ml_dtypes.bfloat16):
+            xl, gl = (rng.standard_normal((3, 5)) * 3).astype(dtype), rng.standard_normal((3, 5)).astype(dtype)
+            got, want = be.activation_backward(gl, xl, "silu"), REF.activation_backward(gl, xl, "silu")
+            assert got.dtype == want.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=1e-2, atol=1e-2)
+        # a float64 gradient with a float32 input: float32 result, like the reference
+        x32 = rng.standard_normal(9).astype(np.float32)
+        got = be.activation_backward(np.ones(9), x32, "tanh")
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, REF.activation_backward(np.ones(9), x32, "tanh"), rtol=1e-6)
+    # in place through the kernel: dx may be dy
+    xs, gs = rng.standard_normal(37).astype(np.float32), rng.standard_normal(37).astype(np.float32)
+    want = be.activation_backward(gs, xs, "elu", 0.5)
+    NNKernels()("activation_backward", gs.dtype, gs, xs, gs, gs.size, ACTIVATION_CODES["elu"], 0.5)
+    np.testing.assert_array_equal(gs, want)
+
+
+def test_activation_backward_bad_arguments(be) -> None:  # noqa: ANN001
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"activation_backward: grad_out has shape \(3, 2\); expected .* \(2, 3\)"):
+        be.activation_backward(x.T, x, "relu")
+    with pytest.raises(ValueError, match="activation_backward: unknown activation 'swish'; expected one of identity"):
+        be.activation_backward(x, x, "swish")
+    with pytest.raises(TypeError, match="activation_backward: expected x to be a numpy.ndarray, got list"):
+        be.activation_backward(x, [0.0], "relu")
+    with pytest.raises(TypeError, match="activation_backward: grad_out has dtype complex128"):
+        be.activation_backward(x.astype(complex), x, "relu")
+    with pytest.raises(ValueError, match="activation_backward_f32: dx has 5 elements, the sizes need 6"):
+        NNKernels()("activation_backward", x.dtype, x, x, np.zeros(5, np.float32), 6, 0, 0.0)
+    with pytest.raises(abi.KernelArgumentError, match="axiom_activation_backward_f64 returned AXIOM_ERR_SIZE"):
+        NNKernels()("activation_backward", np.dtype(np.float64), None, None, None, 0, len(ACTIVATIONS), 0.0)
+
+
+def test_autograd_uses_the_native_activation_gradient(be) -> None:  # noqa: ANN001
+    from axiom import Tensor
+    from axiom import functional as AF
+    from axiom.backends import use_backend
+
+    x = np.random.default_rng(12).standard_normal((4, 9)).astype(np.float32)
+    with use_backend(be), warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        tx = Tensor(x, requires_grad=True)
+        (AF.activation(tx, "mish") * Tensor(np.arange(9, dtype=np.float32))).sum().backward()
+    want = REF.activation_backward(np.broadcast_to(np.arange(9, dtype=np.float32), x.shape), x, "mish")
+    np.testing.assert_allclose(tx.grad.numpy(), want, rtol=1e-5, atol=1e-6)
+    assert "activation_backward" not in be.fallbacks
+
+
 # -- threads, dtypes, errors, fallbacks ----------------------------------------------------------
 
 THREADS_SCRIPT = textwrap.dedent(
@@ -349,6 +544,8 @@ THREADS_SCRIPT = textwrap.dedent(
         "softmax": be.softmax(x, 0),
         "layernorm": be.layernorm(x, None, None, 1e-5, 1),
         "gelu": be.activation(x, "gelu"),
+        "dgelu": be.activation_backward(x[::-1], x, "gelu"),
+        "drelu": be.activation_backward(x[::-1], x, "relu"),
         "maxpool": be.max_pool2d(img, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
         "dgamma": be.layernorm_backward(x, x, x[0], 1e-5, 1)[1],
     }

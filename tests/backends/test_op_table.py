@@ -683,6 +683,8 @@ ABI_CASES: dict[str, AbiCase] = {
                                 (2,), sizes=(3, 4, 5), overflow=(3, 4, 5), flags={6: -1}),
     "activation": AbiCase(lambda dt: [_a(dt, 7), np.zeros(7, dt), 7, ACTIVATION_CODES["gelu"], 0.1], (1,), sizes=(2,),
                           overflow=(2,), flags={3: len(ACTIVATIONS)}),
+    "activation_backward": AbiCase(lambda dt: [_a(dt, 7), _a(dt, 7), np.zeros(7, dt), 7, ACTIVATION_CODES["mish"],
+                                               0.1], (2,), sizes=(3,), overflow=(3,), flags={4: len(ACTIVATIONS)}),
     "attention": AbiCase(lambda dt: [_a(dt, 1, 2, 3, 4), _a(dt, 1, 2, 5, 4), _a(dt, 1, 2, 5, 6), _a(dt, 3, 5),
                                      np.zeros((1, 2, 3, 6), dt), 1, 2, 3, 5, 4, 6, 0.5, 1, 0, 0, 5, 1],
                          (4,), optional=(3,), sizes=(5, 6, 7, 8, 9, 10, 13, 14, 15, 16), overflow=(5, 6, 7, 8, 9, 10),
