@@ -57,6 +57,7 @@ import numpy as np
 
 from axiom.nn.layer import Layer, Parameter
 from axiom.tensor import Tensor, as_dtype, bfloat16, float16, float32, is_floating
+from axiom.train.optim import clip_grad_norm_
 
 __all__ = ["GradScaler", "MixedPrecision"]
 
@@ -167,22 +168,6 @@ def _swap_params(optimizer: Any, mapping: dict[int, Parameter]) -> None:
         for key, value in old.items():
             new = mapping.get(id(key), key) if not isinstance(key, int) else key
             state[new] = value
-
-
-def _clip_grad_norm(params: list[Parameter], max_norm: float) -> float:
-    """Scale the gradients so their global L2 norm is at most ``max_norm`` (torch's rule); the norm before."""
-    try:
-        from axiom.train.optim import clip_grad_norm_
-    except ImportError:  # the optimizers module is optional here
-        grads = [p.grad.data for p in params if p.grad is not None]
-        total = float(np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads)))
-        coef = min(1.0, max_norm / (total + 1e-6))
-        if coef < 1.0:
-            for p in params:
-                if p.grad is not None:
-                    p.grad.data = (p.grad.data * np.float32(coef)).astype(p.grad.dtype)
-        return total
-    return float(clip_grad_norm_(params, max_norm))
 
 
 class MixedPrecision:
@@ -313,7 +298,7 @@ class MixedPrecision:
             return False
         masters = [m for _, m in self._pairs if m.grad is not None]
         if clip_grad_norm is not None:
-            _clip_grad_norm(masters, float(clip_grad_norm))
+            clip_grad_norm_(masters, float(clip_grad_norm))
         optimizer.step()
         for p, m in self._pairs:
             p.data = m.data.astype(self.dtype)

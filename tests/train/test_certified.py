@@ -422,3 +422,29 @@ def test_ibp_training_gives_more_verified_accuracy_than_natural_training():
     assert acc["nat"] > 0.95 and acc["ibp"] > 0.9, acc
     assert ver["ibp"] >= ver["nat"] + 0.2, ver
     assert ibp.metrics(certified, xte, yte)["verified_acc"] == ver["ibp"]
+
+
+def test_fit_with_certified_logs_verified_accuracy_and_raises_it():
+    from axiom.train import SGD, fit
+    from axiom.train.data import make_blobs
+
+    x, y = make_blobs(300, centers=[[0.25, 0.25], [0.75, 0.3], [0.5, 0.8]], cluster_std=0.06, seed=1)
+    x = np.clip(x, 0, 1).astype(np.float32)
+    manual_seed(0)
+    model = Sequential(Dense(2, 32, "relu"), Dense(32, 3))
+    ibp = IBPTraining(0.08, eps_schedule=EpsilonSchedule(warmup=0.1, ramp=0.5))
+    history = fit(
+        model,
+        x[:200],
+        y[:200],
+        optimizer=SGD(model.parameters(), lr=0.1),
+        epochs=12,
+        batch_size=32,
+        validation_data=(x[200:], y[200:]),
+        certified=ibp,
+        seed=0,
+        verbose=False,
+    )
+    ver = history.history["val_verified_acc"]
+    assert len(ver) == 12 and ver[-1] > 0.7 and ver[-1] > ver[0] + 0.3
+    assert ver[-1] == pytest.approx(verified_accuracy(model, x[200:], y[200:], 0.08))

@@ -304,3 +304,34 @@ def test_float16_and_bfloat16_training_match_float32_accuracy_on_digits():
     assert acc["float32"] > 0.93, acc
     assert abs(acc["float16"] - acc["float32"]) <= 0.01, acc
     assert abs(acc["bfloat16"] - acc["float32"]) <= 0.01, acc
+
+
+# -- with fit() -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_fit_trains_in_mixed_precision_and_returns_a_float32_model(dtype):
+    from axiom.train import Adam, digits_mlp, fit, load_digits
+
+    x, y = load_digits()
+    manual_seed(0)
+    model = digits_mlp()
+    opt = Adam(model.parameters(), lr=3e-3)
+    mp = MixedPrecision(dtype)
+    history = fit(
+        model,
+        x[:600],
+        y[:600],
+        optimizer=opt,
+        epochs=8,
+        batch_size=64,
+        seed=0,
+        verbose=False,
+        validation_data=(x[600:900], y[600:900]),
+        mixed_precision=mp,
+        clip_grad_norm=5.0,
+    )
+    assert all(p.dtype == np.float32 for p in model.parameters()) and not mp.attached
+    assert opt.param_groups[0]["params"] == model.parameters()
+    assert set(opt.state) == set(model.parameters())  # Adam's float32 state follows the weights back
+    assert history.history["val_accuracy"][-1] > 0.8
