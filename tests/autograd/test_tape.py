@@ -259,3 +259,33 @@ def test_gradient_dtype_follows_the_parameter():
     w = leaf([1.0, 2.0], np.float32)
     (w * np.float64(2.0)).sum().backward()  # the product is float64 (NumPy promotion)
     assert w.grad.dtype == np.float32 and w.grad.tolist() == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float16", 2e-2), ("bfloat16", 1e-1)])
+def test_low_precision_backward_keeps_dtypes_and_tracks_float32(dtype, rtol):
+    from axiom import BatchNorm, Conv2d, Flatten, LayerNorm, MaxPool2d, manual_seed
+
+    def model():
+        manual_seed(0)
+        m = Sequential(
+            Conv2d(1, 4, 3, padding=1, activation="relu"),
+            BatchNorm(4),
+            MaxPool2d(2),
+            Flatten(),
+            LayerNorm(16),
+            Dense(16, 3, "tanh"),
+        )
+        m(np.zeros((2, 4, 4, 1), np.float32))  # build
+        return m.train()
+
+    x = np.random.default_rng(0).standard_normal((4, 4, 4, 1))
+    grads = {}
+    for dt in ("float32", dtype):
+        m = model().to(dt)
+        m(Tensor(x.astype(dt))).sum().backward()
+        for name, p in m.named_parameters():
+            assert p.grad is not None and p.grad.dtype == p.dtype, name
+        grads[dt] = {n: p.grad.data.astype(np.float32) for n, p in m.named_parameters()}
+    for name, g32 in grads["float32"].items():
+        scale = float(np.abs(g32).max()) + 1e-3
+        np.testing.assert_allclose(grads[dtype][name], g32, rtol=rtol, atol=rtol * scale, err_msg=name)
