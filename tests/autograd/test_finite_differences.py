@@ -236,6 +236,8 @@ def test_linear(batch, fin, fout, seed):
     x, w, b = rng.standard_normal((*batch, fin)), rng.standard_normal((fin, fout)), rng.standard_normal(fout)
     check_gradients(F.linear, [x, w, b], seed=seed)
     check_gradients(lambda x, w: F.linear(x, w), [x, w], seed=seed)
+    check_gradients(F.linear, [x, w, b], seed=seed, wrt=[1, 2])  # a first layer: the input needs none
+    check_gradients(F.linear, [x, w, b], seed=seed, wrt=[0])  # frozen weights
 
 
 # -- functional: convolution ----------------------------------------------------------------------
