@@ -12,8 +12,9 @@ order). Before timing, both take three steps from those weights and their losses
 compared (``check``). Timing is interleaved (:mod:`axiom.bench.timing`): per round each
 implementation runs enough steps to last ``min_sample_s``; ``ratio`` is the median over
 rounds of ``torch ms / axiom ms``, i.e. axiom's steps/s divided by torch's (> 1: axiom is
-faster). The run happens in a child process with ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/
-``MKL_NUM_THREADS=1`` and ``OMP_WAIT_POLICY=PASSIVE`` set before start, plus
+faster); ``cpu_ratio`` (the table's "(cpu)" column) is the same from the calling thread's CPU
+time, which time-slicing on a busy machine does not inflate. The run happens in a child
+process with ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS=1`` and ``OMP_WAIT_POLICY=PASSIVE`` set before start, plus
 ``torch.set_num_threads(1)`` and threadpoolctl, as the kernel benchmarks do. axiom runs on the
 C backend (the NumPy reference when the C kernels are not built; the JSON says which).
 Results go to ``<out>/<timestamp>-<host>-train.json`` and ``<out>/latest-train.json``
@@ -58,12 +59,12 @@ def settings_for(quick: bool, repeat: int | None = None) -> dict[str, Any]:
 
     Example:
         >>> settings_for(quick=True)["repeat"], settings_for(quick=False)["repeat"]
-        (3, 11)
+        (3, 21)
     """
     return {
         "quick": quick,
-        "repeat": repeat if repeat is not None else (3 if quick else 11),
-        "min_sample_s": 0.005 if quick else 0.02,
+        "repeat": repeat if repeat is not None else (3 if quick else 21),
+        "min_sample_s": 0.005 if quick else 0.05,
         "budget_s": 1.5 if quick else 20.0,
     }
 
@@ -315,11 +316,12 @@ def text_table(run: dict[str, Any]) -> str:
 
     Example:
         >>> rec = {"name": "mlp_784 B64", "axiom": {"steps_per_s": 500.0, "backend": "c", "fallbacks": {}},
-        ...        "torch": {"steps_per_s": 1000.0}, "ratio": 0.5, "check": {"agree": True, "max_diff": 1e-7}}
+        ...        "torch": {"steps_per_s": 1000.0}, "ratio": 0.5, "cpu_ratio": 0.55,
+        ...        "check": {"agree": True, "max_diff": 1e-7}}
         >>> print(text_table({"threads": 1, "cases": [rec]}))  # doctest: +NORMALIZE_WHITESPACE
         training steps/s, 1 thread (forward + cross-entropy + backward + Adam), batch 64
-        model              axiom (c)      torch   axiom/torch   check
-        mlp_784 B64            500.0     1000.0         0.50x   losses agree (max diff 1.0e-07)
+        model              axiom (c)      torch   axiom/torch   (cpu)   check
+        mlp_784 B64            500.0     1000.0         0.50x   0.55x   losses agree (max diff 1.0e-07)
     """
     cases = run["cases"]
     backend = cases[0]["axiom"].get("backend", "?") if cases else "?"
@@ -327,11 +329,12 @@ def text_table(run: dict[str, Any]) -> str:
     lines = [
         f"training steps/s, {t} thread{'s' if t > 1 else ''} (forward + cross-entropy + backward + Adam), "
         f"batch {BATCH}",
-        f"{'model':<16} {'axiom (' + backend + ')':>12} {'torch':>10} {'axiom/torch':>13}   check",
+        f"{'model':<16} {'axiom (' + backend + ')':>12} {'torch':>10} {'axiom/torch':>13} {'(cpu)':>7}   check",
     ]
     for c in cases:
         torch_sps = f"{c['torch']['steps_per_s']:.1f}" if c.get("torch") else "-"
         ratio_s = f"{c['ratio']:.2f}x" if c.get("ratio") is not None else "-"
+        cpu_s = f"{c['cpu_ratio']:.2f}x" if c.get("cpu_ratio") is not None else "-"
         check = c.get("check", {})
         if "agree" in check:
             verdict = "losses agree" if check["agree"] else "LOSSES DIFFER"
@@ -341,7 +344,9 @@ def text_table(run: dict[str, Any]) -> str:
         fb = c["axiom"].get("fallbacks") or {}
         if fb:
             check_s += f"; on the reference: {', '.join(sorted(fb))}"
-        lines.append(f"{c['name']:<16} {c['axiom']['steps_per_s']:>12.1f} {torch_sps:>10} {ratio_s:>13}   {check_s}")
+        lines.append(
+            f"{c['name']:<16} {c['axiom']['steps_per_s']:>12.1f} {torch_sps:>10} {ratio_s:>13} {cpu_s:>7}   {check_s}"
+        )
     return "\n".join(lines)
 
 
@@ -383,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Training steps/s of the digits CNN and a 784-256-10 MLP, axiom vs PyTorch, one thread.",
     )
     p.add_argument("--quick", action="store_true", help="few rounds (for tests, < 30 s)")
-    p.add_argument("--repeat", type=int, default=None, help="interleaved rounds per model (11; --quick: 3)")
+    p.add_argument("--repeat", type=int, default=None, help="interleaved rounds per model (21; --quick: 3)")
     p.add_argument("--out", default=None, help="directory for the JSON results (bench/results)")
     p.add_argument("--filter", default=None, help="regular expression on the case names")
     p.add_argument("--no-torch", action="store_true", help="time axiom only")
