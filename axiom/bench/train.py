@@ -8,17 +8,18 @@ fixed batch of 64. Two models (from :mod:`axiom.train.examples`):
 
 The PyTorch twin has the same architecture and starts from the same weights (NCHW, ``(out,
 in)`` weights, and the dense layer after the flatten has its rows permuted from NHWC to NCHW
-order). Before timing, both take three steps from those weights and their losses are
-compared (``check``). Timing is interleaved (:mod:`axiom.bench.timing`): per round each
-implementation runs enough steps to last ``min_sample_s``; ``ratio`` is the median over
-rounds of ``torch ms / axiom ms``, i.e. axiom's steps/s divided by torch's (> 1: axiom is
-faster); ``cpu_ratio`` (the table's "(cpu)" column) is the same from the calling thread's CPU
-time, which time-slicing on a busy machine does not inflate. The run happens in a child
-process with ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS=1`` and ``OMP_WAIT_POLICY=PASSIVE`` set before start, plus
-``torch.set_num_threads(1)`` and threadpoolctl, as the kernel benchmarks do. axiom runs on the
-C backend (the NumPy reference when the C kernels are not built; the JSON says which).
-Results go to ``<out>/<timestamp>-<host>-train.json`` and ``<out>/latest-train.json``
-(``bench/results`` by default).
+order). Before timing, both take three steps from those weights and their losses are compared
+(``check``). Timing is interleaved (:mod:`axiom.bench.timing`): per round each implementation
+runs enough steps to last ``min_sample_s``; ``ratio`` is the median over rounds of ``torch ms /
+axiom ms``, i.e. axiom's steps/s divided by torch's (> 1: axiom is faster); ``cpu_ratio`` (the
+table's "(cpu)" column) is the same from the calling thread's CPU time, which time-slicing on a
+busy machine does not inflate. The run happens in a child process with
+``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS=1`` and
+``OMP_WAIT_POLICY=PASSIVE`` set before start, plus ``torch.set_num_threads(1)`` and
+threadpoolctl, as the kernel benchmarks do. axiom runs on the C backend (the NumPy reference
+when the C kernels are not built; the JSON says which). Results go to
+``<out>/<timestamp>-<host>-train.json`` and ``<out>/latest-train.json`` (``bench/results`` by
+default).
 
 Example:
     >>> run = run_inprocess(settings_for(quick=True, repeat=1), filter="mlp", log=lambda m: None, torch=False)
