@@ -73,7 +73,7 @@ from axiom.nn import (
     Softmax,
 )
 from axiom.nn._args import explicit_padding
-from axiom.tensor import Tensor, as_tensor, concat, is_floating, maximum, where
+from axiom.tensor import Tensor, as_tensor, bfloat16, concat, float16, is_floating, maximum, where
 
 __all__ = [
     "EpsilonSchedule",
@@ -150,21 +150,31 @@ def _attached(layer: Layer, lo: Tensor, hi: Tensor, where_: str) -> Bounds:
     return _activation(act.kind, act.alpha, lo, hi, where_)
 
 
-def _dense(layer: Dense, lo: Tensor, hi: Tensor, where_: str) -> Bounds:
-    w, b = layer.weight, layer.bias
+def _cast(t: Tensor | None, dtype: np.dtype) -> Tensor | None:
+    """A parameter in the compute dtype (a differentiable cast: the gradient goes back in the parameter's dtype)."""
+    return t if t is None or t.dtype == dtype else t.astype(dtype)
+
+
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    """Bounds of float16/bfloat16 models are computed in float32: the margins cancel badly in 8-11 bits."""
+    return np.dtype(np.float32) if dtype in (float16, bfloat16) else np.dtype(dtype)
+
+
+def _dense(layer: Dense, lo: Tensor, hi: Tensor, where_: str, attached: bool = True) -> Bounds:
+    w, b = _cast(layer.weight, lo.dtype), _cast(layer.bias, lo.dtype)
     lo, hi = _affine(lo, hi, lambda m: F.linear(m, w, b), lambda r: F.matmul(r, w.abs()))  # type: ignore[union-attr]
-    return _attached(layer, lo, hi, where_)
+    return _attached(layer, lo, hi, where_) if attached else (lo, hi)
 
 
-def _conv(layer: Conv2d, lo: Tensor, hi: Tensor, where_: str) -> Bounds:
+def _conv(layer: Conv2d, lo: Tensor, hi: Tensor, where_: str, attached: bool = True) -> Bounds:
     pad = explicit_padding(layer.padding, lo.shape[1], lo.shape[2], layer.kernel_size, layer.stride, layer.dilation)
-    w, b, groups = layer.weight, layer.bias, int(layer.groups or 1)
+    w, b, groups = _cast(layer.weight, lo.dtype), _cast(layer.bias, lo.dtype), int(layer.groups or 1)
 
     def conv(x: Tensor, weight: Any, bias: Any) -> Tensor:
         return F.conv2d(x, weight, bias, layer.stride, pad, layer.dilation, groups)
 
     lo, hi = _affine(lo, hi, lambda m: conv(m, w, b), lambda r: conv(r, w.abs(), None))  # type: ignore[union-attr]
-    return _attached(layer, lo, hi, where_)
+    return _attached(layer, lo, hi, where_) if attached else (lo, hi)
 
 
 def _scale_shift(lo: Tensor, hi: Tensor, scale: Any, shift: Any) -> Bounds:
@@ -187,10 +197,10 @@ def _batchnorm_map(layer: BatchNorm, ref: Tensor | None, lo: Tensor, hi: Tensor)
         axes = tuple(range(x.ndim - 1))
         mean = x.mean(axis=axes)
         var = ((x - mean) * (x - mean)).mean(axis=axes)
-        scale = (var + layer.eps) ** -0.5
+        scale = (var + np.asarray(layer.eps, dtype)) ** -0.5
     if layer.weight is not None:
-        scale = scale * layer.weight
-    shift = -(mean * scale) if layer.bias is None else layer.bias - mean * scale
+        scale = scale * _cast(layer.weight, dtype)
+    shift = -(mean * scale) if layer.bias is None else _cast(layer.bias, dtype) - mean * scale
     return scale, shift
 
 
@@ -201,6 +211,10 @@ def _point(layer: Layer, x: Tensor) -> Tensor:
     if isinstance(layer, BatchNorm):
         scale, shift = _batchnorm_map(layer, x, x, x)
         return x * scale + shift
+    if isinstance(layer, Dense | Conv2d):  # a box of width 0 (parameters cast like the bounds), then the activation
+        y = (_dense if isinstance(layer, Dense) else _conv)(layer, x, x, "", attached=False)[0]  # type: ignore[operator]
+        act = layer.activation
+        return y if act is None else F.activation(y, act.kind, act.alpha)
     return layer.forward(x)
 
 
@@ -294,7 +308,7 @@ def _prepare(model: Layer, lower: Any, upper: Any, reference: Any, who: str) -> 
         raise ValueError(f"{who}: lower has shape {lo_in.shape} but upper has shape {hi_in.shape}")
     if not (is_floating(lo_in.dtype) or lo_in.dtype.kind in "iu"):
         raise TypeError(f"{who}: expects numeric bounds, got {lo_in.dtype.name}")
-    dtype = model.param_dtype() or (lo_in.dtype if is_floating(lo_in.dtype) else np.dtype(np.float32))
+    dtype = _compute_dtype(model.param_dtype() or (lo_in.dtype if is_floating(lo_in.dtype) else np.dtype(np.float32)))
     lo_t, hi_t = Tensor(lo_in.data.astype(dtype)), Tensor(hi_in.data.astype(dtype))
     bad = ~(lo_t.data.astype(np.float64) <= hi_t.data.astype(np.float64))
     if bad.any():
@@ -445,7 +459,7 @@ def worst_case_margins(model: Layer, lower: Any, upper: Any, labels: Any, *, ref
     lo, hi, ref = _prepare(model, lower, upper, reference, "worst_case_margins")
     for i, layer in enumerate(before, start=1):
         lo, hi, ref = _walk(layer, lo, hi, ref, str(i))
-    w, b = dense.weight, dense.bias
+    w, b = _cast(dense.weight, lo.dtype), _cast(dense.bias, lo.dtype)
     if lo.ndim != 2 or w is None:
         raise ValueError(f"worst_case_margins: expects (batch, features) inputs to the last Dense, got {lo.shape}")
     n_classes = w.shape[1]

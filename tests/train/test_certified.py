@@ -482,3 +482,32 @@ def test_margin_bounds_are_sound_tighter_and_prove_what_the_verifier_ibp_proves(
             C = np.delete(C, y[i], axis=0)  # rows z_y - z_j
             theirs.append(bool(np.all(compute_bounds(model, Box(lo_in[i], hi_in[i]), "ibp", C=C).lower > 0)))
         assert ours == theirs, (eps, ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_models_get_float32_bounds_and_half_gradients(dtype):
+    """Mixed precision: bounds of a float16/bfloat16 model are computed in float32 from its (rounded) weights."""
+    manual_seed(71)
+    half = ARCHS[1][1]().train()
+    _randomize_batchnorms(half, np.random.default_rng(72))
+    half.to(dtype)
+    ref = copy.deepcopy(half).to("float32")  # the same rounded weights, in float32
+    x = _input((4, 8, 8, 2), 73, np.float32)
+    y = np.arange(4) % 3
+    lo_in, hi_in = np.clip(x - 0.03, 0, 1), np.clip(x + 0.03, 0, 1)
+    lo, hi = interval_bounds(half, lo_in.astype(dtype), hi_in.astype(dtype), reference=x.astype(dtype))
+    lo_ref, hi_ref = interval_bounds(
+        ref,
+        lo_in.astype(dtype).astype(np.float32),
+        hi_in.astype(dtype).astype(np.float32),
+        reference=x.astype(dtype).astype(np.float32),
+    )
+    assert lo.dtype == hi.dtype == np.float32
+    np.testing.assert_allclose(lo.numpy(), lo_ref.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(hi.numpy(), hi_ref.numpy(), rtol=1e-5, atol=1e-5)
+    loss = IBPTraining(0.03).loss(half, x.astype(dtype), y, progress=1.0)
+    loss.backward()
+    for name, p in half.named_parameters():
+        assert (
+            p.grad is not None and p.grad.dtype == p.dtype and np.all(np.isfinite(p.grad.numpy().astype(np.float32)))
+        ), name
