@@ -10,8 +10,9 @@ uses: ``kappa * natural + (1 - kappa) * loss_fn(z_worst, y)``, ``z_worst`` being
 logits of the ``eps``-box (lower bound for the true class, upper bounds for the others), with
 ``eps`` and ``kappa`` following an :class:`EpsilonSchedule` over training progress.
 
-What the bounds are for: they are computed in the model's dtype, with ordinary rounding, for
-*training*. A certificate comes from :mod:`axiom.verify` (float64, outward rounding); for the
+What the bounds are for: they are computed in the model's dtype (float32 for float16/bfloat16
+models, through differentiable casts, so certified and mixed-precision training combine), with
+ordinary rounding, for *training*. A certificate comes from :mod:`axiom.verify` (float64, outward rounding); for the
 same box and an eval-mode model the two agree up to rounding (the tests check this).
 
 Layer rules: Dense, Conv2d and DepthwiseConv2d (with their attached activations), BatchNorm
