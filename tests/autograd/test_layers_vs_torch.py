@@ -149,20 +149,21 @@ def case_depthwise(dtype, multiplier=2, stride=1, padding=1):
     return conv_twin(layer, x, stride, padding, 1, 3)
 
 
-def case_batchnorm(dtype, rank=4, training=True, affine=True, momentum=0.1):
+def case_batchnorm(dtype, rank=4, training=True, affine=True, momentum=0.1, track=True):
     c = 3
-    layer = BatchNorm(c, momentum=momentum, affine=affine, dtype=dtype)
+    layer = BatchNorm(c, momentum=momentum, affine=affine, track_running_stats=track, dtype=dtype)
     rng = np.random.default_rng(7)
     if affine:
         randomise(layer, 8)
-    layer.running_mean.data = rng.standard_normal(c).astype(dtype)
-    layer.running_var.data = rng.uniform(0.5, 2.0, c).astype(dtype)
     module = (torch.nn.BatchNorm2d if rank == 4 else torch.nn.BatchNorm1d)(
-        c, momentum=momentum, affine=affine, dtype=getattr(torch, np.dtype(dtype).name)
+        c, momentum=momentum, affine=affine, track_running_stats=track, dtype=getattr(torch, np.dtype(dtype).name)
     )
     with torch.no_grad():
-        module.running_mean.copy_(torch.from_numpy(layer.running_mean.data))
-        module.running_var.copy_(torch.from_numpy(layer.running_var.data))
+        if track:
+            layer.running_mean.data = rng.standard_normal(c).astype(dtype)
+            layer.running_var.data = rng.uniform(0.5, 2.0, c).astype(dtype)
+            module.running_mean.copy_(torch.from_numpy(layer.running_mean.data))
+            module.running_var.copy_(torch.from_numpy(layer.running_var.data))
         if affine:
             module.weight.copy_(torch.from_numpy(layer.weight.data))
             module.bias.copy_(torch.from_numpy(layer.bias.data))
@@ -339,6 +340,7 @@ CASES: dict[str, Callable] = {
     "BatchNorm train cumulative": lambda dt: case_batchnorm(dt, momentum=None),
     "BatchNorm train no affine": lambda dt: case_batchnorm(dt, affine=False),
     "BatchNorm eval": lambda dt: case_batchnorm(dt, training=False),
+    "BatchNorm eval without running stats": lambda dt: case_batchnorm(dt, training=False, track=False),
     "LayerNorm": case_layernorm,
     "LayerNorm 2 axes": lambda dt: case_layernorm(dt, n_axes=2),
     "LayerNorm no bias": lambda dt: case_layernorm(dt, bias=False),
