@@ -108,7 +108,9 @@ def _architectures():
             "residual-depthwise-gap",
             lambda: Sequential(
                 Conv2d(3, 8, 3, padding=1, activation="relu"),
-                Residual(Conv2d(8, 8, 3, padding=1), BatchNorm(), Activation("relu"), Conv2d(8, 8, 1)),
+                Residual(Conv2d(8, 8, 3, padding=2, dilation=2), BatchNorm(), Activation("relu"), Conv2d(8, 8, 1)),
+                MaxPool2d(3, stride=1, padding=1),
+                AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
                 DepthwiseConv2d(3, padding=1, depth_multiplier=2, activation="relu6"),
                 Residual(Sequential(BatchNorm(), Activation("elu"))),
                 GlobalAvgPool(),
@@ -511,3 +513,22 @@ def test_half_precision_models_get_float32_bounds_and_half_gradients(dtype):
         assert (
             p.grad is not None and p.grad.dtype == p.dtype and np.all(np.isfinite(p.grad.numpy().astype(np.float32)))
         ), name
+
+
+@given(
+    widths=st.lists(st.integers(1, 12), min_size=1, max_size=3),
+    kinds=st.lists(st.sampled_from(ACTIVATIONS), min_size=3, max_size=3),
+    eps=st.floats(0.0, 0.5),
+    seed=st.integers(0, 2**16),
+)
+def test_random_mlps_are_bounded_soundly(widths, kinds, eps, seed):
+    manual_seed(seed)
+    layers, n_in = [], 3
+    for w, kind in zip(widths, kinds):
+        layers.append(Dense(n_in, w, kind))
+        n_in = w
+    model = Sequential(*layers, Dense(n_in, 2)).to("float64")
+    x = np.random.default_rng(seed).normal(size=(2, 3))
+    lo, hi = interval_bounds(model, x - eps, x + eps)
+    xs = _samples(x - eps, x + eps, 64, np.random.default_rng(seed + 1))
+    assert _worst_violation(model, lo.numpy(), hi.numpy(), xs) <= 1e-12
