@@ -356,14 +356,19 @@ class PartialBackend(KernelBackend):
         return getattr(self._reference, op)(*args, **kwargs)
 
     def __getattribute__(self, attr: str) -> Any:
-        # Ops this class does not implement natively are routed to the reference.
-        cls = type(self)
-        if (attr in OPS and attr not in cls.native_ops) or (
-            attr in GRAD_OPS and attr not in cls.native_grad_ops and attr not in DERIVED_GRAD_OPS
-        ):
-            backend = object.__getattribute__(self, "fallback")
-            return lambda *a, **k: backend(attr, "not implemented by this backend", *a, **k)
+        # Ops this class does not implement natively are routed to the reference. Every
+        # attribute access comes here, so anything that is no op leaves after one set lookup.
+        if attr in _ROUTABLE:
+            cls = type(self)
+            if (attr in OPS and attr not in cls.native_ops) or (
+                attr in GRAD_OPS and attr not in cls.native_grad_ops and attr not in DERIVED_GRAD_OPS
+            ):
+                backend = object.__getattribute__(self, "fallback")
+                return lambda *a, **k: backend(attr, "not implemented by this backend", *a, **k)
         return object.__getattribute__(self, attr)
+
+
+_ROUTABLE = frozenset(OPS) | frozenset(GRAD_OPS)
 
 
 class FallbackWarning(UserWarning):
