@@ -221,6 +221,7 @@ def test_training_mode_batchnorm_uses_the_reference_batch_as_an_affine_map(monke
         Flatten(),
         Dense(3),
         BatchNorm(),
+        input_shape=(None, 5, 5, 2),  # built now: the copy below must share the weights
     ).to("float64")
     _randomize_batchnorms(model, np.random.default_rng(12))
     model.train()
@@ -249,6 +250,10 @@ def test_training_mode_batchnorm_uses_the_reference_batch_as_an_affine_map(monke
     assert all(np.array_equal(a, b) for a, b in zip(before, after))  # no running-stat update
     xs = _samples(lo_in, hi_in, 100, np.random.default_rng(14))
     assert _worst_violation(frozen, lo.numpy(), hi.numpy(), xs) <= 1e-12
+    # Exactly the eval-mode bounds of the frozen copy (the same affine maps).
+    lo_frozen, hi_frozen = interval_bounds(frozen, lo_in, hi_in)
+    np.testing.assert_allclose(lo.numpy(), lo_frozen.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hi.numpy(), hi_frozen.numpy(), rtol=1e-10, atol=1e-12)
     # The eval-mode bounds (running statistics) are a different map: they differ.
     lo_eval, _ = interval_bounds(model.eval(), lo_in, hi_in)
     assert not np.allclose(lo_eval.numpy(), lo.numpy())
