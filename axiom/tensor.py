@@ -388,8 +388,12 @@ def _is_basic_index(index: Any) -> bool:
     """True for indices made of ints, slices, ``None`` and ``...`` only (views: no element twice)."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(
-        isinstance(i, int | np.integer | slice) or i is None or i is Ellipsis for i in parts if not isinstance(i, bool)
-    ) and not any(isinstance(i, bool) for i in parts)
+        i is None
+        or i is Ellipsis
+        or isinstance(i, slice)
+        or (isinstance(i, int | np.integer) and i is not True and i is not False)
+        for i in parts
+    )
 
 
 def _raw_index(index: Any) -> Any:
