@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from autograd_helpers import away_from, c_backend, check_layer_gradients, distinct
+from hypothesis import given
+from hypothesis import strategies as st
 
 from axiom import (
     AvgPool2d,
@@ -473,3 +475,48 @@ def test_the_c_backend_records_the_backward_kernels_it_falls_back_on():
     assert missing <= set(be.fallbacks)
     for op in missing:
         assert any(op in str(w.message) and w.category is FallbackWarning for w in caught)
+
+
+@st.composite
+def conv_configs(draw):
+    groups = draw(st.integers(1, 3))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride, dilation = (
+        (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+    )
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h = dilation[0] * (k[0] - 1) + 1 + draw(st.integers(0, 4))
+    w = dilation[1] * (k[1] - 1) + 1 + draw(st.integers(0, 4))
+    return cin, cout, k, stride, padding, dilation, groups, draw(st.booleans()), (draw(st.integers(1, 2)), h, w)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+@given(config=conv_configs(), seed=st.integers(0, 2**16))
+def test_random_conv2d_gradients_match_torch(backend, config, seed):
+    cin, cout, k, s, p, d, g, bias, (n, h, w) = config
+    layer = Conv2d(cin, cout, k, stride=s, padding=p, dilation=d, groups=g, bias=bias, dtype=np.float64)
+    randomise(layer, seed)
+    twin = conv_twin(layer, np.random.default_rng(seed).standard_normal((n, h, w, cin)), s, p, d, g)
+    run_twin(twin, backend, np.float64, dict(rtol=1e-9, atol=1e-10), seed=seed)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "c"])
+@given(
+    kind=st.sampled_from(["max", "avg", "avg exclude pad"]),
+    k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    s=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    extra=st.tuples(st.integers(0, 4), st.integers(0, 4)),
+    data=st.data(),
+)
+def test_random_pooling_gradients_match_torch(backend, kind, k, s, extra, data):
+    p = (data.draw(st.integers(0, k[0] // 2)), data.draw(st.integers(0, k[1] // 2)))
+    x = distinct(np.random.default_rng(sum(k + s + extra)), (2, k[0] + extra[0], k[1] + extra[1], 2))
+    if kind == "max":
+        layer, module = MaxPool2d(k, s, p), torch.nn.MaxPool2d(k, s, p)
+    else:
+        include = kind == "avg"
+        layer = AvgPool2d(k, s, p, count_include_pad=include)
+        module = torch.nn.AvgPool2d(k, s, p, count_include_pad=include)
+    run_twin(Twin(layer, nchw(module), x), backend, np.float64, dict(rtol=1e-9, atol=1e-10))
