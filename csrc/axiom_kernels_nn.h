@@ -200,6 +200,26 @@ AXIOM_API int axiom_attention_f64(const double *q, const double *k, const double
                                   int64_t dv, double scale, int causal, int64_t mask_sb, int64_t mask_sh,
                                   int64_t mask_sq, int64_t mask_sk);
 
+/* Gradients of axiom_attention_* for gout = d out (batch, heads, lq, dv): gq (batch, heads, lq, d),
+ * gk (batch, heads, lk, d), gv (batch, heads, lk, dv); the other arguments as for the forward
+ * (the mask is a constant). Flash-attention style: the probabilities are recomputed block by
+ * block from q and k with each row's maximum and sum, so memory is independent of lq * lk
+ * (scratch O(64 (d + dv + 128) + lq) per head). Like the reference, a query that sees no key
+ * (or whose scores hold +inf / NaN) has NaN probabilities: its gq row is NaN, and so are gk and
+ * gv of its whole head; lk == 0 gives NaN gq. NaN / Inf in q, k, v or gout propagate, but not
+ * necessarily to the same elements as in the reference (causal blocks above the diagonal are
+ * skipped). */
+AXIOM_API int axiom_attention_backward_f32(const float *gout, const float *q, const float *k, const float *v,
+                                           const float *mask, float *gq, float *gk, float *gv, int64_t batch,
+                                           int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv,
+                                           double scale, int causal, int64_t mask_sb, int64_t mask_sh,
+                                           int64_t mask_sq, int64_t mask_sk);
+AXIOM_API int axiom_attention_backward_f64(const double *gout, const double *q, const double *k, const double *v,
+                                           const double *mask, double *gq, double *gk, double *gv, int64_t batch,
+                                           int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv,
+                                           double scale, int causal, int64_t mask_sb, int64_t mask_sh,
+                                           int64_t mask_sq, int64_t mask_sk);
+
 /* Rotary position embedding, rotate-half convention, on x (outer, seq, d): with half = d / 2,
  * angle[s, i] = positions[s] * base ** (-2 i / d) (computed in double),
  * y[.., :half] = x1 cos - x2 sin, y[.., half:2 half] = x2 cos + x1 sin, an odd last element is

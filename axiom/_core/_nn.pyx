@@ -523,6 +523,35 @@ def attention_f64(const double[::1] q, const double[::1] k, const double[::1] v,
     return _attention[double]("attention_f64", q, k, v, mask, out, batch, heads, lq, lk, d, dv, scale, causal, mask_sb, mask_sh, mask_sq, mask_sk)
 
 
+cdef int _attention_backward(str fn, const real[::1] gout, const real[::1] q, const real[::1] k, const real[::1] v, const real[::1] mask, real[::1] gq, real[::1] gk, real[::1] gv, int64_t batch, int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, double scale, int causal, int64_t mask_sb, int64_t mask_sh, int64_t mask_sq, int64_t mask_sk) except? -1:
+    _need(fn, "gout", gout, _len_c(gout), _prod(batch, heads, lq, dv))
+    _need(fn, "q", q, _len_c(q), _prod(batch, heads, lq, d))
+    _need(fn, "k", k, _len_c(k), _prod(batch, heads, lk, d))
+    _need(fn, "v", v, _len_c(v), _prod(batch, heads, lk, dv))
+    _need(fn, "gq", gq, (0 if gq is None else gq.shape[0]), _prod(batch, heads, lq, d))
+    _need(fn, "gk", gk, (0 if gk is None else gk.shape[0]), _prod(batch, heads, lk, d))
+    _need(fn, "gv", gv, (0 if gv is None else gv.shape[0]), _prod(batch, heads, lk, dv))
+    _need(fn, "mask", mask, _len_c(mask), _mask_span(batch, heads, lq, lk, mask_sb, mask_sh, mask_sq, mask_sk) if mask is not None else 0)
+    cdef int code
+    if real is float:
+        with nogil:
+            code = axiom_attention_backward_f32(_cp(gout), _cp(q), _cp(k), _cp(v), _cp(mask), _mp(gq), _mp(gk), _mp(gv), batch, heads, lq, lk, d, dv, scale, causal, mask_sb, mask_sh, mask_sq, mask_sk)
+    else:
+        with nogil:
+            code = axiom_attention_backward_f64(_cp(gout), _cp(q), _cp(k), _cp(v), _cp(mask), _mp(gq), _mp(gk), _mp(gv), batch, heads, lq, lk, d, dv, scale, causal, mask_sb, mask_sh, mask_sq, mask_sk)
+    return code
+
+
+def attention_backward_f32(const float[::1] gout, const float[::1] q, const float[::1] k, const float[::1] v, const float[::1] mask, float[::1] gq, float[::1] gk, float[::1] gv, int64_t batch, int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, double scale, int causal, int64_t mask_sb, int64_t mask_sh, int64_t mask_sq, int64_t mask_sk) -> int:
+    """``axiom_attention_backward_f32`` on flat float buffers; returns the status code."""
+    return _attention_backward[float]("attention_backward_f32", gout, q, k, v, mask, gq, gk, gv, batch, heads, lq, lk, d, dv, scale, causal, mask_sb, mask_sh, mask_sq, mask_sk)
+
+
+def attention_backward_f64(const double[::1] gout, const double[::1] q, const double[::1] k, const double[::1] v, const double[::1] mask, double[::1] gq, double[::1] gk, double[::1] gv, int64_t batch, int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, double scale, int causal, int64_t mask_sb, int64_t mask_sh, int64_t mask_sq, int64_t mask_sk) -> int:
+    """``axiom_attention_backward_f64`` on flat double buffers; returns the status code."""
+    return _attention_backward[double]("attention_backward_f64", gout, q, k, v, mask, gq, gk, gv, batch, heads, lq, lk, d, dv, scale, causal, mask_sb, mask_sh, mask_sq, mask_sk)
+
+
 cdef int _rope(str fn, const real[::1] x, const double[::1] positions, real[::1] y, int64_t outer, int64_t seq, int64_t d, double base) except? -1:
     _need(fn, "x", x, _len_c(x), _prod(outer, seq, d))
     _need(fn, "y", y, (0 if y is None else y.shape[0]), _prod(outer, seq, d))

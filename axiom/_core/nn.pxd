@@ -78,6 +78,14 @@ cdef extern from "axiom_kernels_nn.h" nogil:
                             int64_t batch, int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv,
                             double scale, int causal, int64_t mask_sb, int64_t mask_sh, int64_t mask_sq,
                             int64_t mask_sk)
+    int axiom_attention_backward_f32(const float *gout, const float *q, const float *k, const float *v,
+                                     const float *mask, float *gq, float *gk, float *gv, int64_t batch,
+                                     int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, double scale,
+                                     int causal, int64_t mask_sb, int64_t mask_sh, int64_t mask_sq, int64_t mask_sk)
+    int axiom_attention_backward_f64(const double *gout, const double *q, const double *k, const double *v,
+                                     const double *mask, double *gq, double *gk, double *gv, int64_t batch,
+                                     int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, double scale,
+                                     int causal, int64_t mask_sb, int64_t mask_sh, int64_t mask_sq, int64_t mask_sk)
     int axiom_rope_f32(const float *x, const double *positions, float *y, int64_t outer, int64_t seq, int64_t d,
                        double base)
     int axiom_rope_f64(const double *x, const double *positions, double *y, int64_t outer, int64_t seq, int64_t d,

@@ -28,6 +28,8 @@ Backward kernels, for the autograd engine (extra methods, not part of the contra
   from the forward output ``y``.
 - ``activation_backward(grad_out, x, name, alpha) -> dx = grad_out * act'(x)`` (PyTorch's
   choices at the kinks, like :func:`axiom.backends.reference_grad.activation_backward`).
+- ``attention_backward(grad_out, q, k, v, causal, scale, mask) -> (dq, dk, dv)``
+  (flash-attention style: probabilities recomputed block by block, no ``seq_q x seq_k`` matrix).
 
 ``dgamma`` and ``dbeta`` have the normalised shape (``x.shape[-n_axes:]``, or ``(C,)`` for
 batch norm); sum them down yourself if the parameter was broadcast from a smaller shape.
@@ -55,12 +57,13 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from axiom.backends import abi
 from axiom.backends.base import ACTIVATIONS, OPS, Padding2d, Pair
+from axiom.backends.reference_grad import sum_to
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -101,6 +104,7 @@ _PATTERNS: dict[str, str] = {
     "activation": "pp" + "i" + "c" + "f",
     "activation_backward": "ppp" + "i" + "c" + "f",
     "attention": "ppppp" + "i" * 6 + "fc" + "iiii",
+    "attention_backward": "pppppppp" + "i" * 6 + "fc" + "iiii",
     "rope": "pdp" + "iii" + "f",
 }
 
@@ -329,6 +333,58 @@ def _axis(op: str, axis: Any, ndim: int) -> int:
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer) or not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis!r} is out of range for x with {ndim} dimensions")
     return int(axis) % ndim
+
+
+class _AttentionArgs(NamedTuple):
+    lead: tuple[int, ...]  # the broadcast leading (batch, heads) shape
+    lq: int
+    dv: int
+    dt: np.dtype
+    q: np.ndarray  # contiguous, broadcast to lead, in dt
+    k: np.ndarray
+    v: np.ndarray
+    mask: np.ndarray | None  # base array of the mask view (None: no mask)
+    sizes: tuple[int, int, int, int, int, int]  # batch, heads, lq, lk, d, dv
+    strides: tuple[int, int, int, int]  # mask strides in elements (0: broadcast)
+
+
+def _attention_args(op: str, q: Any, k: Any, v: Any, mask: Any) -> _AttentionArgs:
+    """Check and prepare attention operands: leading dims broadcast like ``numpy.matmul``; the mask
+    broadcasts to ``(*lead, lq, lk)`` without being materialised (strides of 0)."""
+    q, k, v = _array(op, "q", q), _array(op, "k", k), _array(op, "v", v)
+    shapes = f"q {q.shape}, k {k.shape}, v {v.shape}"
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"{op}: {shapes}; expected (batch, heads, seq, head_dim) arrays (at least 2-D)")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"{op}: {shapes}; expected q and k to share head_dim and k and v to share seq")
+    try:
+        lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{op}: {shapes}; expected the leading (batch, heads) dimensions to broadcast") from None
+    lq, d = q.shape[-2:]
+    lk, dv = v.shape[-2:]
+    batch, heads = (math.prod(lead[:-1]), lead[-1]) if lead else (1, 1)
+    dt = _compute_dtype(q, k, v)
+    qc, kc, vc = (np.ascontiguousarray(np.broadcast_to(a, (*lead, *a.shape[-2:])), dtype=dt) for a in (q, k, v))
+    mbase: np.ndarray | None = None
+    strides = (0, 0, 0, 0)
+    if mask is not None:
+        mask = _array(op, "mask", mask)
+        mc = np.ascontiguousarray(mask, dtype=dt)
+        try:
+            mview = np.broadcast_to(mc, (*lead, lq, lk))
+        except ValueError:
+            raise ValueError(
+                f"{op}: mask has shape {mask.shape}; expected it to broadcast to {(*lead, lq, lk)}"
+            ) from None
+        m4 = mview.reshape(batch, heads, lq, lk)  # a view unless the leading axes cannot merge
+        mbase = mc if np.may_share_memory(m4, mc) else np.ascontiguousarray(m4)
+        if mbase is not mc:
+            m4 = mbase
+        strides = tuple(s // mbase.itemsize for s in m4.strides)  # type: ignore[assignment]
+        if mbase.size == 0:
+            mbase = None
+    return _AttentionArgs(lead, lq, dv, dt, qc, kc, vc, mbase, (batch, heads, lq, lk, d, dv), strides)
 
 
 class CKernelsMixin:
@@ -608,43 +664,9 @@ class CKernelsMixin:
         op = "attention"
         if (reason := self._missing(op)) is not None:
             return self.fallback(op, reason, q, k, v, causal, scale, mask)
-        q, k, v = _array(op, "q", q), _array(op, "k", k), _array(op, "v", v)
-        shapes = f"q {q.shape}, k {k.shape}, v {v.shape}"
-        if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-            raise ValueError(f"{op}: {shapes}; expected (batch, heads, seq, head_dim) arrays (at least 2-D)")
-        if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-            raise ValueError(f"{op}: {shapes}; expected q and k to share head_dim and k and v to share seq")
-        try:
-            lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-        except ValueError:
-            raise ValueError(f"{op}: {shapes}; expected the leading (batch, heads) dimensions to broadcast") from None
-        lq, d = q.shape[-2:]
-        lk, dv = v.shape[-2:]
-        batch, heads = (math.prod(lead[:-1]), lead[-1]) if lead else (1, 1)
-        dt = _compute_dtype(q, k, v)
-        qc, kc, vc = (np.ascontiguousarray(np.broadcast_to(a, (*lead, *a.shape[-2:])), dtype=dt) for a in (q, k, v))
-        out = np.empty((*lead, lq, dv), dt)
-        mbase: np.ndarray | None = None
-        strides = (0, 0, 0, 0)
-        if mask is not None:
-            mask = _array(op, "mask", mask)
-            mc = np.ascontiguousarray(mask, dtype=dt)
-            try:
-                mview = np.broadcast_to(mc, (*lead, lq, lk))
-            except ValueError:
-                raise ValueError(
-                    f"{op}: mask has shape {mask.shape}; expected it to broadcast to {(*lead, lq, lk)}"
-                ) from None
-            m4 = mview.reshape(batch, heads, lq, lk)  # a view unless the leading axes cannot merge
-            mbase = mc if np.may_share_memory(m4, mc) else np.ascontiguousarray(m4)
-            if mbase is not mc:
-                m4 = mbase
-            strides = tuple(s // mbase.itemsize for s in m4.strides)  # type: ignore[assignment]
-            if mbase.size == 0:
-                mbase = None
-        self.nn_kernels(
-            op, dt, qc, kc, vc, mbase, out, batch, heads, lq, lk, d, dv, float(scale), int(bool(causal)), *strides
-        )
+        a = _attention_args(op, q, k, v, mask)
+        out = np.empty((*a.lead, a.lq, a.dv), a.dt)
+        self.nn_kernels(op, a.dt, a.q, a.k, a.v, a.mask, out, *a.sizes, float(scale), int(bool(causal)), *a.strides)
         return out.astype(q.dtype, copy=False)
 
     def rope(self, x: np.ndarray, positions: np.ndarray, base: float) -> np.ndarray:
@@ -908,3 +930,43 @@ class CKernelsMixin:
         dx = np.empty(x.shape, dt)
         self.nn_kernels(op, dt, _c(g, dt), _c(x, dt), dx, x.size, ACTIVATION_CODES[name], float(alpha))
         return dx.astype(x.dtype, copy=False)
+
+    def attention_backward(
+        self,
+        grad_out: np.ndarray,
+        q: np.ndarray,
+        k: np.ndarray,
+        v: np.ndarray,
+        causal: bool,
+        scale: float,
+        mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gradients ``(dq, dk, dv)`` of :meth:`attention` (the ``mask`` is a constant), flash-attention style.
+
+        The probabilities are recomputed block by block from ``q`` and ``k``, so memory stays
+        linear in the sequence lengths. Gradients of broadcast leading dimensions are summed
+        back to each operand's shape. A query that sees no key gives NaN like the reference:
+        its ``dq`` row, and ``dk`` and ``dv`` of its head.
+
+        Example:
+            >>> import numpy as np
+            >>> from axiom.backends.native import CBackend
+            >>> q = np.zeros((1, 1, 2, 4)); v = np.array([[[[1.0], [3.0]]]])
+            >>> dq, dk, dv = CBackend().attention_backward(np.ones((1, 1, 2, 1)), q, q, v, causal=True, scale=0.5)
+            >>> dv.ravel().tolist(), float(np.abs(dk).max())
+            ([1.5, 0.5], 0.0)
+        """
+        op = "attention_backward"
+        self._require(op)
+        a = _attention_args(op, q, k, v, mask)
+        g = self._grad(op, grad_out, (*a.lead, a.lq, a.dv))
+        gq, gk, gv = np.empty(a.q.shape, a.dt), np.empty(a.k.shape, a.dt), np.empty(a.v.shape, a.dt)
+        self.nn_kernels(
+            op, a.dt, _c(g, a.dt), a.q, a.k, a.v, a.mask, gq, gk, gv, *a.sizes, float(scale), int(bool(causal)),
+            *a.strides,
+        )  # fmt: skip
+        return (
+            sum_to(gq, q.shape).astype(q.dtype, copy=False),
+            sum_to(gk, k.shape).astype(k.dtype, copy=False),
+            sum_to(gv, v.shape).astype(v.dtype, copy=False),
+        )

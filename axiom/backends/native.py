@@ -441,6 +441,7 @@ class CBackend(CKernelsMixin, NativeBackend):
         "softmax_backward",
         "log_softmax_backward",
         "activation_backward",
+        "attention_backward",
         "rope_backward",
     )
 

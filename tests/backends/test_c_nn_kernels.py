@@ -3,7 +3,8 @@
 The op table (``test_op_table.py``) fuzzes every op; this file checks what fuzzing samples
 poorly: flash attention at block boundaries, with masks and causal alignment, against the
 reference and PyTorch SDPA, and with long sequences in linear memory; the backward kernels
-(norms, pooling, softmax, every activation) against PyTorch autograd in float64; the SIMD math
+(norms, pooling, softmax, every activation, flash-attention backward) against PyTorch
+autograd in float64; the SIMD math
 of the activations and of their derivatives on dense grids, in ulps; results that do not
 depend on the number of OpenMP threads; errors, dtypes and fallbacks of the Python layer.
 """
@@ -528,6 +529,181 @@ def test_autograd_uses_the_native_activation_gradient(be) -> None:  # noqa: ANN0
     assert "activation_backward" not in be.fallbacks
 
 
+# -- attention gradients (axiom_attention_backward_*) -----------------------------------------
+
+
+def torch_attention_grads(g, q, k, v, causal, scale, mask=None):  # noqa: ANN001, ANN201
+    """(dq, dk, dv) of PyTorch SDPA in float64 (end-aligned causal mask folded into an additive one)."""
+    leaves = [t(a).requires_grad_(True) for a in (q, k, v)]
+    sdpa_t(*leaves, causal, scale, mask).backward(t(g))
+    return [a.grad.numpy() for a in leaves]
+
+
+def sdpa_t(q, k, v, causal, scale, mask=None):  # noqa: ANN001, ANN201
+    lq, lk = q.shape[-2], k.shape[-2]
+    m = torch.zeros(lq, lk, dtype=torch.float64)
+    if mask is not None:
+        m = m + t(mask)
+    if causal:
+        m = m.masked_fill(torch.ones(lq, lk, dtype=torch.bool).triu(1 + lk - lq), -math.inf)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=scale)
+
+
+def check_attention_backward(be, g, q, k, v, causal, scale, mask=None, tol32=(2e-5, 2e-6)):  # noqa: ANN001, ANN201
+    """The C gradients in float64 and float32 against the reference (NaN where it has NaN)."""
+    want = REF.attention_backward(g, q, k, v, causal, scale, mask)
+    got = be.attention_backward(g, q, k, v, causal, scale, mask)
+    f32 = [None if a is None else a.astype(np.float32) for a in (g, q, k, v, mask)]
+    got32 = be.attention_backward(*f32[:4], causal, scale, f32[4])
+    for name, a, a32, w in zip(("dq", "dk", "dv"), got, got32, want):
+        assert a.shape == w.shape and a.dtype == np.float64 and a32.dtype == np.float32, name
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(w), err_msg=name)
+        np.testing.assert_array_equal(np.isnan(a32), np.isnan(w), err_msg=name)
+        np.testing.assert_allclose(a, w, rtol=1e-11, atol=1e-12, equal_nan=True, err_msg=name)
+        np.testing.assert_allclose(a32, w, rtol=tol32[0], atol=tol32[1], equal_nan=True, err_msg=name)
+    return got
+
+
+@pytest.mark.parametrize("lq, lk", [(1, 1), (5, 7), (64, 64), (65, 130), (130, 97), (97, 64), (63, 200)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_backward_block_boundaries(be, lq: int, lk: int, causal: bool) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(lq * 1000 + lk)
+    d, dv = (64, 40) if lq % 2 else (17, 9)
+    q, k = rng.standard_normal((2, 3, lq, d)), rng.standard_normal((2, 3, lk, d))
+    v, g = rng.standard_normal((2, 3, lk, dv)), rng.standard_normal((2, 3, lq, dv))
+    scale = 1 / math.sqrt(d)
+    got = check_attention_backward(be, g, q, k, v, causal, scale)
+    if lq <= lk or not causal:  # PyTorch's safe softmax gives 0, not NaN, for a query without keys
+        for a, w in zip(got, torch_attention_grads(g, q, k, v, causal, scale)):
+            np.testing.assert_allclose(a, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mask_shape", [(7, 70), (2, 1, 1, 70), (1, 3, 7, 70), (2, 3, 7, 70), (70,), (7, 1)])
+def test_attention_backward_masks_broadcast(be, mask_shape: tuple[int, ...]) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(len(mask_shape) + 20)
+    q, k = rng.standard_normal((2, 3, 7, 16)), rng.standard_normal((2, 3, 70, 16))
+    v, g = rng.standard_normal((2, 3, 70, 9)), rng.standard_normal((2, 3, 7, 9))
+    mask = rng.standard_normal(mask_shape)
+    mask[rng.random(mask_shape) < 0.2] = -np.inf
+    for causal in (False, True):
+        check_attention_backward(be, g, q, k, v, causal, 0.3, mask)
+    finite = np.where(np.isinf(mask), -1e4, mask)  # PyTorch agrees where every row sees a key
+    for a, w in zip(be.attention_backward(g, q, k, v, False, 0.3, finite),
+                    torch_attention_grads(g, q, k, v, False, 0.3, finite)):  # fmt: skip
+        np.testing.assert_allclose(a, w, rtol=1e-10, atol=1e-12)
+
+
+def test_attention_backward_rows_without_keys_and_empty_sizes(be) -> None:  # noqa: ANN001
+    """Like the reference: a query without a visible key (causal lq > lk, an all -inf mask row, a
+    +inf score) has NaN probabilities, so its dq row and dk, dv of its head are NaN; other heads
+    and other rows of dq stay finite."""
+    rng = np.random.default_rng(13)
+    q, k, v = rng.standard_normal((2, 2, 6, 4)), rng.standard_normal((2, 2, 4, 4)), rng.standard_normal((2, 2, 4, 3))
+    g = rng.standard_normal((2, 2, 6, 3))
+    dq, dk, dv = check_attention_backward(be, g, q, k, v, True, 0.5)  # rows 0, 1 see no key
+    assert np.isnan(dq[..., :2, :]).all() and np.isfinite(dq[..., 2:, :]).all() and np.isnan(dk).all()
+    mask = np.zeros((2, 2, 6, 4))
+    mask[0, 1, 3] = -np.inf  # one row of one head sees nothing
+    mask[1, 0, 2, 1] = np.inf  # a +inf score: NaN, like the reference
+    dq, dk, dv = check_attention_backward(be, g, q, k, v, False, 0.5, mask)
+    assert np.isnan(dk[0, 1]).all() and np.isnan(dv[1, 0]).all() and np.isfinite(dk[0, 0]).all()
+    assert np.isnan(dq[0, 1, 3]).all() and np.isfinite(dq[0, 1, :3]).all()
+    # empty sizes: no queries gives zero dk, dv; no keys gives NaN dq (the reference refuses)
+    dq, dk, dv = be.attention_backward(g[..., :0, :], q[..., :0, :], k, v, False, 0.5)
+    assert dq.shape == (2, 2, 0, 4) and not dk.any() and not dv.any() and dv.shape == v.shape
+    dq, dk, dv = be.attention_backward(g, q, k[..., :0, :], v[..., :0, :], False, 0.5)
+    assert np.isnan(dq).all() and dk.shape == (2, 2, 0, 4) and dv.shape == (2, 2, 0, 3)
+    dq, dk, dv = be.attention_backward(g[:, :, :, :0], q, k, v[..., :0], False, 0.5)  # dv = 0: no gradient flows
+    assert not dq.any() and not dk.any() and dv.shape == (2, 2, 4, 0)
+
+
+def test_attention_backward_long_sequence_linear_memory(be) -> None:  # noqa: ANN001
+    """L = 4096 with a key-padding mask: no L x L matrix (64 MB in float32) is ever formed.
+
+    Checked on a few dq rows against a direct float64 computation, and on two identities that
+    involve every key: sum_j dv_j = sum_i g_i (each probability row sums to 1) and
+    sum_j dk_j = 0 (each row of dS sums to 0)."""
+    L, d = 4096, 64
+    rng = np.random.default_rng(14)
+    q, k, v, g = (rng.standard_normal((1, 1, L, d)).astype(np.float32) for _ in range(4))
+    mask = np.where(rng.random((1, 1, 1, L)) < 0.1, -np.inf, 0.0).astype(np.float32)
+    tracemalloc.start()
+    try:
+        dq, dk, dv = be.attention_backward(g, q, k, v, True, 1 / 8, mask)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"attention_backward allocated {peak / 2**20:.1f} MB in Python for L={L}"
+    assert np.isfinite(dq).all() and np.isfinite(dk).all() and np.isfinite(dv).all()
+    q64, k64, v64, g64 = (a[0, 0].astype(np.float64) for a in (q, k, v, g))
+    rows = np.array([0, 1, 777, 2048, L - 1])
+    s = q64[rows] @ k64.T / 8 + mask[0, 0]
+    s = np.where(np.arange(L)[None, :] > rows[:, None], -np.inf, s)
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    dp = g64[rows] @ v64.T
+    ds = p * (dp - (p * dp).sum(axis=1, keepdims=True)) / 8
+    np.testing.assert_allclose(dq[0, 0, rows], ds @ k64, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dv[0, 0].astype(np.float64).sum(0), g64.sum(0), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(dk[0, 0].astype(np.float64).sum(0), 0.0, atol=1e-3)
+
+
+def test_attention_backward_broadcast_dims_layouts_and_errors(be) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(15)
+    q, g = rng.standard_normal((2, 4, 5, 8)), rng.standard_normal((2, 4, 5, 3))
+    k, v = rng.standard_normal((1, 4, 6, 8)), rng.standard_normal((2, 1, 6, 3))  # heads / batch broadcast
+    dq, dk, dv = check_attention_backward(be, g, q, k, v, True, 0.5)
+    assert dk.shape == k.shape and dv.shape == v.shape  # summed over the broadcast axes
+    for a, w in zip(
+        be.attention_backward(g[0, 0], q[0, 0], k[0, 0], v[0, 0], False, 0.5),
+        REF.attention_backward(g[0, 0], q[0, 0], k[0, 0], v[0, 0], False, 0.5),
+    ):  # 2-D operands
+        np.testing.assert_allclose(a, w, atol=1e-12)  # fmt: skip
+    qt = np.swapaxes(rng.standard_normal((2, 4, 8, 5)), -1, -2)  # non-contiguous views
+    for a, w in zip(be.attention_backward(g, qt, k, v[:, :, ::-1], False, 0.5),
+                    REF.attention_backward(g, qt, k, v[:, :, ::-1], False, 0.5)):  # fmt: skip
+        np.testing.assert_allclose(a, w, atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        h = [a.astype(np.float16) for a in (g, q, k, v)]
+        for a, w in zip(be.attention_backward(*h, False, 0.5), REF.attention_backward(*h, False, 0.5)):
+            assert a.dtype == w.dtype == np.float16
+            np.testing.assert_allclose(a.astype(np.float64), w.astype(np.float64), rtol=2e-2, atol=2e-2)
+    with pytest.raises(
+        ValueError, match=r"attention_backward: grad_out has shape \(2, 4, 5, 8\); expected .* \(2, 4, 5, 3\)"
+    ):
+        be.attention_backward(q, q, k, v, False, 0.5)
+    with pytest.raises(ValueError, match=r"attention_backward: q \(2, 4, 5, 8\), k \(1, 4, 6, 3\)"):
+        be.attention_backward(g, q, k[..., :3], v, False, 0.5)
+    with pytest.raises(ValueError, match=r"attention_backward: mask has shape \(4,\); expected it to broadcast"):
+        be.attention_backward(g, q, k, v, False, 0.5, np.zeros(4))
+    path = abi.built_library_path("c")  # the ctypes path runs the same kernel
+    from axiom.backends.native import CBackend
+
+    for a, w in zip(
+        CBackend(path).attention_backward(g, q, k, v, True, 0.5), be.attention_backward(g, q, k, v, True, 0.5)
+    ):
+        np.testing.assert_array_equal(a, w)
+
+
+def test_autograd_uses_the_native_attention_gradient(be) -> None:  # noqa: ANN001
+    from axiom import Tensor
+    from axiom import functional as AF
+    from axiom.backends import use_backend
+
+    rng = np.random.default_rng(16)
+    q, k, v = (rng.standard_normal((2, 2, 9, 8)).astype(np.float32) for _ in range(3))
+    w = rng.standard_normal((2, 2, 9, 8)).astype(np.float32)
+    with use_backend(be), warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        tq, tk, tv = (Tensor(a, requires_grad=True) for a in (q, k, v))
+        (AF.attention(tq, tk, tv, causal=True) * Tensor(w)).sum().backward()
+    want = REF.attention_backward(w, q, k, v, True, 1 / math.sqrt(8))
+    for tensor, wnt in zip((tq, tk, tv), want):
+        np.testing.assert_allclose(tensor.grad.numpy(), wnt, rtol=1e-4, atol=1e-5)
+    assert "attention_backward" not in be.fallbacks
+
+
 # -- threads, dtypes, errors, fallbacks ----------------------------------------------------------
 
 THREADS_SCRIPT = textwrap.dedent(
@@ -546,6 +722,7 @@ THREADS_SCRIPT = textwrap.dedent(
         "gelu": be.activation(x, "gelu"),
         "dgelu": be.activation_backward(x[::-1], x, "gelu"),
         "drelu": be.activation_backward(x[::-1], x, "relu"),
+        "dattention_k": be.attention_backward(q[:, :2], q[:, :2], k[:, :2], v[:, :2], True, 0.125)[1],
         "maxpool": be.max_pool2d(img, (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),
         "dgamma": be.layernorm_backward(x, x, x[0], 1e-5, 1)[1],
     }

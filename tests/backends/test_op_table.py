@@ -689,6 +689,12 @@ ABI_CASES: dict[str, AbiCase] = {
                                      np.zeros((1, 2, 3, 6), dt), 1, 2, 3, 5, 4, 6, 0.5, 1, 0, 0, 5, 1],
                          (4,), optional=(3,), sizes=(5, 6, 7, 8, 9, 10, 13, 14, 15, 16), overflow=(5, 6, 7, 8, 9, 10),
                          flags={12: 2}),
+    "attention_backward": AbiCase(lambda dt: [_a(dt, 1, 2, 3, 6), _a(dt, 1, 2, 3, 4), _a(dt, 1, 2, 5, 4),
+                                              _a(dt, 1, 2, 5, 6), _a(dt, 3, 5), np.zeros((1, 2, 3, 4), dt),
+                                              np.zeros((1, 2, 5, 4), dt), np.zeros((1, 2, 5, 6), dt), 1, 2, 3, 5, 4, 6,
+                                              0.5, 1, 0, 0, 5, 1],
+                                  (5, 6, 7), optional=(4,), sizes=(8, 9, 10, 11, 12, 13, 16, 17, 18, 19),
+                                  overflow=(8, 9, 10, 11, 12, 13), flags={15: 2}),
     "rope": AbiCase(lambda dt: [_a(dt, 2, 3, 5), np.arange(3.0), np.zeros((2, 3, 5), dt), 2, 3, 5, 10000.0], (2,),
                     sizes=(3, 4, 5), overflow=(3, 4, 5)),
 }  # fmt: skip
