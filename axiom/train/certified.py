@@ -485,11 +485,14 @@ def _cross_entropy(logits: Tensor, labels: Any) -> Tensor:
 
 
 def _box(x: Tensor, eps: float, input_range: tuple[Any, Any] | None) -> tuple[Tensor, Tensor]:
-    lo, hi = x.data - eps, x.data + eps
+    """``[x - eps, x + eps]`` clipped to ``input_range``, in float32 for half-precision inputs (no inward rounding)."""
+    dtype = _compute_dtype(x.dtype) if is_floating(x.dtype) else np.dtype(np.float32)
+    data = x.data.astype(dtype)
+    lo, hi = data - dtype.type(eps), data + dtype.type(eps)
     if input_range is not None:
-        lo = np.clip(lo, input_range[0], None)
-        hi = np.clip(hi, None, input_range[1])
-    return Tensor(lo.astype(x.dtype)), Tensor(hi.astype(x.dtype))
+        lo = np.clip(lo, input_range[0], None).astype(dtype)
+        hi = np.clip(hi, None, input_range[1]).astype(dtype)
+    return Tensor(lo), Tensor(hi)
 
 
 def verified_accuracy(
