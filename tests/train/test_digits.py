@@ -5,12 +5,15 @@ Stated targets (issue 5, item 8):
   15 epochs of batch 32 on a stratified 75/25 split, reaches **>= 93%** test accuracy in
   **< 20 s** (about 0.5 s here) on the NumPy reference backend;
 - the demo's ``digits_cnn`` run (``axiom.demo.train_digits``: 20 epochs, cosine decay) reaches
-  **>= 97%** test accuracy in **< 40 s** (about 3 s on the C kernels) and saves a model that
-  reloads to identical outputs.
+  **>= 97%** test accuracy in **< 40 s** (about 3 s on the C kernels, in a fresh process as
+  ``make demo`` runs it) and saves a model that predicts the same after loading.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import numpy as np
 import pytest
 
 from axiom.backends import use_backend
+from axiom.demo import EPOCHS
 from axiom.nn.init import manual_seed
 from axiom.train import Adam, digits_cnn, digits_mlp, evaluate, fit, load_digits, predict, train_test_split
 
@@ -45,16 +49,23 @@ def test_digits_mlp_reaches_93_percent_quickly() -> None:
     assert (predict(model, x_test).argmax(1) == y_test).mean() == pytest.approx(result["accuracy"])
 
 
-def test_demo_cnn_reaches_97_percent_and_saves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from axiom.demo import EPOCHS, train_digits
-
+def test_demo_cnn_reaches_97_percent_and_saves(tmp_path: Path) -> None:
+    # A fresh process, as `make demo` runs it: in this one torch's OpenMP runtime may already be
+    # loaded by earlier tests, which slows the C kernels' OpenMP threads (see axiom.backends.c_kernels).
+    code = (
+        "import json, sys; from axiom.demo import train_digits; "
+        "acc, path = train_digits(out_dir=sys.argv[1]); print(json.dumps([acc, path]))"
+    )
     t0 = time.perf_counter()
-    accuracy, path = train_digits(out_dir=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     seconds = time.perf_counter() - t0
-    out = capsys.readouterr().out
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    *lines, last = proc.stdout.strip().splitlines()
+    accuracy, path = json.loads(last)
     assert accuracy >= CNN_TARGET and seconds < CNN_SECONDS, (accuracy, seconds)
-    table = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
-    assert len(table) == EPOCHS and f"{accuracy:.2%}" in out and path in out
+    table = [line for line in lines if line.strip()[:1].isdigit()]
+    assert len(table) == EPOCHS and any(f"test accuracy {accuracy:.2%}" in line for line in lines)
+    assert any(path in line for line in lines)
     model = digits_cnn()
     model.load(path)
     x, y = load_digits()
