@@ -132,13 +132,16 @@ def _is_classification(loss_fn: Callable[..., Any]) -> bool:
     return loss_fn in fns or (bool(classes) and isinstance(loss_fn, classes))
 
 
-def _output_width(model: Any, sample: np.ndarray) -> int | None:
-    """The model's output width for inputs like ``sample`` (from its shape rule, else one forward pass)."""
-    try:
-        shape = model.output_shape(("batch", *sample.shape[1:]))
-        return int(shape[-1]) if isinstance(shape[-1], int | np.integer) else None
-    except NotImplementedError:
-        pass
+def _output_width(model: Any, sample: np.ndarray, probe: bool = False) -> int | None:
+    """The model's output width for inputs like ``sample``: from its shape rule, else (or with ``probe``,
+    which also builds lazy layers) from one forward pass in eval mode without gradients."""
+    if not probe:
+        try:
+            shape = model.output_shape(("batch", *sample.shape[1:]))
+            if isinstance(shape[-1], int | np.integer):
+                return int(shape[-1])
+        except NotImplementedError:
+            pass
     training = getattr(model, "training", False)
     try:
         _set_mode(model, False)
@@ -378,6 +381,8 @@ def fit(
             _check_targets(train.y, width, "fit")
             if val is not None:
                 _check_targets(val.y, width, "fit: validation_data")
+    if hasattr(model, "modules") and not all(m.built for m in model.modules()):
+        _output_width(model, train.x[:1], probe=True)  # lazy layers get their weights from one sample
     if not model.parameters():
         raise ValueError(f"fit: {type(model).__name__} has no trainable parameters")
     if optimizer is None:

@@ -467,3 +467,23 @@ def test_real_mixed_precision_and_certified_training_run() -> None:
     assert model.parameters()[0].dtype == np.float32 and np.isfinite(h.last["loss"])
     h = fit(mlp(), x, y, epochs=2, certified=IBPTraining(eps=0.1, input_range=(-20.0, 20.0)), verbose=False)
     assert np.isfinite(h.last["loss"]) and any("verified" in k for k in h.last)
+
+
+def test_lazy_layers_are_built_before_the_default_optimizer_is_made() -> None:
+    x, y = blobs(90)
+    manual_seed(0)
+    model = Sequential(Dense(16, "relu"), Dense(3))  # input size inferred from the data
+    assert not model.layers[0].built
+    h = fit(model, x, y, optimizer=None, epochs=3, verbose=False, seed=0)
+    assert model.layers[0].weight.shape == (2, 16) and h.history["loss"][-1] < h.history["loss"][0]
+
+
+def test_input_of_the_wrong_shape_is_a_shape_error_before_training() -> None:
+    from axiom import ShapeError
+
+    x, y = blobs(30)
+    model = mlp()
+    before = weights(model)
+    with pytest.raises(ShapeError, match="Dense"):
+        fit(model, np.concatenate([x, x], axis=1), y, epochs=1, verbose=False)
+    assert same_weights(before, weights(model))
