@@ -256,8 +256,8 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
 def _accumulate(t: Tensor, g: np.ndarray) -> None:
     from axiom.tensor import Tensor
 
-    g = g.astype(t.dtype, copy=False)
     if t.grad is None:
-        t.grad = Tensor(np.array(g, copy=True))  # never alias an array another rule may hold
+        t.grad = Tensor(np.array(g, dtype=t.dtype, copy=True))  # one copy: never alias an array a rule may hold
     else:
-        t.grad.data = t.grad.data + g
+        # a new array, not +=: an optimizer or the user may hold the old one
+        t.grad.data = t.grad.data + g.astype(t.dtype, copy=False)
