@@ -305,7 +305,8 @@ def fit(
     - **certified** (e.g. :class:`axiom.train.certified.IBPTraining`) replaces the loss by a
       robust one and logs its ``metrics()``; **mixed_precision** (e.g.
       :class:`axiom.train.mixed_precision.MixedPrecision`) trains in float16/bfloat16 with
-      float32 master weights; the model ends in float32.
+      float32 master weights (the logs count ``skipped_steps``, updates skipped for gradient
+      overflow); the model ends in float32.
 
     The model is in train mode while training and in eval mode afterwards.
 
@@ -425,6 +426,7 @@ def fit(
             _set_mode(model, True)
             t0 = time.perf_counter()
             running = _Mean()
+            skipped = 0
             for batch, (xb, yb) in enumerate(train):
                 saved = [(t, t.data.copy()) for _, t in buffers]  # BatchNorm running stats change in forward
                 optimizer.zero_grad()
@@ -441,7 +443,7 @@ def fit(
                         t.data = data
                     raise NonFiniteLossError(epoch, batch, step, value)
                 if mixed_precision is not None:
-                    mixed_precision.step(loss_t, optimizer, clip_grad_norm)
+                    skipped += mixed_precision.step(loss_t, optimizer, clip_grad_norm) is False  # overflow
                 else:
                     loss_t.backward()
                     if clip_grad_norm is not None:
@@ -458,6 +460,8 @@ def fit(
                 for cb in all_cbs:
                     cb.on_batch_end(batch, {**batch_values, "size": len(xb), "epoch": epoch, "step": step, "lr": lr})
             logs: dict[str, Any] = running.result()
+            if mixed_precision is not None:
+                logs["skipped_steps"] = skipped  # steps whose gradients overflowed (loss scale backed off)
             if val is not None:
                 logs.update(_run_eval(model, val, loss_fn, metric_fns, cast, certified, prefix="val_"))
             elif certified is not None and hasattr(certified, "metrics"):

@@ -390,6 +390,8 @@ class RecordingMixedPrecision:
 
     def step(self, loss: Tensor, optimizer: SGD, clip: float | None) -> bool:
         self.calls.append(f"step clip={clip}")
+        if len(self.calls) % 3 == 0:
+            return False  # as if the gradients overflowed: no update
         loss.backward()
         optimizer.step()
         return True
@@ -416,7 +418,7 @@ def test_mixed_precision_protocol_order() -> None:
     x, y = blobs(40)
     mp = RecordingMixedPrecision()
     model = mlp()
-    fit(
+    h = fit(
         model,
         x,
         y,
@@ -431,6 +433,8 @@ def test_mixed_precision_protocol_order() -> None:
     train_step = ["cast", "step clip=5.0"]
     epoch = train_step * 2 + ["cast"]  # two training batches, one validation batch (cast too)
     assert mp.calls == ["attach", *epoch, *epoch, "finish training=False"]
+    # only the first step call is the 3rd call overall (of steps at 3, 5, 8, 10): it "overflowed"
+    assert h.history["skipped_steps"] == [1, 0]
 
 
 def test_certified_protocol_progress_and_metrics() -> None:
