@@ -3,7 +3,7 @@
  * dq, dk, dv of softmax(q k^T * scale + mask) v, flash-attention style (no lq x lk matrix).
  *
  * The algorithm is type-generic (nn_attention_backward_impl.h); this file supplies the two
- * inner pieces per type: the block matrix products (float32: 4 x 16 register tiles of 8-lane
+ * inner pieces per type: the block matrix products (float32: 6 x 16 register tiles of 8-lane
  * FMA vectors, vectorised along the output row; float64: plain loops that gcc vectorises) and
  * the row exponentials (float32: nn_exp_neg of nn_simd.h; float64: libm exp).
  * Heads run in parallel (OpenMP) above NN_PAR_FLOPS multiply-adds.
@@ -16,7 +16,7 @@
 
 #define ABW_BR 64 /* query rows per block */
 #define ABW_BC 64 /* keys per block */
-#define ABW_MR 4  /* rows per register tile */
+#define ABW_MR 6  /* rows per register tile (12 accumulators of 8 lanes) */
 
 static int abw_check(const void *gout, const void *q, const void *k, const void *v, const void *mask,
                      const void *gq, const void *gk, const void *gv, int64_t batch, int64_t heads, int64_t lq,
@@ -112,12 +112,17 @@ static inline __attribute__((always_inline)) void abw_mm_rows_f32(float *restric
 #define ABW_MM_VARIANT(NAME, TA, ACC)                                                                          \
     static void NAME(float *c, int64_t ldc, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t m, \
                      int64_t n, int64_t k) {                                                                   \
-        int64_t i = 0;                                                                                         \
-        for (; i + ABW_MR <= m; i += ABW_MR) {                                                                 \
-            abw_mm_rows_f32(c + i * ldc, ldc, TA ? a + i : a + i * lda, lda, b, ldb, n, k, ABW_MR, TA, ACC);   \
-        }                                                                                                      \
-        for (; i < m; ++i) {                                                                                   \
-            abw_mm_rows_f32(c + i * ldc, ldc, TA ? a + i : a + i * lda, lda, b, ldb, n, k, 1, TA, ACC);        \
+        for (int64_t i = 0; i < m; i += ABW_MR) {                                                              \
+            float *ci = c + i * ldc;                                                                           \
+            const float *ai = TA ? a + i : a + i * lda;                                                        \
+            switch (m - i < ABW_MR ? m - i : ABW_MR) {                                                         \
+            case 1: abw_mm_rows_f32(ci, ldc, ai, lda, b, ldb, n, k, 1, TA, ACC); break;                       \
+            case 2: abw_mm_rows_f32(ci, ldc, ai, lda, b, ldb, n, k, 2, TA, ACC); break;                       \
+            case 3: abw_mm_rows_f32(ci, ldc, ai, lda, b, ldb, n, k, 3, TA, ACC); break;                       \
+            case 4: abw_mm_rows_f32(ci, ldc, ai, lda, b, ldb, n, k, 4, TA, ACC); break;                       \
+            case 5: abw_mm_rows_f32(ci, ldc, ai, lda, b, ldb, n, k, 5, TA, ACC); break;                       \
+            default: abw_mm_rows_f32(ci, ldc, ai, lda, b, ldb, n, k, ABW_MR, TA, ACC); break;                 \
+            }                                                                                                  \
         }                                                                                                      \
     }
 ABW_MM_VARIANT(abw_mm_nn0_f32, 0, 0)
