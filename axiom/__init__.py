@@ -15,6 +15,7 @@ from axiom import (
     functional,
     verify,  # noqa: E402 - callable module: verify(model, properties=...)
 )
+from axiom.autograd import enable_grad, no_grad
 from axiom.backends import available_backends, get_backend, set_backend, use_backend
 from axiom.compiler import CompiledModel, compile, detect_coprocessor
 from axiom.io import from_onnx
@@ -36,6 +37,7 @@ __all__ = [
     "bfloat16",
     "compile",
     "detect_coprocessor",
+    "enable_grad",
     "float16",
     "float32",
     "float64",
@@ -43,6 +45,7 @@ __all__ = [
     "functional",
     "get_backend",
     "manual_seed",
+    "no_grad",
     "set_backend",
     "use_backend",
     "verify",
