@@ -49,6 +49,9 @@ from axiom.train.progress import Progress, progress_mode
 
 __all__ = ["NonFiniteLossError", "evaluate", "fit", "predict"]
 
+#: The default ``metrics`` of fit/evaluate; left out for the regression losses (MSE, L1, Huber).
+DEFAULT_METRICS: tuple[str, ...] = ("accuracy",)
+
 
 class NonFiniteLossError(FloatingPointError):
     """A training loss was NaN or infinite; ``epoch`` (from 1), ``batch`` (from 0 in the epoch), ``step``, ``loss``.
@@ -132,6 +135,14 @@ def _is_classification(loss_fn: Callable[..., Any]) -> bool:
     return loss_fn in fns or (bool(classes) and isinstance(loss_fn, classes))
 
 
+def _is_regression(loss_fn: Callable[..., Any]) -> bool:
+    from axiom.train import losses
+
+    fns = tuple(getattr(losses, n) for n in ("mse_loss", "l1_loss", "huber_loss") if hasattr(losses, n))
+    classes = tuple(getattr(losses, n) for n in ("MSELoss", "L1Loss", "HuberLoss") if hasattr(losses, n))
+    return loss_fn in fns or (bool(classes) and isinstance(loss_fn, classes))
+
+
 def _output_width(model: Any, sample: np.ndarray, probe: bool = False) -> int | None:
     """The model's output width for inputs like ``sample``: from its shape rule, else (or with ``probe``,
     which also builds lazy layers) from one forward pass in eval mode without gradients."""
@@ -180,7 +191,9 @@ def _set_mode(model: Any, training: bool) -> None:
         model.train(training)
 
 
-def _metric_fns(metrics: Any) -> list[tuple[str, Callable[[Any, Any], float]]]:
+def _metric_fns(metrics: Any, loss_fn: Callable[..., Any]) -> list[tuple[str, Callable[[Any, Any], float]]]:
+    if metrics is DEFAULT_METRICS and _is_regression(loss_fn):
+        return []  # accuracy means nothing for a regression
     if metrics is None:
         return []
     if isinstance(metrics, str) or callable(metrics):
@@ -272,7 +285,7 @@ def fit(
     shuffle: bool = True,
     validation_split: float = 0.0,
     validation_data: Any = None,
-    metrics: Sequence[str | Callable[..., float]] | None = ("accuracy",),
+    metrics: Sequence[str | Callable[..., float]] | None = DEFAULT_METRICS,
     callbacks: Sequence[Callback] | Callback = (),
     scheduler: Any = None,
     scheduler_interval: str = "epoch",
@@ -295,7 +308,8 @@ def fit(
       ``step()`` is called after every epoch (``scheduler_interval="step"``: every batch).
       ``clip_grad_norm``: clip the gradients' global 2-norm before each step.
     - **metrics**: names (``"accuracy"``, ``"mae"``, ``"mse"``) or callables, logged on the
-      training batches and on the validation data (``val_`` prefix).
+      training batches and on the validation data (``val_`` prefix). The default, accuracy, is
+      left out when the loss is a regression loss (MSE, L1, Huber).
     - **callbacks**: :mod:`axiom.train.callbacks` (early stopping, checkpoints, loggers).
     - **seed**: seeds :func:`axiom.nn.init.manual_seed` (Dropout masks, lazily built layers)
       and the shuffling; the same seed gives bit-identical weights. Without a seed the
@@ -345,7 +359,7 @@ def fit(
     from axiom.train.losses import get_loss
 
     loss_fn = get_loss(loss)
-    metric_fns = _metric_fns(metrics)
+    metric_fns = _metric_fns(metrics, loss_fn)
     cbs = callback_list(callbacks)
 
     # ---- data ----
@@ -492,7 +506,7 @@ def evaluate(
     y: Any = None,
     *,
     loss: str | Callable[..., Tensor] = "cross_entropy",
-    metrics: Sequence[str | Callable[..., float]] | None = ("accuracy",),
+    metrics: Sequence[str | Callable[..., float]] | None = DEFAULT_METRICS,
     batch_size: int = 256,
     certified: Any = None,
     mixed_precision: Any = None,
@@ -519,7 +533,7 @@ def evaluate(
 
     batch_size = _positive_int(batch_size, "batch_size")
     loss_fn = get_loss(loss)
-    metric_fns = _metric_fns(metrics)
+    metric_fns = _metric_fns(metrics, loss_fn)
     loader = _loader(x, y, model, batch_size, "evaluate")
     if _is_classification(loss_fn):
         _check_targets(loader.y, _output_width(model, loader.x), "evaluate")

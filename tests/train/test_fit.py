@@ -127,6 +127,10 @@ def test_callable_loss_and_metrics() -> None:
         verbose=False,
     )
     assert {"mae", "max_error"} <= set(h.last) and h.last["mae"] < 0.01
+    h = fit(Dense(1, 1), x, 2 * x, loss="mse", epochs=1, verbose=False)
+    assert "accuracy" not in h.last  # the default metric is left out for a regression loss
+    h = fit(Dense(1, 1), x, 2 * x, loss="mse", metrics=["accuracy"], epochs=1, verbose=False)
+    assert "accuracy" in h.last  # unless asked for
 
 
 def test_scheduler_and_step_interval() -> None:
