@@ -1,7 +1,8 @@
 """Axiom: provably correct machine learning.
 
-Define networks whose shapes are checked when they are defined, run them on NumPy or
-compiled kernels, and (in later modules) prove properties about them.
+Define networks whose shapes are checked when they are defined, train them
+(:mod:`axiom.train`), run them on NumPy or compiled kernels, and prove properties about them
+(:mod:`axiom.verify`).
 
 Example:
     >>> import numpy as np
@@ -13,6 +14,7 @@ Example:
 
 from axiom import (
     functional,
+    train,
     verify,  # noqa: E402 - callable module: verify(model, properties=...)
 )
 from axiom.autograd import enable_grad, no_grad
@@ -24,6 +26,7 @@ from axiom.nn import __all__ as _nn_all
 from axiom.nn.init import manual_seed
 from axiom.shapes import ShapeError
 from axiom.tensor import Tensor, as_tensor, bfloat16, float16, float32, float64
+from axiom.train import evaluate, fit, predict
 
 __version__ = "0.1.0"
 
@@ -38,6 +41,8 @@ __all__ = [
     "compile",
     "detect_coprocessor",
     "enable_grad",
+    "evaluate",
+    "fit",
     "float16",
     "float32",
     "float64",
@@ -46,7 +51,9 @@ __all__ = [
     "get_backend",
     "manual_seed",
     "no_grad",
+    "predict",
     "set_backend",
+    "train",
     "use_backend",
     "verify",
 ]

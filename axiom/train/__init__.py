@@ -20,9 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 from axiom.train.callbacks import (
     Callback,
     CSVLogger,
@@ -32,56 +29,159 @@ from axiom.train.callbacks import (
     LambdaCallback,
     ModelCheckpoint,
 )
-from axiom.train.data import DataLoader, load_digits, make_blobs, make_moons, one_hot, train_test_split
-from axiom.train.examples import digits_cnn, digits_mlp, mlp_784
-from axiom.train.fit import NonFiniteLossError, evaluate, fit, predict
-from axiom.train.metrics import METRICS, accuracy, get_metric, mean_absolute_error, mean_squared_error
-from axiom.train.progress import Progress
+from axiom.train.certified import (
+    EpsilonSchedule,
+    IBPTraining,
+    IBPUnsupportedError,
+    interval_bounds,
+    verified_accuracy,
+    worst_case_logits,
+    worst_case_margins,
+)
+from axiom.train.data import (
+    DataLoader,
+    load_digits,
+    make_blobs,
+    make_moons,
+    one_hot,
+    train_test_split,
+)
+from axiom.train.examples import (
+    digits_cnn,
+    digits_mlp,
+    mlp_784,
+)
+from axiom.train.fit import (
+    NonFiniteLossError,
+    evaluate,
+    fit,
+    predict,
+)
+from axiom.train.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    Loss,
+    MSELoss,
+    NLLLoss,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    get_loss,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+from axiom.train.metrics import (
+    METRICS,
+    accuracy,
+    get_metric,
+    mean_absolute_error,
+    mean_squared_error,
+)
+from axiom.train.mixed_precision import (
+    GradScaler,
+    MixedPrecision,
+)
+from axiom.train.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    Optimizer,
+    RMSprop,
+    clip_grad_norm_,
+    clip_grad_value_,
+)
+from axiom.train.progress import (
+    Progress,
+)
+from axiom.train.schedulers import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    LinearWarmup,
+    LRScheduler,
+    MultiStepLR,
+    SequentialLR,
+    StepLR,
+    WarmupCosine,
+)
 
 __all__ = [
+    "Adam",
+    "AdamW",
+    "BCELoss",
+    "BCEWithLogitsLoss",
     "CSVLogger",
     "Callback",
+    "CosineAnnealingLR",
+    "CrossEntropyLoss",
     "DataLoader",
     "EarlyStopping",
+    "EpsilonSchedule",
+    "ExponentialLR",
+    "GradScaler",
     "History",
+    "HuberLoss",
+    "IBPTraining",
+    "IBPUnsupportedError",
     "JSONLogger",
+    "KLDivLoss",
+    "L1Loss",
+    "LRScheduler",
     "LambdaCallback",
+    "LambdaLR",
+    "LinearLR",
+    "LinearWarmup",
+    "Loss",
     "METRICS",
+    "MSELoss",
+    "MixedPrecision",
     "ModelCheckpoint",
+    "MultiStepLR",
+    "NLLLoss",
     "NonFiniteLossError",
+    "Optimizer",
     "Progress",
+    "RMSprop",
+    "SGD",
+    "SequentialLR",
+    "StepLR",
+    "WarmupCosine",
     "accuracy",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "cross_entropy",
     "digits_cnn",
     "digits_mlp",
     "evaluate",
     "fit",
+    "get_loss",
     "get_metric",
+    "huber_loss",
+    "interval_bounds",
+    "kl_div",
+    "l1_loss",
     "load_digits",
     "make_blobs",
     "make_moons",
     "mean_absolute_error",
     "mean_squared_error",
     "mlp_784",
+    "mse_loss",
+    "nll_loss",
     "one_hot",
     "predict",
     "train_test_split",
+    "verified_accuracy",
+    "worst_case_logits",
+    "worst_case_margins",
 ]
-
-
-def _reexport() -> None:
-    """Add each module's ``__all__`` here: losses, optimizers, schedulers, certified and mixed precision.
-
-    Only the modules present are imported, so the package works while they are being written.
-    """
-    for name in ("losses", "optim", "schedulers", "certified", "mixed_precision"):
-        if importlib.util.find_spec(f"axiom.train.{name}") is None:
-            continue
-        module = importlib.import_module(f"axiom.train.{name}")
-        for public in getattr(module, "__all__", ()):
-            globals()[public] = getattr(module, public)
-            if public not in __all__:
-                __all__.append(public)
-
-
-_reexport()
-del _reexport
