@@ -3,8 +3,8 @@
  * dx = dy * act'(x).
  *
  * The kinks follow the reference (axiom/backends/reference_grad.py, PyTorch's choices):
- * relu'(0) = 0, leaky_relu uses x > 0, elu / selu use x > 0, hardswish' is 0 below -3,
- * x / 3 + 1/2 on [-3, 3] and 1 above, hardsigmoid' is 1/6 on (-3, 3), relu6' is 1 on (0, 6).
+ * relu'(0) = 0, leaky_relu uses x > 0, elu / selu use x > 0, hardswish' is 0 up to -3,
+ * x / 3 + 1/2 on (-3, 3) and 1 from 3 on (PyTorch 2.13), hardsigmoid' is 1/6 on (-3, 3), relu6' is 1 on (0, 6).
  * NaN inputs give what the reference's comparisons give (relu'(NaN) = 0, leaky_relu'(NaN) =
  * alpha, hardswish'(NaN) = 1, NaN for the smooth ones), and +-inf gives NaN where the
  * reference computes inf * 0 (gelu, gelu_tanh, silu, mish).
@@ -123,7 +123,7 @@ static inline nn_vf dact_f32(nn_vf x, int act, float alpha) {
         return num * rd + extra * (rd * rd);
     }
     case AXIOM_ACT_HARDSWISH: /* NaN fails both comparisons: 1, like the reference */
-        return nn_sel(x < -3.0f, zero, nn_sel(x <= 3.0f, x / 3.0f + 0.5f, one));
+        return nn_sel(x <= -3.0f, zero, nn_sel(x < 3.0f, x / 3.0f + 0.5f, one));
     case AXIOM_ACT_HARDSIGMOID:
         return nn_sel((x > -3.0f) & (x < 3.0f), nn_set1((float)(1.0 / 6.0)), zero);
     default: /* AXIOM_ACT_RELU6 */
@@ -244,7 +244,7 @@ static inline double dact_f64(double x, int act, double alpha) {
         return num / den + extra / (den * den);
     }
     case AXIOM_ACT_HARDSWISH:
-        return x < -3.0 ? 0.0 : (x <= 3.0 ? x / 3.0 + 0.5 : 1.0);
+        return x <= -3.0 ? 0.0 : (x < 3.0 ? x / 3.0 + 0.5 : 1.0);
     case AXIOM_ACT_HARDSIGMOID:
         return x > -3.0 && x < 3.0 ? 1.0 / 6.0 : 0.0;
     default: /* AXIOM_ACT_RELU6 */

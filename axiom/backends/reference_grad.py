@@ -386,7 +386,7 @@ ACTIVATION_DERIVATIVES = {
     "softsign": lambda x, a: 1.0 / (1.0 + np.abs(x)) ** 2,
     "silu": lambda x, a: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
     "mish": lambda x, a: _mish_grad(x),
-    "hardswish": lambda x, a: np.where(x < -3.0, 0.0, np.where(x <= 3.0, x / 3.0 + 0.5, 1.0)),
+    "hardswish": lambda x, a: np.where(x <= -3.0, 0.0, np.where(x < 3.0, x / 3.0 + 0.5, 1.0)),
     "hardsigmoid": lambda x, a: np.where((x > -3.0) & (x < 3.0), 1.0 / 6.0, 0.0),
     "relu6": lambda x, a: ((x > 0.0) & (x < 6.0)).astype(x.dtype),
 }
