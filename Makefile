@@ -41,6 +41,7 @@ demo: $(STAMP) $(BUILT)
 # writes bench/results/, bench/plots/latest.png and the tables in README.md and bench/README.md
 bench: $(STAMP) $(BUILT)
 	$(VPY) -m axiom.bench all --threads 1,2 --update-readme
+	$(VPY) -m axiom.bench train
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,10 @@
 import os
 import sys
 
+# Before anything imports torch: libgomp reads the wait policy once, when the first library starts it
+# (see axiom.backends.c_kernels.warn_if_openmp_busy).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 from hypothesis import HealthCheck, settings
 

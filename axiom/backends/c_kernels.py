@@ -34,10 +34,9 @@ Backward kernels, for the autograd engine (extra methods, not part of the contra
 ``dgamma`` and ``dbeta`` have the normalised shape (``x.shape[-n_axes:]``, or ``(C,)`` for
 batch norm); sum them down yourself if the parameter was broadcast from a smaller shape.
 
-OpenMP: libgomp must not spin-wait on this shared 2-core class of machine, so importing this
-module sets ``OMP_WAIT_POLICY=PASSIVE`` in the environment unless it is already set (it
-takes effect if libgomp is not loaded yet); the kernels only go parallel above a work
-threshold.
+OpenMP: :mod:`axiom.backends.openmp` sets ``OMP_WAIT_POLICY=PASSIVE`` before any OpenMP runtime
+starts (idle threads must not spin on small shared machines) and warns when torch started one
+first; the kernels only go parallel above a work threshold.
 
 Example:
     >>> import numpy as np
@@ -64,8 +63,6 @@ import numpy as np
 from axiom.backends import abi
 from axiom.backends.base import ACTIVATIONS, OPS, Padding2d, Pair
 from axiom.backends.reference_grad import sum_to
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: Contract ops the C backend runs natively besides matmul.
 C_NN_OPS: tuple[str, ...] = tuple(op for op in OPS if op not in ("matmul", "conv2d"))

@@ -15,9 +15,9 @@ Its matmul goes through the packed GEMM of ``csrc/gemm.c`` (AVX-512 / AVX2 micro
 chosen at run time; ``AXIOM_CPU_FEATURES=avx2`` or :func:`set_cpu_features` caps them) and
 takes strided or transposed operands without copying them. float16, bfloat16 and integer
 inputs fall back to the reference (recorded in ``backend.fallbacks``, warned once), as for
-matmul on every native backend. Importing the C kernels sets ``OMP_WAIT_POLICY=PASSIVE``
-unless the variable is set already (idle OpenMP threads sleep instead of spinning; this
-only takes effect if no libgomp was loaded before).
+matmul on every native backend. ``import axiom`` sets ``OMP_WAIT_POLICY=PASSIVE`` unless the
+variable is set already (idle OpenMP threads sleep instead of spinning; it only takes effect
+if no libgomp was started before, see :mod:`axiom.backends.openmp`).
 
 Example:
     >>> import numpy as np
@@ -45,6 +45,7 @@ import numpy as np
 from axiom.backends import abi, reference_grad
 from axiom.backends.base import Padding2d, Pair, PartialBackend
 from axiom.backends.c_kernels import C_NN_OPS, CKernelsMixin
+from axiom.backends.openmp import warn_if_openmp_busy
 from axiom.backends.reference_grad import sum_to
 
 #: dtypes with a native kernel; mixed float32/float64 computes in float64.
@@ -449,6 +450,7 @@ class CBackend(CKernelsMixin, NativeBackend):
         #: the Cython module (path None) or the ctypes library of C extensions (None if it lacks them)
         self._ext: ModuleType | None = None
         self._ext_lib: ctypes.CDLL | None = None
+        warn_if_openmp_busy()
         if path is None:
             self._ext = _cython_module()
             return _cython_matmul()

@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m axiom.bench {kernels,models,all}``.
+"""Benchmarks: ``python -m axiom.bench {kernels,models,all}`` and ``python -m axiom.bench train``.
 
 Every op of the kernel contract on every available backend, and two models end to end,
 against NumPy (the reference backend), PyTorch and onnxruntime in the same run, interleaved,
@@ -9,7 +9,8 @@ at 1 and 2 threads, with the machine's measured fp32 peak for reference. See
 - :mod:`axiom.bench.models`: the MLP and CNN, :func:`run_model_case`;
 - :mod:`axiom.bench.peak`: the FMA peak loop (``csrc/bench_peak.c``);
 - :mod:`axiom.bench.timing`: interleaved timing; :mod:`axiom.bench.flops`: work formulas;
-- :mod:`axiom.bench.report`: tables, README section, plot; :mod:`axiom.bench.cli`: the command.
+- :mod:`axiom.bench.report`: tables, README section, plot; :mod:`axiom.bench.cli`: the command;
+- :mod:`axiom.bench.train`: training steps/s of the digits CNN and a 784-256-10 MLP vs PyTorch.
 
 Example:
     >>> from axiom.bench import kernel_cases, matmul_flops

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(
         prog="python -m axiom.bench",
-        description="Benchmark axiom's kernels and models against NumPy, PyTorch and onnxruntime.",
+        description="Benchmark axiom's kernels and models against NumPy, PyTorch and onnxruntime. "
+        "Training steps/s: `python -m axiom.bench train` (see its --help).",
     )
     p.add_argument(
         "what",

@@ -1,5 +1,6 @@
 """Backend selection and the explicit, recorded fallback of PartialBackend."""
 
+import os
 import warnings
 
 import numpy as np
@@ -74,3 +75,25 @@ def test_set_backend_and_register():
     finally:
         set_backend("numpy")
     assert get_backend().name == "numpy"
+
+
+def test_openmp_busy_warning_when_torch_started_the_runtime_first() -> None:
+    """torch imported first (no OMP_WAIT_POLICY) makes the C backend warn once; axiom first does not."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = (
+        "import warnings, {first}, {second}\n"
+        "from axiom.backends.native import CBackend\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    CBackend(); CBackend()\n"
+        "print(sum('OMP_WAIT_POLICY' in str(x.message) for x in w))\n"
+    )
+    for first, second, expected in (("torch", "axiom", "1"), ("axiom", "torch", "0")):
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(first=first, second=second)],
+            env=env, capture_output=True, text=True, check=True, timeout=120,
+        )  # fmt: skip
+        assert out.stdout.strip() == expected, (first, out.stdout, out.stderr[-2000:])
