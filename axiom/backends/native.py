@@ -13,11 +13,13 @@ given a ``path`` loads that shared library with ctypes through the one signature
 :meth:`CBackend.conv2d_backward` (NumPy references in :mod:`axiom.backends.reference_grad`).
 Its matmul goes through the packed GEMM of ``csrc/gemm.c`` (AVX-512 / AVX2 micro-kernels
 chosen at run time; ``AXIOM_CPU_FEATURES=avx2`` or :func:`set_cpu_features` caps them) and
-takes strided or transposed operands without copying them. float16, bfloat16 and integer
-inputs fall back to the reference (recorded in ``backend.fallbacks``, warned once), as for
-matmul on every native backend. ``import axiom`` sets ``OMP_WAIT_POLICY=PASSIVE`` unless the
-variable is set already (idle OpenMP threads sleep instead of spinning; it only takes effect
-if no libgomp was started before, see :mod:`axiom.backends.openmp`).
+takes strided or transposed operands without copying them. float16 and bfloat16 inputs of
+matmul, conv2d and their gradients compute in float32 and are cast back (as the reference
+does); integer inputs fall back to the reference (recorded in ``backend.fallbacks``, warned
+once), as do half-precision ones on the Rust and Zig backends. ``import axiom`` sets
+``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set already (idle OpenMP threads sleep
+instead of spinning; it only takes effect if no libgomp was started before, see
+:mod:`axiom.backends.openmp`).
 
 Example:
     >>> import numpy as np
@@ -40,6 +42,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from axiom.backends import abi, reference_grad
@@ -50,6 +53,18 @@ from axiom.backends.reference_grad import sum_to
 
 #: dtypes with a native kernel; mixed float32/float64 computes in float64.
 NATIVE_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.float32), np.dtype(np.float64))
+#: low-precision dtypes the C backend computes in float32 and casts back (like the reference)
+HALF_DTYPES: tuple[np.dtype, ...] = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
+
+def _c_compute_dtype(*arrays: np.ndarray | None) -> np.dtype | None:
+    """The C backend's compute dtype for these operands: float64 if one is float64, float32 if all are
+    float32/float16/bfloat16, None when one has no native path (integers...)."""
+    dts = [a.dtype for a in arrays if a is not None]
+    if any(d not in NATIVE_DTYPES and d not in HALF_DTYPES for d in dts):
+        return None
+    return np.dtype(np.float64) if any(d == np.float64 for d in dts) else np.dtype(np.float32)
+
 
 # kernel(a, b, out): out[...] = a @ b for C-contiguous 2-D arrays of one native dtype
 Matmul2d = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
@@ -524,10 +539,11 @@ class CBackend(CKernelsMixin, NativeBackend):
         if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
             raise TypeError(f"matmul: expected two numpy.ndarray, got {type(a).__name__} and {type(b).__name__}")
         _, m, k, n = matmul_shapes(a.shape, b.shape)
-        if a.dtype not in NATIVE_DTYPES or b.dtype not in NATIVE_DTYPES:
+        dtype = _c_compute_dtype(a, b)
+        if dtype is None:
             names = a.dtype.name if a.dtype == b.dtype else f"{a.dtype.name} and {b.dtype.name}"
-            return self.fallback("matmul", f"dtype {names} has no native kernel (only float32 and float64)", a, b)
-        dtype = np.result_type(a.dtype, b.dtype)
+            reason = f"dtype {names} has no native kernel (only float32, float64, float16, bfloat16)"
+            return self.fallback("matmul", reason, a, b)
         a2 = a.astype(dtype, copy=False)
         b2 = b.astype(dtype, copy=False)
         out = self._gemm(a2 if a.ndim >= 2 else a2.reshape(1, k), b2 if b.ndim >= 2 else b2.reshape(k, 1))
@@ -535,6 +551,8 @@ class CBackend(CKernelsMixin, NativeBackend):
             out = out.reshape(out.shape[:-2] + out.shape[-1:])
         if b.ndim == 1:
             out = out.reshape(out.shape[:-1])
+        if a.dtype != dtype or b.dtype != dtype:  # float16 / bfloat16 computed in float32, cast back
+            out = out.astype(a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype))
         return out
 
     def matmul_backward(self, a: np.ndarray, b: np.ndarray, grad_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -565,14 +583,14 @@ class CBackend(CKernelsMixin, NativeBackend):
                 f"matmul_backward: grad_out has shape {grad_out.shape}; expected {expected}, the shape of a @ b "
                 f"for a {a.shape} and b {b.shape}"
             )
-        if any(x.dtype not in NATIVE_DTYPES for x in (a, b, grad_out)) or self._ext is None:
+        dt = _c_compute_dtype(a, b, grad_out)
+        if dt is None or self._ext is None:
             why = (
                 "the library has no transposed GEMM"
                 if self._ext is None
-                else "dtype has no native kernel (only float32 and float64)"
+                else "dtype has no native kernel (only float32, float64, float16, bfloat16)"
             )
             return self._grad_fallback("matmul_backward", why, reference_grad.matmul_backward, a, b, grad_out)
-        dt = np.result_type(a, b, grad_out)
         a2 = a.astype(dt, copy=False).reshape(a.shape if a.ndim >= 2 else (1, k))
         b2 = b.astype(dt, copy=False).reshape(b.shape if b.ndim >= 2 else (k, 1))
         g = grad_out.astype(dt, copy=False).reshape((*batch, m, n))
@@ -631,9 +649,9 @@ class CBackend(CKernelsMixin, NativeBackend):
         """Why conv cannot run natively on these arrays (None if it can)."""
         if self._ext is None and self._ext_lib is None:
             return f"library {self.library} does not export the C conv2d kernels"
-        bad = sorted({a.dtype.name for a in arrays if a is not None and a.dtype not in NATIVE_DTYPES})
-        if bad:
-            return f"dtype {' and '.join(bad)} has no native kernel (only float32 and float64)"
+        if _c_compute_dtype(*arrays) is None:
+            bad = sorted({a.dtype.name for a in arrays if a is not None and a.dtype not in NATIVE_DTYPES + HALF_DTYPES})
+            return f"dtype {' and '.join(bad)} has no native kernel (only float32, float64, float16, bfloat16)"
         return None
 
     def conv2d(
@@ -652,7 +670,8 @@ class CBackend(CKernelsMixin, NativeBackend):
         ``(C_out,)`` or ``None``; padding is explicit ``((top, bottom), (left, right))``. The
         result has ``x``'s dtype (computed in float64 if any input is float64, else float32).
         1x1 convolutions are one GEMM, depthwise ones a direct loop, the rest an
-        implicit-im2col GEMM. float16/bfloat16/integer inputs run on the reference (recorded).
+        implicit-im2col GEMM. float16/bfloat16 compute in float32; integer inputs run on the
+        reference (recorded).
         Raises ``TypeError``/``ValueError`` for bad arguments.
 
         Example:
@@ -673,7 +692,7 @@ class CBackend(CKernelsMixin, NativeBackend):
         reason = self._conv_native(x, w, bias)
         if reason is not None:
             return self.fallback("conv2d", reason, x, w, bias, stride, padding, dilation, groups)
-        dt = np.result_type(x, w, *(() if bias is None else (bias,)))
+        dt = _c_compute_dtype(x, w, bias)
         xc, wc = np.ascontiguousarray(x, dt), np.ascontiguousarray(w, dt)
         bc = None if bias is None else np.ascontiguousarray(bias, dt)
         y = np.empty(out_shape, dt)
@@ -715,7 +734,7 @@ class CBackend(CKernelsMixin, NativeBackend):
             return self._grad_fallback(
                 "conv2d_backward_input", reason, reference_grad.conv2d_backward_input, grad_out, w, x_shape, *params
             )
-        dt = np.result_type(grad_out, w)
+        dt = _c_compute_dtype(grad_out, w)
         gc, wc = np.ascontiguousarray(grad_out, dt), np.ascontiguousarray(w, dt)
         dx = np.empty(x_shape, dt)
         self._conv_call("input", (dx, wc, gc), (gc, wc, dx), params)
@@ -754,7 +773,7 @@ class CBackend(CKernelsMixin, NativeBackend):
             return self._grad_fallback(
                 "conv2d_backward_weight", reason, reference_grad.conv2d_backward_weight, x, grad_out, w_shape, *params
             )
-        dt = np.result_type(x, grad_out)
+        dt = _c_compute_dtype(x, grad_out)
         xc, gc = np.ascontiguousarray(x, dt), np.ascontiguousarray(grad_out, dt)
         dw, db = np.empty(w_shape, dt), np.empty(w_shape[3], dt)
         self._conv_call("weight", (xc, dw, gc), (xc, gc, dw, db), params)

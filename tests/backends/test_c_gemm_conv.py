@@ -497,22 +497,27 @@ def test_conv2d_input_dtypes_and_layouts(be: CBackend) -> None:
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
-def test_low_precision_falls_back_recorded(be: CBackend) -> None:
+def test_low_precision_computes_in_float32_and_integers_fall_back(be: CBackend) -> None:
     ml_dtypes = pytest.importorskip("ml_dtypes")
     fresh = CBackend()
     for dtype in (np.float16, ml_dtypes.bfloat16):
         x = np.ones((1, 4, 4, 2), dtype)
         w = np.ones((3, 3, 2, 3), dtype)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FallbackWarning)
             y = fresh.conv2d(x, w, None, (1, 1), NO_PAD, (1, 1), 1)
-        assert y.dtype == dtype and (y.astype(np.float32) == 18).all()
-        assert "conv2d" in fresh.fallbacks and "has no native kernel" in fresh.fallbacks["conv2d"]
-        assert any(issubclass(c.category, FallbackWarning) for c in caught) or dtype is not np.float16
-    with pytest.warns(FallbackWarning, match="conv2d_backward_input"):
-        dx = fresh.conv2d_backward_input(np.ones((1, 2, 2, 3), np.float16), np.ones((3, 3, 2, 3), np.float16),
-                                         (1, 4, 4, 2), (1, 1), NO_PAD, (1, 1), 1)  # fmt: skip
-    assert dx.dtype == np.float16 and "conv2d_backward_input" in fresh.fallbacks
+            dx = fresh.conv2d_backward_input(np.ones((1, 2, 2, 3), dtype), w, x.shape, (1, 1), NO_PAD, (1, 1), 1)
+            dw, db = fresh.conv2d_backward_weight(x, np.ones((1, 2, 2, 3), dtype), w.shape, (1, 1), NO_PAD, (1, 1), 1)
+        assert y.dtype == dx.dtype == dw.dtype == db.dtype == dtype and (y.astype(np.float32) == 18).all()
+        ref = reference_grad.conv2d_backward_input(np.ones((1, 2, 2, 3)), w.astype(np.float64), x.shape, (1, 1),
+                                                   NO_PAD, (1, 1), 1)  # fmt: skip
+        np.testing.assert_array_equal(dx.astype(np.float64), ref)
+        assert (dw.astype(np.float32) == 4).all() and (db.astype(np.float32) == 4).all()
+    assert not fresh.fallbacks
+    with pytest.warns(FallbackWarning, match="conv2d"):
+        y = fresh.conv2d(np.ones((1, 4, 4, 2), np.int32), np.ones((3, 3, 2, 3), np.int32), None, (1, 1), NO_PAD,
+                         (1, 1), 1)  # fmt: skip
+    assert y.dtype == np.int32 and "conv2d" in fresh.fallbacks and "has no native kernel" in fresh.fallbacks["conv2d"]
 
 
 @pytest.mark.parametrize(
