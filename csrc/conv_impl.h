@@ -362,7 +362,7 @@ static int C_(conv_backward_input)(const conv_dims *d, const C_T *dy, const C_T 
         return 0;
     }
     /* stride 1: a forward convolution, unless it would have too few output channels to fill the vector tiles */
-    if (d->sh == 1 && d->sw == 1 && (d->cin_g >= 16 || (d->cin_g == 1 && d->cout_g == 1)))
+    if (d->sh == 1 && d->sw == 1 && (d->cin_g >= 32 || (d->cin_g == 1 && d->cout_g == 1)))
         return C_(backward_input_stride1)(d, dy, w, dx);
     int64_t *koff = (int64_t *)axiom_scratch(AXIOM_SLOT_KOFF, (size_t)(d->groups * d->k) * sizeof(int64_t));
     if (!koff) return -1;
