@@ -115,8 +115,14 @@ def conv2d(
     be = get_backend()
     y = be.conv2d(tx.data, tw.data, _opt(tb), stride, padding, dilation, groups)
 
-    def rule(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        gx, gw, gb = be.conv2d_backward(tx.data, tw.data, g, stride, padding, dilation, groups)
+    def rule(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        args = (stride, padding, dilation, groups)
+        if not tx.requires_grad:  # a first layer: no gradient for the data
+            gw, gb = be.conv2d_backward_weight(tx.data, g, tw.shape, *args)
+            return None, gw, _param_grad(gb, tb)
+        if not tw.requires_grad and (tb is None or not tb.requires_grad):
+            return be.conv2d_backward_input(g, tw.data, tx.shape, *args), None, None
+        gx, gw, gb = be.conv2d_backward(tx.data, tw.data, g, *args)
         return gx, gw, _param_grad(gb, tb)
 
     return _result("conv2d", y, (tx, tw, tb), rule)

@@ -54,6 +54,8 @@ OPS: tuple[str, ...] = (
 GRAD_OPS: tuple[str, ...] = (
     "matmul_backward",
     "conv2d_backward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
     "batchnorm_backward",
     "layernorm_backward",
     "rmsnorm_backward",
@@ -230,6 +232,32 @@ class KernelBackend:
         groups: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(d x, d w, d bias)`` of ``sum(grad_out * (conv2d(x, w) + bias))``."""
+        raise NotImplementedError
+
+    def conv2d_backward_input(
+        self,
+        grad_out: np.ndarray,
+        w: np.ndarray,
+        x_shape: tuple[int, int, int, int],
+        stride: Pair,
+        padding: Padding2d,
+        dilation: Pair,
+        groups: int,
+    ) -> np.ndarray:
+        """``d x`` alone (for an input that needs a gradient when the weights do not)."""
+        raise NotImplementedError
+
+    def conv2d_backward_weight(
+        self,
+        x: np.ndarray,
+        grad_out: np.ndarray,
+        w_shape: tuple[int, int, int, int],
+        stride: Pair,
+        padding: Padding2d,
+        dilation: Pair,
+        groups: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(d w, d bias)`` alone (a first layer: its input needs no gradient)."""
         raise NotImplementedError
 
     def batchnorm_backward(

@@ -448,6 +448,8 @@ class CBackend(CKernelsMixin, NativeBackend):
     native_grad_ops = (
         "matmul_backward",
         "conv2d_backward",
+        "conv2d_backward_input",
+        "conv2d_backward_weight",
         "batchnorm_backward",
         "layernorm_backward",
         "rmsnorm_backward",

@@ -96,6 +96,14 @@ def draw_conv(d: Draw) -> tuple:
     return x, wt, d.array((n, ho, wo, cout)), stride, pad, dilation, groups
 
 
+def draw_conv_input(x: np.ndarray, wt: np.ndarray, g: np.ndarray, *params: Any) -> tuple:
+    return (g, wt, x.shape, *params)
+
+
+def draw_conv_weight(x: np.ndarray, wt: np.ndarray, g: np.ndarray, *params: Any) -> tuple:
+    return (x, g, wt.shape, *params)
+
+
 def draw_batchnorm(d: Draw) -> tuple:
     c = d.dim()
     shape = (d.dim(zero=True), *(d.dim() for _ in range(d.int(0, 2))), c)
@@ -172,6 +180,8 @@ def draw_rope(d: Draw) -> tuple:
 CASES: dict[str, Callable[[Draw], tuple]] = {
     "matmul_backward": draw_matmul,
     "conv2d_backward": draw_conv,
+    "conv2d_backward_input": lambda d: draw_conv_input(*draw_conv(d)),
+    "conv2d_backward_weight": lambda d: draw_conv_weight(*draw_conv(d)),
     "batchnorm_backward": draw_batchnorm,
     "layernorm_backward": lambda d: draw_norm(d, rms=False),
     "rmsnorm_backward": lambda d: draw_norm(d, rms=True),

@@ -289,3 +289,21 @@ def test_low_precision_backward_keeps_dtypes_and_tracks_float32(dtype, rtol):
     for name, g32 in grads["float32"].items():
         scale = float(np.abs(g32).max()) + 1e-3
         np.testing.assert_allclose(grads[dtype][name], g32, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+def test_conv_weight_gradient_without_an_input_gradient_is_the_same():
+    """A first layer skips d x (conv2d_backward_weight alone): its weight gradients are unchanged."""
+    from axiom import Conv2d
+
+    rng = np.random.default_rng(0)
+    layer = Conv2d(3, 4, (3, 3), stride=2, padding="same").to("float64")
+    x = rng.standard_normal((2, 7, 7, 3))
+    g = rng.standard_normal(layer(x).shape)
+    layer(Tensor(x)).backward(g)
+    dw, db = layer.weight.grad.numpy().copy(), layer.bias.grad.numpy().copy()
+    layer.zero_grad()
+    xt = Tensor(x, requires_grad=True)
+    layer(xt).backward(g)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), dw, rtol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), db, rtol=1e-12)
+    assert xt.grad is not None and xt.grad.shape == x.shape
