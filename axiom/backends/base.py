@@ -71,7 +71,7 @@ GRAD_OPS: tuple[str, ...] = (
 
 #: Backward kernels the contract itself defines from forward ops (:class:`KernelBackend` has a
 #: body for them), so a backend that does not list them still has them: no fallback needed.
-DERIVED_GRAD_OPS: tuple[str, ...] = ("rope_backward",)
+DERIVED_GRAD_OPS: tuple[str, ...] = ("conv2d_backward", "rope_backward")
 
 #: Element-wise activations understood by ``KernelBackend.activation``.
 ACTIVATIONS: tuple[str, ...] = (
@@ -231,8 +231,18 @@ class KernelBackend:
         dilation: Pair,
         groups: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(d x, d w, d bias)`` of ``sum(grad_out * (conv2d(x, w) + bias))``."""
-        raise NotImplementedError
+        """``(d x, d w, d bias)`` of ``sum(grad_out * (conv2d(x, w) + bias))``: the input and weight kernels.
+
+        Example:
+            >>> from axiom.backends.reference import ReferenceBackend
+            >>> x, w, gy = (np.ones(s) for s in ((1, 3, 3, 2), (1, 1, 2, 4), (1, 3, 3, 4)))
+            >>> dx, dw, db = ReferenceBackend().conv2d_backward(x, w, gy, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+            >>> float(dx[0, 0, 0, 0]), float(dw[0, 0, 0, 0]), db.tolist()
+            (4.0, 9.0, [9.0, 9.0, 9.0, 9.0])
+        """
+        dx = self.conv2d_backward_input(grad_out, w, x.shape, stride, padding, dilation, groups)
+        dw, db = self.conv2d_backward_weight(x, grad_out, w.shape, stride, padding, dilation, groups)
+        return dx, dw, db
 
     def conv2d_backward_input(
         self,

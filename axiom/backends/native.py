@@ -46,7 +46,7 @@ import ml_dtypes
 import numpy as np
 
 from axiom.backends import abi, reference_grad
-from axiom.backends.base import Padding2d, Pair, PartialBackend
+from axiom.backends.base import GRAD_OPS, Padding2d, Pair, PartialBackend
 from axiom.backends.c_kernels import C_NN_OPS, CKernelsMixin
 from axiom.backends.openmp import warn_if_openmp_busy
 from axiom.backends.reference_grad import sum_to
@@ -445,23 +445,7 @@ class CBackend(CKernelsMixin, NativeBackend):
     name = "c"
     kind = "c"
     native_ops = ("matmul", "conv2d", *C_NN_OPS)
-    native_grad_ops = (
-        "matmul_backward",
-        "conv2d_backward",
-        "conv2d_backward_input",
-        "conv2d_backward_weight",
-        "batchnorm_backward",
-        "layernorm_backward",
-        "rmsnorm_backward",
-        "max_pool2d_backward",
-        "avg_pool2d_backward",
-        "global_avg_pool_backward",
-        "softmax_backward",
-        "log_softmax_backward",
-        "activation_backward",
-        "attention_backward",
-        "rope_backward",
-    )
+    native_grad_ops = GRAD_OPS  # the whole backward table (conv2d_backward and rope_backward derived)
 
     def _load(self, path: str | None) -> tuple[Matmul2d, str]:
         #: the Cython module (path None) or the ctypes library of C extensions (None if it lacks them)
@@ -780,29 +764,6 @@ class CBackend(CKernelsMixin, NativeBackend):
         dw, db = np.empty(w_shape, dt), np.empty(w_shape[3], dt)
         self._conv_call("weight", (xc, dw, gc), (xc, gc, dw, db), params)
         return dw.astype(grad_out.dtype, copy=False), db.astype(grad_out.dtype, copy=False)
-
-    def conv2d_backward(
-        self,
-        x: np.ndarray,
-        w: np.ndarray,
-        grad_out: np.ndarray,
-        stride: Pair,
-        padding: Padding2d,
-        dilation: Pair,
-        groups: int,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All three gradients ``(d x, d w, d bias)`` of ``sum(grad_out * (conv2d(x, w) + bias))``.
-
-        Example:
-            >>> import numpy as np
-            >>> x, w, gy = (np.ones(s, np.float32) for s in ((1, 3, 3, 2), (1, 1, 2, 4), (1, 3, 3, 4)))
-            >>> dx, dw, db = CBackend().conv2d_backward(x, w, gy, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-            >>> float(dx[0, 0, 0, 0]), float(dw[0, 0, 0, 0]), db.tolist()
-            (4.0, 9.0, [9.0, 9.0, 9.0, 9.0])
-        """
-        dx = self.conv2d_backward_input(grad_out, w, x.shape, stride, padding, dilation, groups)
-        dw, db = self.conv2d_backward_weight(x, grad_out, w.shape, stride, padding, dilation, groups)
-        return dx, dw, db
 
     @staticmethod
     def _check_grad_out(

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from axiom.backends import reference_grad
-from axiom.backends.base import ACTIVATIONS, GRAD_OPS, KernelBackend, Padding2d, Pair
+from axiom.backends.base import ACTIVATIONS, DERIVED_GRAD_OPS, GRAD_OPS, KernelBackend, Padding2d, Pair
 
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
@@ -213,9 +213,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)
 
 
-# The backward kernels are the functions of reference_grad (rope_backward comes from KernelBackend).
+# The backward kernels are the functions of reference_grad (the derived ones come from KernelBackend).
 for _op in GRAD_OPS:
-    if _op != "rope_backward":
+    if _op not in DERIVED_GRAD_OPS:
         setattr(ReferenceBackend, _op, staticmethod(getattr(reference_grad, _op)))
 
 _ACTIVATION_FUNCS = {

@@ -143,28 +143,6 @@ def conv2d_backward_weight(
     return dwt.astype(grad_out.dtype, copy=False), db.astype(grad_out.dtype, copy=False)
 
 
-def conv2d_backward(
-    x: np.ndarray,
-    w: np.ndarray,
-    grad_out: np.ndarray,
-    stride: Pair,
-    padding: Padding2d,
-    dilation: Pair,
-    groups: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All three gradients ``(d x, d w, d bias)`` of ``sum(grad_out * (conv2d(x, w) + bias))``.
-
-    Example:
-        >>> x, w, gy = np.ones((1, 3, 3, 2)), np.ones((1, 1, 2, 4)), np.ones((1, 3, 3, 4))
-        >>> dx, dw, db = conv2d_backward(x, w, gy, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
-        >>> float(dx[0, 0, 0, 0]), float(dw[0, 0, 0, 0]), db.tolist()
-        (4.0, 9.0, [9.0, 9.0, 9.0, 9.0])
-    """
-    dx = conv2d_backward_input(grad_out, w, x.shape, stride, padding, dilation, groups)
-    dw, db = conv2d_backward_weight(x, grad_out, w.shape, stride, padding, dilation, groups)
-    return dx.astype(x.dtype, copy=False), dw.astype(w.dtype, copy=False), db
-
-
 def _rows(x: np.ndarray, n_axes: int) -> tuple[np.ndarray, np.dtype]:
     """``x`` in its compute dtype as ``(rows, normalised size)``."""
     dt = _compute_dtype(x)
