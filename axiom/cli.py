@@ -43,7 +43,12 @@ stderr; --out FILE writes what stdout shows.
 
 With --instances, runs every row of an instances CSV (benchmark,onnx,vnnlib,timeout_s,expected
 with a header, or VNN-COMP's onnx,vnnlib,timeout), shows progress on stderr and prints a table
-per benchmark; answers that contradict `expected` are flagged and make the exit code 1."""
+per benchmark; answers that contradict `expected` are flagged and make the exit code 1.
+--workers N runs the instances in N worker processes (each imports its networks once); an
+instance that overruns its timeout by the grace (2 s + 10%) has its worker killed and answers
+timeout, one whose worker crashes answers error. --dask-scheduler ADDRESS sends them to a Dask
+distributed cluster instead (its workers must see the same paths). Either way the results come
+back in the CSV's order, with the same answers as a sequential run. Ctrl-C stops every worker."""
 
 VERIFY_EPILOG = """\
 examples:
@@ -51,7 +56,9 @@ examples:
   axiom verify net.onnx prop.vnnlib --method crown --json
   axiom verify net.onnx prop.vnnlib --out result.txt
   axiom verify --instances benchmarks/instances.csv --filter acasxu --timeout-scale 0.5
-  axiom verify --instances instances.csv --root benchmarks --limit 10 --out results.csv"""
+  axiom verify --instances instances.csv --root benchmarks --limit 10 --out results.csv
+  axiom verify --instances benchmarks/instances.csv --workers 2 --out results.csv
+  axiom verify --instances benchmarks/instances.csv --dask-scheduler tcp://10.0.0.5:8786"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout-scale", type=_positive, metavar="F", help="multiply each instance's timeout by F")
     g.add_argument("--limit", type=int, metavar="N", help="run at most N instances (after --filter)")
     g.add_argument("--filter", metavar="REGEX", help="only rows whose benchmark/onnx/vnnlib paths match REGEX")
+    g.add_argument(
+        "--workers",
+        type=_count,
+        metavar="N",
+        help="run instances in N worker processes, hung ones killed at their timeout (default: in this process)",
+    )
+    g.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="run instances on the Dask distributed cluster at ADDRESS (e.g. tcp://host:8786)",
+    )
     return parser
 
 
@@ -100,6 +118,16 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
     return value
 
 
@@ -123,10 +151,12 @@ def _verify(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.instances is not None:
         if args.onnx is not None or args.timeout is not None:
             parser.error("give either NET.onnx SPEC.vnnlib or --instances CSV (with --timeout-scale), not both")
+        if args.workers is not None and args.dask_scheduler is not None:
+            parser.error("give either --workers N or --dask-scheduler ADDRESS, not both")
         return _verify_instances(args)
     if args.onnx is None or args.vnnlib is None:
         parser.error("needs NET.onnx and SPEC.vnnlib (or --instances CSV)")
-    for opt in ("root", "timeout_scale", "limit", "filter"):
+    for opt in ("root", "timeout_scale", "limit", "filter", "workers", "dask_scheduler"):
         if getattr(args, opt) is not None:
             parser.error(f"--{opt.replace('_', '-')} only applies with --instances")
     return _verify_one(args)
@@ -177,7 +207,24 @@ def _verify_instances(args: argparse.Namespace) -> int:
         return 1
     instances = filter_instances(instances, args.filter, args.limit)
     progress = Progress(len(instances), sys.stderr)
-    results = run_instances(instances, timeout_scale=args.timeout_scale or 1.0, method=args.method, progress=progress)
+    options = {"timeout_scale": args.timeout_scale or 1.0, "method": args.method, "progress": progress}
+    try:
+        if args.dask_scheduler is not None:
+            from axiom.verify.distributed import run_dask
+
+            results = run_dask(instances, args.dask_scheduler, **options)
+        elif args.workers is not None:
+            from axiom.verify.distributed import run_parallel
+
+            results = run_parallel(instances, workers=args.workers, **options)
+        else:
+            results = run_instances(instances, **options)
+    except KeyboardInterrupt:
+        print("\naxiom verify: interrupted (workers stopped, no results written)", file=sys.stderr)
+        return 130
+    except RuntimeError as err:  # e.g. the Dask scheduler cannot be reached
+        print(f"axiom verify: {err}", file=sys.stderr)
+        return 1
     if args.out is not None:
         write_results_csv(results, args.out)
     if args.json:
