@@ -368,6 +368,8 @@ def run_dask(
         raise RuntimeError("--dask-scheduler needs dask.distributed: pip install 'axiom[dask]'") from err
     own = not hasattr(address, "submit")
     try:
+        if own:
+            _probe(str(address), connect_timeout)
         client = Client(address, timeout=connect_timeout) if own else address
     except OSError as err:
         raise RuntimeError(f"cannot connect to the Dask scheduler at {address}: {err}") from err
@@ -408,3 +410,15 @@ def run_dask(
         if own:
             client.close()
     return results
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Fail fast on a ``tcp://host:port`` nobody listens on (Client retries until its timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+        return
+    with socket.create_connection((parts.hostname, parts.port), timeout=min(timeout, 10.0)):
+        pass
