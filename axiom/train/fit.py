@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from axiom.autograd import no_grad
-from axiom.nn import init
+from axiom.nn import Layer, init
 from axiom.tensor import Tensor, is_floating
 from axiom.train.callbacks import Callback, History, callback_list
 from axiom.train.data import DataLoader, as_array
@@ -160,6 +161,37 @@ def _output_width(model: Any, sample: np.ndarray, probe: bool = False) -> int | 
             return int(model(sample[:1]).shape[-1])
     finally:
         _set_mode(model, training)
+
+
+def _last_layer(model: Layer) -> Layer:
+    layers = getattr(model, "layers", None)
+    return _last_layer(layers[-1]) if isinstance(layers, list | tuple) and layers else model
+
+
+def _warn_if_softmax_into_logit_loss(model: Layer, loss_fn: Any) -> None:
+    """Warn when a model ending in Softmax trains with a loss that applies its own (log-)softmax.
+
+    Example:
+        >>> import warnings
+        >>> from axiom import Dense, Sequential, Softmax
+        >>> from axiom.train.losses import cross_entropy
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _warn_if_softmax_into_logit_loss(Sequential(Dense(2, 3), Softmax()), cross_entropy)
+        >>> "expects logits" in str(caught[0].message)
+        True
+    """
+    from axiom.nn import Softmax
+    from axiom.train.losses import CrossEntropyLoss, cross_entropy
+
+    if isinstance(_last_layer(model), Softmax) and (loss_fn is cross_entropy or isinstance(loss_fn, CrossEntropyLoss)):
+        warnings.warn(
+            "fit: the model ends with Softmax but the loss 'cross_entropy' expects logits (it applies log-softmax "
+            "itself), so training sees softmax(softmax(z)) and learns slowly; train without the final Softmax "
+            "(add it back for inference), or end with LogSoftmax and use loss='nll'",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_targets(y: np.ndarray, width: int | None, what: str) -> None:
@@ -359,6 +391,7 @@ def fit(
     from axiom.train.losses import get_loss
 
     loss_fn = get_loss(loss)
+    _warn_if_softmax_into_logit_loss(model, loss_fn)
     metric_fns = _metric_fns(metrics, loss_fn)
     cbs = callback_list(callbacks)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -495,3 +496,16 @@ def test_input_of_the_wrong_shape_is_a_shape_error_before_training() -> None:
     with pytest.raises(ShapeError, match="Dense"):
         fit(model, np.concatenate([x, x], axis=1), y, epochs=1, verbose=False)
     assert same_weights(before, weights(model))
+
+
+def test_softmax_output_with_cross_entropy_warns_once_at_fit_start() -> None:
+    from axiom import Softmax
+
+    x, y = make_blobs(60, centers=3, seed=0)
+    model = Sequential(Dense(2, 4, "relu"), Dense(4, 3), Softmax())
+    with pytest.warns(UserWarning, match="ends with Softmax"):
+        fit(model, x, y, epochs=1, verbose=False)
+    logits_model = Sequential(Dense(2, 4, "relu"), Dense(4, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit(logits_model, x, y, epochs=1, verbose=False)
