@@ -1,4 +1,8 @@
-"""``python -m axiom.bench``: see :mod:`axiom.bench.cli`; ``python -m axiom.bench train``: :mod:`axiom.bench.train`."""
+"""``python -m axiom.bench``: see :mod:`axiom.bench.cli`.
+
+``python -m axiom.bench train``: :mod:`axiom.bench.train`; ``python -m axiom.bench verify``:
+:mod:`axiom.bench.verify`.
+"""
 
 import sys
 
@@ -6,6 +10,10 @@ if sys.argv[1:2] == ["train"]:
     from axiom.bench.train import main as train_main
 
     raise SystemExit(train_main(sys.argv[2:]))
+if sys.argv[1:2] == ["verify"]:
+    from axiom.bench.verify import main as verify_main
+
+    raise SystemExit(verify_main(sys.argv[2:]))
 
 from axiom.bench.cli import main
 
