@@ -1,8 +1,12 @@
 """Formal verification with sound bounds (``kind="formal"``).
 
 For each property: a cheap attack first (a replayed counterexample gives ``falsified``), then
-bound propagation, escalating IBP -> CROWN -> alpha-CROWN until the property is proven. What
-the bounds cannot settle is ``unknown`` (complete search comes with branch-and-bound).
+bound propagation, escalating IBP -> CROWN -> alpha-CROWN until the property is proven, then
+complete search by branch-and-bound (:mod:`axiom.verify.bab`: input splitting for at most 16
+inputs, ReLU splitting above; Dense/ReLU chains over boxes) with attacks inside the search, then
+whatever budget is left on counterexample search. Low-dimensional Dense/ReLU chains go straight
+from the attack to branch-and-bound (its root bound is CROWN). What none of them settles is
+``unknown``.
 
 Semantics of ``proven``: for every input of the set, the exact real-arithmetic network defined
 by the model's weights satisfies the condition; bounds are computed in float64 with outward
@@ -36,6 +40,9 @@ from axiom.verify.result import PropertyResult, VerificationResult
 from axiom.verify.sets import InputSet
 
 METHODS = ("ibp", "crown", "alpha-crown")
+
+#: Branch-and-bound budget in seconds when ``verify`` is given no timeout.
+BAB_DEFAULT_TIMEOUT = 10.0
 SEMANTICS = (
     "proven = holds for the exact real-arithmetic network defined by the weights, for every input in the set; "
     "bounds computed in float64 with outward rounding margins; float32 execution error not included"
@@ -152,6 +159,35 @@ def _falsified(prop: Property, cex: Any, replayer: Replayer, t_start: float) -> 
     )
 
 
+def _bab_chain(model: Any, input_set: InputSet, in_shape: tuple[int, ...]) -> Any:
+    from axiom.verify.bab import applicable
+
+    return applicable(model, input_set, in_shape)
+
+
+def _bab_input_dims() -> int:
+    from axiom.verify.bab import INPUT_SPLIT_MAX_DIM
+
+    return INPUT_SPLIT_MAX_DIM
+
+
+def _run_bab(model: Any, input_set: InputSet, prop: Property, left: float, seed: int, replayer: Replayer) -> Any:
+    from axiom.verify.bab import branch_and_bound
+
+    return branch_and_bound(model, input_set, prop.condition, timeout=max(left, 0.0), seed=seed, replayer=replayer)
+
+
+def _bab_info(out: Any) -> dict:
+    return {
+        "status": out.status,
+        "mode": out.mode,
+        "domains": out.domains,
+        "verified_fraction": out.verified_fraction,
+        "max_queue": out.max_queue,
+        "time_s": out.time_s,
+    }
+
+
 def verify_formal(
     model: Any,
     properties: Iterable[Property],
@@ -160,6 +196,7 @@ def verify_formal(
     timeout: float | None = None,
     attack: bool = True,
     seed: int = 0,
+    bab: bool = True,
 ) -> VerificationResult:
     """Prove, falsify or give up on each property; see the module docstring.
 
@@ -194,7 +231,9 @@ def verify_formal(
                 results.append(_falsified(prop, cex, replayer, t1))
                 continue
         status, used, message, bounds, timed_out = "unknown", None, "", {}, False
-        for m in methods:
+        chain = _bab_chain(model, input_set, in_shape) if bab and clauses is not None and method == "auto" else None
+        direct = chain is not None and chain.n_in <= _bab_input_dims()
+        for m in () if direct else methods:
             if deadline is not None and time.perf_counter() > deadline:
                 timed_out, message = True, f"timeout after {timeout} s"
                 break
@@ -218,6 +257,27 @@ def verify_formal(
             if ok:
                 status = "proven"
                 break
+        if status != "proven" and chain is not None and not timed_out:
+            left = BAB_DEFAULT_TIMEOUT if deadline is None else deadline - time.perf_counter()
+            out = _run_bab(model, input_set, prop, left, seed, replayer)
+            used = f"bab-{out.mode}"
+            bounds = {**bounds, "bab": _bab_info(out)}
+            if out.status == "falsified":
+                res = _falsified(prop, out.counterexample, replayer, t1)
+                res.bounds = bounds
+                results.append(res)
+                continue
+            if out.status == "proven":
+                status = "proven"
+                message = f"branch-and-bound ({out.mode} splits): every one of {out.domains} sub-domains is verified"
+            else:
+                message = (
+                    f"branch-and-bound ({out.mode} splits) stopped after {out.domains} sub-domains, "
+                    f"{100 * out.verified_fraction:.1f}% of the input volume verified"
+                )
+                if deadline is not None and time.perf_counter() > deadline:
+                    timed_out = True
+                    message += f"; timeout after {timeout} s"
         if status != "proven" and attack and not timed_out:
             # Bounds could not prove it: spend what is left of the budget looking for a violation.
             rounds = 50 if deadline is not None else 3
@@ -240,8 +300,8 @@ def verify_formal(
             if deadline is not None and time.perf_counter() > deadline:
                 timed_out = True
                 message += f"; no counterexample found before the timeout ({timeout} s)"
-        if status != "proven" and not timed_out:
-            message += "; complete search (branch-and-bound) is not available yet"
+        if status != "proven" and not timed_out and chain is None:
+            message += "; branch-and-bound needs a Dense/ReLU chain over a box or L-inf ball"
         results.append(
             PropertyResult(
                 prop,

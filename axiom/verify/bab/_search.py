@@ -1,0 +1,311 @@
+"""Branch-and-bound loops: input splitting and ReLU splitting (internal; API in ``__init__``).
+
+Both loops keep the open domains in arrays (no Python loop over domains), bound a batch of
+them at once with :func:`spec_bounds`, drop the verified ones, try the candidate points the
+bounds point at (the input vertex minimising each domain's worst linear lower bound, then
+batched PGD from the most promising domains) and split the rest. The queue has a cap: past
+it, the deepest domains are processed first (depth-first), so memory stays bounded.
+
+Example:
+    >>> import numpy as np
+    >>> from axiom.verify.bab._net import ReluChain
+    >>> from axiom.verify.bab._search import input_split
+    >>> net = ReluChain([np.array([[1.0], [-1.0]]), np.array([[1.0, 1.0]])], [np.zeros(2), np.zeros(1)], (1,), np.arange(1))
+    >>> out = input_split(net, np.array([-1.0]), np.array([1.0]), [(np.array([[1.0]]), np.array([-0.5]))], None, 0)
+    >>> out.status
+    'proven'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from axiom.verify.bab._crown import spec_bounds
+from axiom.verify.bab._net import ReluChain
+
+#: A confirmation callback: flat chain inputs ``(P, n_in)`` -> a replayed counterexample or None.
+Confirm = Callable[[np.ndarray], object]
+
+
+@dataclass
+class SearchOutcome:
+    """What a branch-and-bound run found (see :class:`axiom.verify.bab.BabResult`)."""
+
+    status: str  # proven | falsified | unknown
+    counterexample: object = None
+    domains: int = 0
+    iterations: int = 0
+    verified_fraction: float = 0.0
+    max_queue: int = 0
+    stats: dict = field(default_factory=dict)
+
+
+def _stack(clauses: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    C = np.concatenate([c for c, _ in clauses])
+    d = np.concatenate([v for _, v in clauses])
+    owner = np.concatenate([np.full(len(v), k) for k, (_, v) in enumerate(clauses)])
+    return C, d, owner
+
+
+def _clause_margins(gap: np.ndarray, owner: np.ndarray, n_clauses: int) -> np.ndarray:
+    """``(B, n_clauses)``: max over a clause's rows of ``lower - d`` (> 0: the clause is empty there)."""
+    out = np.full((gap.shape[0], n_clauses), -np.inf)
+    for k in range(n_clauses):
+        out[:, k] = np.max(gap[:, owner == k], axis=1)
+    return out
+
+
+def _candidates(bb, gap: np.ndarray, cm: np.ndarray, owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Per domain, the vertex minimising the lower bound of the hardest row of its most violated clause."""
+    worst_clause = np.argmin(cm, axis=1)
+    masked = np.where(owner[None, :] == worst_clause[:, None], gap, -np.inf)
+    row = np.argmax(masked, axis=1)
+    a = bb.A_in[np.arange(len(row)), row]
+    return np.where(a >= 0, lo, hi)
+
+
+def _violates(net: ReluChain, C: np.ndarray, d: np.ndarray, owner: np.ndarray, n_clauses: int, x: np.ndarray) -> np.ndarray:
+    """Float64 screening: points where every row of some clause holds (unsafe); replay decides."""
+    y = net.forward(x) @ C.T - d
+    return np.any(np.stack([np.all(y[:, owner == k] <= 0, axis=1) for k in range(n_clauses)], axis=1), axis=1)
+
+
+def pgd(
+    net: ReluChain,
+    C: np.ndarray,
+    d: np.ndarray,
+    owner: np.ndarray,
+    x: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    clause: np.ndarray,
+    steps: int = 30,
+) -> np.ndarray:
+    """Batched sign-gradient descent on each point's clause margin ``max_i (C_i y - d_i)`` within its box."""
+    mask = owner[None, :] == clause[:, None]
+    scale = np.maximum(hi - lo, 0.0)
+    best, best_val = x.copy(), np.full(len(x), np.inf)
+    for t in range(steps):
+        vals, grads = net.value_grad(x, C)
+        gap = np.where(mask, vals - d, -np.inf)
+        worst = np.argmax(gap, axis=1)
+        cur = gap[np.arange(len(x)), worst]
+        better = cur < best_val
+        best[better], best_val[better] = x[better], cur[better]
+        g = grads[np.arange(len(x)), worst]
+        x = np.clip(x - (0.25 * (1 - t / steps) + 0.01) * scale * np.sign(g), lo, hi)
+    return best
+
+
+def input_split(
+    net: ReluChain,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    clauses: list[tuple[np.ndarray, np.ndarray]],
+    confirm: Confirm | None,
+    seed: int,
+    *,
+    deadline: float | None = None,
+    batch: int = 1024,
+    max_queue: int = 200_000,
+    branching: str = "smart",
+    attack_every: int = 4,
+    max_domains: int | None = None,
+) -> SearchOutcome:
+    """Input-split branch-and-bound on the flat input box ``[lo, hi]`` (see the module doc).
+
+    ``branching``: ``"smart"`` splits the dimension maximising ``|a_i| (hi_i - lo_i)`` for the
+    linear lower bound ``a . x + c`` of the domain's worst spec row (the dimension the bound
+    depends on most), ``"widest"`` the widest dimension relative to the root box.
+    """
+    rng = np.random.default_rng(seed)
+    C, d, owner = _stack(clauses)
+    nc = len(clauses)
+    root_w = np.maximum(hi - lo, 1e-300)
+    Lo, Hi = lo[None].astype(np.float64), hi[None].astype(np.float64)
+    total_vol, done_vol = 1.0, 0.0
+    vol = np.ones(1)
+    it = n_dom = peak = 0
+    while Lo.shape[0]:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        if max_domains is not None and n_dom >= max_domains:
+            break
+        it += 1
+        take = min(batch, Lo.shape[0])
+        # depth-first on the newest domains (the end of the queue): bounded memory, fast refutation
+        bl, bh, bv = Lo[-take:], Hi[-take:], vol[-take:]
+        Lo, Hi, vol = Lo[:-take], Hi[:-take], vol[:-take]
+        n_dom += take
+        bb = spec_bounds(net, bl, bh, C)
+        gap = bb.lower - d
+        cm = _clause_margins(gap, owner, nc)
+        ok = np.all(cm > 0, axis=1) | bb.empty
+        done_vol += float(np.sum(bv[ok]))
+        keep = ~ok
+        if not np.any(keep):
+            continue
+        bl, bh, bv, cm, gap = bl[keep], bh[keep], bv[keep], cm[keep], gap[keep]
+        A_in = bb.A_in[keep]
+        sub = type(bb)(bb.lower[keep], A_in, bb.const[keep], [], [], bb.empty[keep])
+        if confirm is not None:
+            pts = np.concatenate([_candidates(sub, gap, cm, owner, bl, bh), 0.5 * bl + 0.5 * bh])
+            hit = np.flatnonzero(_violates(net, C, d, owner, nc, pts))
+            if hit.size:
+                cex = confirm(pts[hit[:64]])
+                if cex is not None:
+                    return SearchOutcome("falsified", cex, n_dom, it, done_vol / total_vol, peak)
+            if it % attack_every == 1 or attack_every == 1:
+                order = np.argsort(np.min(cm, axis=1))[:32]
+                clause = np.argmin(cm[order], axis=1)
+                start = _candidates(sub, gap, cm, owner, bl, bh)[order]
+                rand = rng.uniform(bl[order], bh[order])
+                xs = pgd(net, C, d, owner, np.concatenate([start, rand]), np.concatenate([bl[order]] * 2),
+                         np.concatenate([bh[order]] * 2), np.concatenate([clause, clause]))
+                hit = np.flatnonzero(_violates(net, C, d, owner, nc, xs))
+                if hit.size:
+                    cex = confirm(xs[hit[:64]])
+                    if cex is not None:
+                        return SearchOutcome("falsified", cex, n_dom, it, done_vol / total_vol, peak)
+        # branching
+        row = np.argmax(np.where(owner[None, :] == np.argmin(cm, axis=1)[:, None], gap, -np.inf), axis=1)
+        width = bh - bl
+        if branching == "smart":
+            score = np.abs(A_in[np.arange(len(row)), row]) * width
+            flat = ~np.any(score > 0, axis=1)
+            score[flat] = (width / root_w)[flat]
+        else:
+            score = width / root_w
+        dim = np.argmax(score, axis=1)
+        wd = width[np.arange(len(dim)), dim]
+        if np.any(wd <= 0):
+            return SearchOutcome("unknown", None, n_dom, it, done_vol / total_vol, peak, {"reason": "a domain cannot be split further"})
+        mid = bl[np.arange(len(dim)), dim] + 0.5 * wd
+        left_hi, right_lo = bh.copy(), bl.copy()
+        left_hi[np.arange(len(dim)), dim] = mid
+        right_lo[np.arange(len(dim)), dim] = mid
+        Lo = np.concatenate([Lo, bl, right_lo])
+        Hi = np.concatenate([Hi, left_hi, bh])
+        vol = np.concatenate([vol, bv / 2, bv / 2])
+        peak = max(peak, Lo.shape[0])
+        if Lo.shape[0] > max_queue:
+            return SearchOutcome("unknown", None, n_dom, it, done_vol / total_vol, peak, {"reason": "queue cap"})
+    status = "proven" if Lo.shape[0] == 0 else "unknown"
+    return SearchOutcome(status, None, n_dom, it, 1.0 if status == "proven" else done_vol / total_vol, peak)
+
+
+def relu_split(
+    net: ReluChain,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    clauses: list[tuple[np.ndarray, np.ndarray]],
+    confirm: Confirm | None,
+    seed: int,
+    *,
+    deadline: float | None = None,
+    batch: int = 64,
+    max_queue: int = 50_000,
+    max_domains: int | None = None,
+    recompute: bool = True,
+) -> SearchOutcome:
+    """ReLU-split branch-and-bound over the input box ``[lo, hi]`` (see the module doc).
+
+    Each domain carries a split state per neuron and its inherited pre-activation intervals;
+    the neuron to split maximises the BaBSR-style score ``max(-a_j, 0) * u_j (-l_j) / (u_j - l_j)``
+    (the intercept the upper ReLU line costs the worst spec row's bound, ``a_j`` its
+    coefficient). ``recompute`` re-derives the layers above the shallowest split by CROWN.
+    """
+    rng = np.random.default_rng(seed)
+    C, d, owner = _stack(clauses)
+    nc = len(clauses)
+    K = net.depth
+    lo2, hi2 = lo[None].astype(np.float64), hi[None].astype(np.float64)
+    root = spec_bounds(net, lo2, hi2, C)
+    sizes = [w.shape[0] for w in net.W[:-1]]
+    splits = [np.zeros((1, n), np.int8) for n in sizes]
+    bounds = [(L.copy(), Ub.copy()) for L, Ub in root.pre]
+    depth = np.zeros(1, np.int64)
+    it = n_dom = peak = 0
+    fresh = [root]  # the root's bounds are already computed
+    while depth.size:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        if max_domains is not None and n_dom >= max_domains:
+            break
+        it += 1
+        take = min(batch, depth.size)
+        sl = slice(depth.size - take, depth.size)
+        b_split = [s[sl] for s in splits]
+        b_bounds = [(L[sl], Ub[sl]) for L, Ub in bounds]
+        b_depth = depth[sl]
+        splits = [s[: sl.start] for s in splits]
+        bounds = [(L[: sl.start], Ub[: sl.start]) for L, Ub in bounds]
+        depth = depth[: sl.start]
+        n_dom += take
+        lo_b, hi_b = np.repeat(lo2, take, 0), np.repeat(hi2, take, 0)
+        if fresh:
+            bb = fresh.pop()
+        else:
+            bb = spec_bounds(net, lo_b, hi_b, C, b_split, b_bounds, reuse_below=0 if recompute else K)
+        gap = bb.lower - d
+        cm = _clause_margins(gap, owner, nc)
+        ok = np.all(cm > 0, axis=1) | bb.empty
+        keep = np.flatnonzero(~ok)
+        if keep.size == 0:
+            continue
+        gap, cm = gap[keep], cm[keep]
+        sub = type(bb)(bb.lower[keep], bb.A_in[keep], bb.const[keep], [], [], bb.empty[keep])
+        if confirm is not None:
+            pts = _candidates(sub, gap, cm, owner, lo_b[keep], hi_b[keep])
+            if it % 4 == 1:
+                clause = np.argmin(cm, axis=1)[:8]
+                starts = np.concatenate([pts[:8], rng.uniform(lo2[0], hi2[0], (8, lo.size))])
+                pts = np.concatenate([pts, pgd(net, C, d, owner, starts, lo_b[: len(starts)], hi_b[: len(starts)],
+                                               np.concatenate([clause, np.resize(clause, 8)]), steps=20)])
+            hit = np.flatnonzero(_violates(net, C, d, owner, nc, pts))
+            if hit.size:
+                cex = confirm(pts[hit[:64]])
+                if cex is not None:
+                    return SearchOutcome("falsified", cex, n_dom, it, 0.0, peak)
+        # BaBSR-style neuron choice on the worst row of the most violated clause
+        row = np.argmax(np.where(owner[None, :] == np.argmin(cm, axis=1)[:, None], gap, -np.inf), axis=1)
+        best_score = np.full(keep.size, -1.0)
+        best_layer = np.zeros(keep.size, np.int64)
+        best_idx = np.zeros(keep.size, np.int64)
+        pre = [(L[keep], Ub[keep]) for L, Ub in bb.pre]
+        for k in range(K):
+            L, Ub = pre[k]
+            a = bb.coeffs[k][keep][np.arange(keep.size), row]
+            unst = (L < 0) & (Ub > 0) & (b_split[k][keep] == 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                inter = np.where(unst, Ub * (-L) / np.where(unst, Ub - L, 1.0), 0.0)
+            score = np.where(unst, np.maximum(-a, 0.0) * inter + 1e-12 * inter, -1.0)
+            j = np.argmax(score, axis=1)
+            s = score[np.arange(keep.size), j]
+            better = s > best_score
+            best_score[better], best_layer[better], best_idx[better] = s[better], k, j[better]
+        if np.any(best_score < 0):
+            # no unstable neuron left: the relaxation is exact there, so the bound is exact up to rounding
+            return SearchOutcome("unknown", None, n_dom, it, 0.0, peak, {"reason": "a domain has no neuron to split"})
+        kids = []
+        for sign in (1, -1):
+            sp = [s[keep].copy() for s in b_split]
+            for k in range(K):
+                sel = best_layer == k
+                sp[k][np.flatnonzero(sel), best_idx[sel]] = sign
+            kids.append(sp)
+        splits = [np.concatenate([splits[k], kids[0][k], kids[1][k]]) for k in range(K)]
+        bounds = [
+            (np.concatenate([bounds[k][0], pre[k][0], pre[k][0]]), np.concatenate([bounds[k][1], pre[k][1], pre[k][1]]))
+            for k in range(K)
+        ]
+        depth = np.concatenate([depth, b_depth[keep] + 1, b_depth[keep] + 1])
+        peak = max(peak, depth.size)
+        if depth.size > max_queue:
+            return SearchOutcome("unknown", None, n_dom, it, 0.0, peak, {"reason": "queue cap"})
+    status = "proven" if depth.size == 0 else "unknown"
+    return SearchOutcome(status, None, n_dom, it, 1.0 if status == "proven" else 0.0, peak)
