@@ -145,6 +145,11 @@ def test_parser_single_and_instances_modes() -> None:
         (["verify", "n.onnx", "s.vnnlib", "--method", "magic"], "invalid choice"),
         (["verify", "a", "b", "c"], "unrecognized arguments"),
         (["frobnicate"], "invalid choice"),
+        (["verify", "n.onnx", "s.vnnlib", "--workers", "2"], "--workers only applies with --instances"),
+        (["verify", "n.onnx", "s.vnnlib", "--dask-scheduler", "tcp://h:1"], "--dask-scheduler only applies"),
+        (["verify", "--instances", "i.csv", "--workers", "0"], "must be >= 1"),
+        (["verify", "--instances", "i.csv", "--workers", "two"], "not an integer"),
+        (["verify", "--instances", "i.csv", "--workers", "2", "--dask-scheduler", "tcp://h:1"], "not both"),
     ],
 )
 def test_usage_errors_exit_2(capsys, argv: list[str], message: str) -> None:
@@ -479,3 +484,65 @@ def test_end_to_end_instances_test_set(tmp_path: Path) -> None:
     assert "no wrong answers (5 of 5" in r.stdout and r.stderr.count("[") >= 5
     with open(out) as f:
         assert [row["result"] for row in csv.DictReader(f)] == ["unsat", "unsat", "unsat", "sat", "unsat"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Scale-out: --workers and --dask-scheduler (more in tests/verify/test_scaleout.py)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_parser_scale_out_options(capsys) -> None:
+    a = build_parser().parse_args(["verify", "--instances", "i.csv", "--workers", "3"])
+    assert (a.workers, a.dask_scheduler) == (3, None)
+    b = build_parser().parse_args(["verify", "--instances", "i.csv", "--dask-scheduler", "tcp://127.0.0.1:8786"])
+    assert (b.workers, b.dask_scheduler) == (None, "tcp://127.0.0.1:8786")
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    out = capsys.readouterr().out
+    assert "--workers N" in out and "--dask-scheduler ADDRESS" in out and "Ctrl-C" in out
+
+
+@needs_bench
+def test_end_to_end_instances_workers_match_sequential(tmp_path: Path) -> None:
+    def results(*extra: str) -> list[list[str]]:
+        out = tmp_path / f"results{len(extra)}.csv"
+        r = _run_module(
+            "verify", "--instances", str(BENCH / "instances.csv"), "--filter", "^test/", "--out", str(out), *extra
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.splitlines()[1].split()[:9] == ["test", "5", "4", "1", "0", "0", "0", "5", "0"], r.stdout
+        with open(out) as f:
+            return [row[:6] for row in csv.reader(f)]
+
+    assert results("--workers", "2") == results()
+
+
+@needs_bench
+def test_end_to_end_ctrl_c_stops_workers(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    if not (BENCH / "verivital").is_dir():
+        pytest.skip("verivital benchmark not available")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "axiom", "verify", "--instances", str(BENCH / "instances.csv")]
+        + ["--filter", "verivital", "--workers", "2", "--out", str(tmp_path / "r.csv")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, which gets the SIGINT as from a terminal
+    )
+    time.sleep(3.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in err and not (tmp_path / "r.csv").exists()
+    for _ in range(50):  # the workers are killed and reaped; multiprocessing's helper exits on EOF
+        ps = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True).stdout.split()
+        rows = zip(ps[::3], ps[1::3], ps[2::3])
+        left = [pid for pid, sid, stat in rows if sid == str(proc.pid) and not stat.startswith("Z")]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, f"processes of the run still alive: {left}"
