@@ -120,7 +120,12 @@ def relu_chain(model: Any, in_shape: tuple[int, ...]) -> ReluChain | None:
     want_dense = True
     for node in nodes[k:]:
         op = node.op
-        if isinstance(op, IndexOp) and len(op.in_shapes[0]) == 1 and op.out_shape == op.in_shapes[0] and op.perm is None:
+        if (
+            isinstance(op, IndexOp)
+            and len(op.in_shapes[0]) == 1
+            and op.out_shape == op.in_shapes[0]
+            and op.perm is None
+        ):
             continue
         if want_dense and isinstance(op, DenseOp) and len(op.in_shapes[0]) == 1:
             Ws.append(op.WT)

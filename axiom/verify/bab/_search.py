@@ -68,7 +68,9 @@ def _candidates(bb, gap: np.ndarray, cm: np.ndarray, owner: np.ndarray, lo: np.n
     return np.where(a >= 0, lo, hi)
 
 
-def _violates(net: ReluChain, C: np.ndarray, d: np.ndarray, owner: np.ndarray, n_clauses: int, x: np.ndarray) -> np.ndarray:
+def _violates(
+    net: ReluChain, C: np.ndarray, d: np.ndarray, owner: np.ndarray, n_clauses: int, x: np.ndarray
+) -> np.ndarray:
     """Float64 screening: points where every row of some clause holds (unsafe); replay decides."""
     y = net.forward(x) @ C.T - d
     return np.any(np.stack([np.all(y[:, owner == k] <= 0, axis=1) for k in range(n_clauses)], axis=1), axis=1)
@@ -111,7 +113,7 @@ def input_split(
     *,
     deadline: float | None = None,
     batch: int = 1024,
-    max_queue: int = 200_000,
+    max_queue: int = 50_000,
     branching: str = "smart",
     attack_every: int = 4,
     max_domains: int | None = None,
@@ -129,6 +131,7 @@ def input_split(
     Lo, Hi = lo[None].astype(np.float64), hi[None].astype(np.float64)
     total_vol, done_vol = 1.0, 0.0
     vol = np.ones(1)
+    pre: list[tuple[np.ndarray, np.ndarray]] | None = None  # parents' intervals: valid on every child
     it = n_dom = peak = 0
     while Lo.shape[0]:
         if deadline is not None and time.perf_counter() > deadline:
@@ -140,8 +143,11 @@ def input_split(
         # depth-first on the newest domains (the end of the queue): bounded memory, fast refutation
         bl, bh, bv = Lo[-take:], Hi[-take:], vol[-take:]
         Lo, Hi, vol = Lo[:-take], Hi[:-take], vol[:-take]
+        b_pre = None if pre is None else [(L[-take:], Ub[-take:]) for L, Ub in pre]
+        if pre is not None:
+            pre = [(L[:-take], Ub[:-take]) for L, Ub in pre]
         n_dom += take
-        bb = spec_bounds(net, bl, bh, C)
+        bb = spec_bounds(net, bl, bh, C, parent=b_pre)
         gap = bb.lower - d
         cm = _clause_margins(gap, owner, nc)
         ok = np.all(cm > 0, axis=1) | bb.empty
@@ -164,8 +170,16 @@ def input_split(
                 clause = np.argmin(cm[order], axis=1)
                 start = _candidates(sub, gap, cm, owner, bl, bh)[order]
                 rand = rng.uniform(bl[order], bh[order])
-                xs = pgd(net, C, d, owner, np.concatenate([start, rand]), np.concatenate([bl[order]] * 2),
-                         np.concatenate([bh[order]] * 2), np.concatenate([clause, clause]))
+                xs = pgd(
+                    net,
+                    C,
+                    d,
+                    owner,
+                    np.concatenate([start, rand]),
+                    np.concatenate([bl[order]] * 2),
+                    np.concatenate([bh[order]] * 2),
+                    np.concatenate([clause, clause]),
+                )
                 hit = np.flatnonzero(_violates(net, C, d, owner, nc, xs))
                 if hit.size:
                     cex = confirm(xs[hit[:64]])
@@ -183,11 +197,17 @@ def input_split(
         dim = np.argmax(score, axis=1)
         wd = width[np.arange(len(dim)), dim]
         if np.any(wd <= 0):
-            return SearchOutcome("unknown", None, n_dom, it, done_vol / total_vol, peak, {"reason": "a domain cannot be split further"})
+            return SearchOutcome(
+                "unknown", None, n_dom, it, done_vol / total_vol, peak, {"reason": "a domain cannot be split further"}
+            )
         mid = bl[np.arange(len(dim)), dim] + 0.5 * wd
         left_hi, right_lo = bh.copy(), bl.copy()
         left_hi[np.arange(len(dim)), dim] = mid
         right_lo[np.arange(len(dim)), dim] = mid
+        kp = [(L[keep], Ub[keep]) for L, Ub in bb.pre]
+        if pre is None:
+            pre = [(L[:0], Ub[:0]) for L, Ub in kp]
+        pre = [(np.concatenate([pre[k][0], L, L]), np.concatenate([pre[k][1], Ub, Ub])) for k, (L, Ub) in enumerate(kp)]
         Lo = np.concatenate([Lo, bl, right_lo])
         Hi = np.concatenate([Hi, left_hi, bh])
         vol = np.concatenate([vol, bv / 2, bv / 2])
@@ -264,8 +284,22 @@ def relu_split(
             if it % 4 == 1:
                 clause = np.argmin(cm, axis=1)[:8]
                 starts = np.concatenate([pts[:8], rng.uniform(lo2[0], hi2[0], (8, lo.size))])
-                pts = np.concatenate([pts, pgd(net, C, d, owner, starts, lo_b[: len(starts)], hi_b[: len(starts)],
-                                               np.concatenate([clause, np.resize(clause, 8)]), steps=20)])
+                pts = np.concatenate(
+                    [
+                        pts,
+                        pgd(
+                            net,
+                            C,
+                            d,
+                            owner,
+                            starts,
+                            lo_b[: len(starts)],
+                            hi_b[: len(starts)],
+                            np.concatenate([clause, np.resize(clause, 8)]),
+                            steps=20,
+                        ),
+                    ]
+                )
             hit = np.flatnonzero(_violates(net, C, d, owner, nc, pts))
             if hit.size:
                 cex = confirm(pts[hit[:64]])
