@@ -111,6 +111,8 @@ def _worker_main(conn: Connection, runner: Runner) -> None:
             conn.send((index, outcome))
         except (BrokenPipeError, OSError):
             return
+        except Exception as err:  # noqa: BLE001 - an answer that does not pickle is reported, not lost
+            conn.send((index, Outcome("error", outcome.runtime_s, message=f"unsendable result: {err}")))
 
 
 @dataclass
@@ -258,6 +260,12 @@ def run_parallel(
                             dead = True
                     except (EOFError, OSError):
                         dead = True
+                    except Exception as err:  # noqa: BLE001 - an answer that does not unpickle
+                        if w.task is not None:
+                            index, inst, _ = w.task
+                            bad = Outcome("error", now - w.dispatched, message=f"unreadable result: {err}")
+                            _finish(progress, inst, bad, results, index)
+                            w.task = None
                 if message is not None and message[0] == "ready":
                     w.ready = True
                     start_failures = 0
