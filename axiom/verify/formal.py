@@ -233,7 +233,7 @@ def verify_formal(
         status, used, message, bounds, timed_out = "unknown", None, "", {}, False
         chain = _bab_chain(model, input_set, in_shape) if bab and clauses is not None and method == "auto" else None
         direct = chain is not None and chain.n_in <= _bab_input_dims()
-        for m in () if direct else methods:
+        for m in ("ibp",) if direct else methods:
             if deadline is not None and time.perf_counter() > deadline:
                 timed_out, message = True, f"timeout after {timeout} s"
                 break
@@ -262,6 +262,9 @@ def verify_formal(
             out = _run_bab(model, input_set, prop, left, seed, replayer)
             used = f"bab-{out.mode}"
             bounds = {**bounds, "bab": _bab_info(out)}
+            if out.status == "proven" and out.info.get("clause_margins") is not None:
+                # smallest margin over the verified leaves: every clause is refuted on every leaf
+                bounds["clause_margins"] = [float(v) for v in out.info["clause_margins"]]
             if out.status == "falsified":
                 res = _falsified(prop, out.counterexample, replayer, t1)
                 res.bounds = bounds

@@ -180,9 +180,13 @@ def branch_and_bound(
         if out.status == "falsified":
             total.status, total.counterexample = "falsified", out.counterexample
             break
+        if "clause_margins" in out.stats:
+            prev = total.stats.get("clause_margins")
+            cur = out.stats["clause_margins"]
+            total.stats["clause_margins"] = cur if prev is None else np.minimum(prev, cur).tolist()
         if out.status != "proven":
             total.status = "unknown"
-            total.stats.update(out.stats)
+            total.stats.update({k: v for k, v in out.stats.items() if k != "clause_margins"})
             if deadline is not None and time.perf_counter() > deadline:
                 break
     timed_out = total.status == "unknown" and deadline is not None and time.perf_counter() > deadline

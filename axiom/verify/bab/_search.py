@@ -10,7 +10,8 @@ Example:
     >>> import numpy as np
     >>> from axiom.verify.bab._net import ReluChain
     >>> from axiom.verify.bab._search import input_split
-    >>> net = ReluChain([np.array([[1.0], [-1.0]]), np.array([[1.0, 1.0]])], [np.zeros(2), np.zeros(1)], (1,), np.arange(1))
+    >>> W = [np.array([[1.0], [-1.0]]), np.array([[1.0, 1.0]])]
+    >>> net = ReluChain(W, [np.zeros(2), np.zeros(1)], (1,), np.arange(1))
     >>> out = input_split(net, np.array([-1.0]), np.array([1.0]), [(np.array([[1.0]]), np.array([-0.5]))], None, 0)
     >>> out.status
     'proven'
@@ -57,6 +58,13 @@ def _clause_margins(gap: np.ndarray, owner: np.ndarray, n_clauses: int) -> np.nd
     for k in range(n_clauses):
         out[:, k] = np.max(gap[:, owner == k], axis=1)
     return out
+
+
+def _leaf_margins(leaf: np.ndarray, cm: np.ndarray, verified: np.ndarray) -> np.ndarray:
+    """Running minimum of each clause's margin over verified (non-empty) domains."""
+    if not np.any(verified):
+        return leaf
+    return np.minimum(leaf, np.min(cm[verified], axis=0))
 
 
 def _candidates(bb, gap: np.ndarray, cm: np.ndarray, owner: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -132,6 +140,7 @@ def input_split(
     total_vol, done_vol = 1.0, 0.0
     vol = np.ones(1)
     pre: list[tuple[np.ndarray, np.ndarray]] | None = None  # parents' intervals: valid on every child
+    leaf = np.full(nc, np.inf)  # smallest clause margin over the verified leaves
     it = n_dom = peak = 0
     while Lo.shape[0]:
         if deadline is not None and time.perf_counter() > deadline:
@@ -151,6 +160,7 @@ def input_split(
         gap = bb.lower - d
         cm = _clause_margins(gap, owner, nc)
         ok = np.all(cm > 0, axis=1) | bb.empty
+        leaf = _leaf_margins(leaf, cm, ok & ~bb.empty)
         done_vol += float(np.sum(bv[ok]))
         keep = ~ok
         if not np.any(keep):
@@ -215,7 +225,8 @@ def input_split(
         if Lo.shape[0] > max_queue:
             return SearchOutcome("unknown", None, n_dom, it, done_vol / total_vol, peak, {"reason": "queue cap"})
     status = "proven" if Lo.shape[0] == 0 else "unknown"
-    return SearchOutcome(status, None, n_dom, it, 1.0 if status == "proven" else done_vol / total_vol, peak)
+    frac = 1.0 if status == "proven" else done_vol / total_vol
+    return SearchOutcome(status, None, n_dom, it, frac, peak, {"clause_margins": leaf.tolist()})
 
 
 def relu_split(
@@ -249,6 +260,7 @@ def relu_split(
     splits = [np.zeros((1, n), np.int8) for n in sizes]
     bounds = [(L.copy(), Ub.copy()) for L, Ub in root.pre]
     depth = np.zeros(1, np.int64)
+    leaf = np.full(nc, np.inf)
     it = n_dom = peak = 0
     fresh = [root]  # the root's bounds are already computed
     while depth.size:
@@ -274,6 +286,7 @@ def relu_split(
         gap = bb.lower - d
         cm = _clause_margins(gap, owner, nc)
         ok = np.all(cm > 0, axis=1) | bb.empty
+        leaf = _leaf_margins(leaf, cm, ok & ~bb.empty)
         keep = np.flatnonzero(~ok)
         if keep.size == 0:
             continue
@@ -342,4 +355,6 @@ def relu_split(
         if depth.size > max_queue:
             return SearchOutcome("unknown", None, n_dom, it, 0.0, peak, {"reason": "queue cap"})
     status = "proven" if depth.size == 0 else "unknown"
-    return SearchOutcome(status, None, n_dom, it, 1.0 if status == "proven" else 0.0, peak)
+    return SearchOutcome(
+        status, None, n_dom, it, 1.0 if status == "proven" else 0.0, peak, {"clause_margins": leaf.tolist()}
+    )
