@@ -72,6 +72,7 @@ from axiom.verify.bounds._ops import (
     UnsupportedLayerError,
 )
 from axiom.verify.concrete import Replayer, model_input_shape, model_output_size
+from axiom.verify.empirical import resolve_labels
 from axiom.verify.properties import AvoidsRegion, Clause, OutputCondition, Property
 from axiom.verify.result import PropertyResult, VerificationResult
 from axiom.verify.sets import Box, BoxUnion, InputSet, L2Ball, LinfBall
@@ -909,6 +910,7 @@ def smt_verify(
         ('proven', 4)
     """
     if isinstance(prop, Property):
+        prop = resolve_labels(model, [prop])[0]  # LocalRobustness(label=None): the model's prediction
         if prop.input_set is None:
             raise ValueError(f"exact SMT verification of {prop.name} needs an input set (over=Box(...))")
         input_set, cond = prop.input_set, prop.condition if condition is None else condition
@@ -973,8 +975,6 @@ def verify_smt(
         >>> r.status, r.results[0].method
         ('falsified', 'smt')
     """
-    from axiom.verify.empirical import resolve_labels
-
     t0 = time.perf_counter()
     results = [
         smt_verify(model, p, timeout=timeout, prefix_bounds=prefix_bounds).to_property_result(p)

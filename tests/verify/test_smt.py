@@ -519,3 +519,14 @@ def test_clear_errors():
         smt_verify(model, OutputBounds(upper=1.0, over=box), timeout=0)
     with pytest.raises(TypeError, match="condition must be"):
         smt_verify(model, box, "y <= 1")
+
+
+def test_local_robustness_label_none_uses_the_prediction():
+    model = mlp(8, 3, [5], n_out=3)
+    x0 = np.array([0.2, -0.1, 0.3])
+    label = int(np.argmax(Replayer(model).outputs(x0[None])[1][0]))
+    direct = smt_verify(model, LocalRobustness(x0, 1e-3), timeout=TIMEOUT)
+    fixed = smt_verify(model, LocalRobustness(x0, 1e-3, label=label), timeout=TIMEOUT)
+    assert direct.status == fixed.status == "proven"
+    wrong = smt_verify(model, LocalRobustness(x0, 1e-3, label=(label + 1) % 3), timeout=TIMEOUT)
+    assert wrong.status == "falsified"
