@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from axiom import (
@@ -364,6 +364,61 @@ def test_encoding_evaluates_like_the_model(kind):
         for prefix in (False, True):
             y = fixed_input_outputs(model, x, prefix)
             np.testing.assert_allclose(y, y64, rtol=1e-9, atol=1e-9, err_msg=f"{kind} trial {trial} prefix={prefix}")
+
+
+PWL = ["relu", "leaky_relu", "relu6", "hardsigmoid", None]
+
+
+@st.composite
+def conv_models(draw):
+    seed = draw(st.integers(0, 2**31 - 1))
+    manual_seed(seed % 100000)
+    h = draw(st.sampled_from([4, 5, 6]))
+    cin = draw(st.sampled_from([1, 2]))
+    f = draw(st.sampled_from([2, 4]))
+    layers = [
+        Conv2d(
+            cin,
+            f,
+            draw(st.sampled_from([1, 2, 3])),
+            stride=draw(st.sampled_from([1, 2, (1, 2)])),
+            padding=draw(st.sampled_from([0, 1, "same", ((0, 1), (1, 0))])),
+            dilation=draw(st.sampled_from([1, 2])),
+            groups=draw(st.sampled_from([1, cin])),
+            activation=draw(st.sampled_from(PWL)),
+        )
+    ]
+    for b in draw(st.lists(st.sampled_from(["maxpool", "avgpool", "conv", "act"]), max_size=2)):
+        if b == "maxpool":
+            k = draw(st.sampled_from([2, 3]))
+            layers.append(MaxPool2d(k, stride=draw(st.sampled_from([None, 1])), padding=draw(st.sampled_from([0, 1]))))
+        elif b == "avgpool":
+            layers.append(
+                AvgPool2d(2, stride=1, padding=draw(st.sampled_from([0, 1])), count_include_pad=draw(st.booleans()))
+            )
+        elif b == "conv":
+            layers.append(Conv2d(f, f, 2, padding=1, groups=draw(st.sampled_from([1, 2])), activation="relu"))
+        else:
+            layers.append(Activation("leaky_relu", alpha=draw(st.sampled_from([0.1, -0.5, 2.0]))))
+    tail = draw(st.sampled_from(["gap", "flatten", "permute"]))
+    layers += {"gap": [GlobalAvgPool()], "flatten": [Flatten()], "permute": [Permute((2, 0, 1)), Flatten()]}[tail]
+    layers.append(Dense(2))
+    try:
+        model = Sequential(*layers, input_shape=(None, h, h, cin))
+        relu_layers(model)
+    except (ValueError, UnsupportedLayerError):  # e.g. a window larger than the (padded) input
+        assume(False)
+    return model, (h, h, cin), seed
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=conv_models())
+def test_random_conv_encodings_evaluate_like_the_model(case):
+    model, shape, seed = case
+    x = np.random.default_rng(seed).normal(0, 1.5, shape)
+    y64 = Replayer(model).outputs(x[None])[1][0].ravel()
+    for prefix in (False, True):
+        np.testing.assert_allclose(fixed_input_outputs(model, x, prefix), y64, rtol=1e-9, atol=1e-9)
 
 
 # -- (e) a conv + maxpool tiny net -------------------------------------------------------------------
