@@ -128,11 +128,12 @@ def backsub(
             if keep:
                 coeffs.append(A)
             sl, su, tu = relaxations[j - 1]
-            pos = A >= 0
-            e = np.einsum("rn,rn->r", np.where(pos, 0.0, A), tu[owner])  # <= 0: the upper lines' intercepts
+            e = np.einsum("rn,rn->r", np.minimum(A, 0.0), tu[owner])  # <= 0: the upper lines' intercepts
             d = d + e
             err = err + 2 * g * np.abs(e) + 2 * U * np.abs(d)
-            A = A * np.where(pos, sl[owner], su[owner])
+            slope = su[owner]
+            np.copyto(slope, sl[owner], where=A >= 0)
+            A = A * slope
             L, Ub = pre[j - 1]
             z_mag = np.maximum(np.abs(L), np.abs(Ub))
         g = 2 * gamma(A.shape[-1] + 2)
