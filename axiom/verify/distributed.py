@@ -376,8 +376,8 @@ def run_dask(
         raise RuntimeError("--dask-scheduler needs dask.distributed: pip install 'axiom[dask]'") from err
     own = not hasattr(address, "submit")
     try:
-        if own:
-            _probe(str(address), connect_timeout)
+        if isinstance(address, str):
+            _probe(address, connect_timeout)
         client = Client(address, timeout=connect_timeout) if own else address
     except OSError as err:
         raise RuntimeError(f"cannot connect to the Dask scheduler at {address}: {err}") from err
