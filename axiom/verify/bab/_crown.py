@@ -180,12 +180,15 @@ def spec_bounds(
     splits: list[np.ndarray] | None = None,
     parent: list[tuple[np.ndarray, np.ndarray]] | None = None,
     reuse_below: int = 0,
+    crown_layers: bool = True,
 ) -> BatchBounds:
     """CROWN bounds of ``C y`` for a batch of input boxes ``lo, hi`` ``(B, n_in)``.
 
     ``splits[k]`` ``(B, n_{k+1})`` int8 are ReLU split states; ``parent`` intervals (valid on a
     superset of each domain) are intersected with the new ones, and layers below ``reuse_below``
     are taken from ``parent`` without recomputation (then clamped by the splits).
+    ``crown_layers=False`` bounds the intermediate layers by intervals only (IBP, intersected
+    with ``parent``): cheaper per domain, looser.
 
     Example:
         >>> from axiom.verify.bab._net import ReluChain
@@ -210,6 +213,7 @@ def spec_bounds(
                 None if splits is None else [sp[s : s + step] for sp in splits],
                 None if parent is None else [(pl[s : s + step], pu[s : s + step]) for pl, pu in parent],
                 reuse_below,
+                crown_layers,
             )
             for s in range(0, B, step)
         ]
@@ -237,7 +241,7 @@ def spec_bounds(
             if splits is not None:
                 L = np.where(splits[k] > 0, np.maximum(L, 0.0), L)
                 Ub = np.where(splits[k] < 0, np.minimum(Ub, 0.0), Ub)
-            if k > 0:  # back-substitute only the neurons the interval leaves unstable (layer 0: IBP is exact)
+            if k > 0 and crown_layers:  # CROWN rows only for neurons the interval leaves unstable (layer 0: exact)
                 dom, idx = np.nonzero((L < 0) & (Ub > 0))
                 if dom.size:
                     n = net.W[k].shape[0]
