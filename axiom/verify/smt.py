@@ -333,12 +333,25 @@ def _pieces(kind: str, alpha: float) -> list[tuple[Fraction | None, Fraction | N
     raise KeyError(kind)
 
 
-def _phase_key(
-    phases: Mapping[tuple[Any, int], str] | None, relu_names: list[str], sizes: dict[str, int]
-) -> dict[str, dict[int, str]]:
+def _phase_items(phases: Any) -> list[tuple[Any, Any]]:
+    """``((layer, neuron), phase)`` pairs from a mapping or from per-layer split arrays (+1 / -1 / 0)."""
+    if phases is None:
+        return []
+    if isinstance(phases, Mapping):
+        return list(phases.items())
+    if isinstance(phases, Sequence) and not isinstance(phases, str):
+        items = []
+        for k, arr in enumerate(phases):
+            a = np.asarray(arr).ravel()
+            items += [((k, int(j)), int(a[j])) for j in np.flatnonzero(a)]
+        return items
+    raise TypeError(f"phases must be a mapping {{(layer, neuron): phase}} or a list of split arrays, got {phases!r}")
+
+
+def _phase_key(phases: Any, relu_names: list[str], sizes: dict[str, int]) -> dict[str, dict[int, str]]:
     """Phase constraints keyed by ReLU layer name; layers given as index (0-based among ReLU layers) or name."""
     out: dict[str, dict[int, str]] = {}
-    for key, phase in (phases or {}).items():
+    for key, phase in _phase_items(phases):
         try:
             layer, neuron = key
         except (TypeError, ValueError):
@@ -355,8 +368,10 @@ def _phase_key(
             raise ValueError(f"phase layer must be an int (ReLU layer index) or a layer name, got {layer!r}")
         if not isinstance(neuron, int | np.integer) or not 0 <= int(neuron) < sizes[name]:
             raise ValueError(f"phase neuron {neuron!r} out of range for ReLU layer {name!r} of {sizes[name]} neurons")
+        if not isinstance(phase, str) and phase in (1, -1):  # branch-and-bound split states
+            phase = "active" if phase == 1 else "inactive"
         if phase not in PHASES:
-            raise ValueError(f"phase must be 'active' (z >= 0) or 'inactive' (z <= 0), got {phase!r}")
+            raise ValueError(f"phase must be 'active' / +1 (z >= 0) or 'inactive' / -1 (z <= 0), got {phase!r}")
         out.setdefault(name, {})[int(neuron)] = phase
     return out
 
@@ -399,7 +414,7 @@ def encode_network(
     *,
     prefix_bounds: bool = True,
     bound_method: str = "crown",
-    phases: Mapping[tuple[Any, int], str] | None = None,
+    phases: Any = None,
 ) -> SmtEncoding:
     """Encode ``model`` on ``input_set`` as exact Z3 constraints (see the module docstring).
 
@@ -411,6 +426,8 @@ def encode_network(
         phases: ``{(layer, neuron): "active" | "inactive"}`` split constraints ``z >= 0`` /
             ``z <= 0`` on ReLU-like pre-activations; ``layer`` is the 0-based index among the
             ReLU layers (:func:`relu_layers`) or the layer name, ``neuron`` the flat index.
+            Also accepted: ``+1`` / ``-1`` for the phases, or a list with one array per ReLU
+            layer of split states (``+1`` active, ``-1`` inactive, ``0`` free).
 
     Raises:
         UnsupportedLayerError: a layer is not piecewise linear (the message names it and its position).
@@ -803,7 +820,7 @@ def _check(
     model: Any,
     input_set: InputSet,
     condition: Any,
-    phases: Mapping[tuple[Any, int], str] | None,
+    phases: Any,
     timeout: float,
     prefix_bounds: bool,
     bound_method: str,
@@ -927,7 +944,7 @@ def smt_check_domain(
     model: Any,
     box: InputSet,
     condition: Any,
-    phases: Mapping[tuple[Any, int], str] | None = None,
+    phases: Any = None,
     *,
     timeout: float = 10.0,
     prefix_bounds: bool = True,
@@ -937,10 +954,12 @@ def smt_check_domain(
 
     ``phases`` maps ``(layer, neuron)`` to ``"active"`` (pre-activation ``z >= 0``) or
     ``"inactive"`` (``z <= 0``); ``layer`` is the 0-based index among the ReLU layers (see
-    :func:`relu_layers`) or the layer's name, ``neuron`` the flat index. ``proven`` means no
-    input of the box satisfying the splits reaches the unsafe region; ``falsified`` comes with a
-    replayed counterexample (it need not satisfy the splits: any real violation refutes the
-    property). Use it to double-check branch-and-bound leaves.
+    :func:`relu_layers`) or the layer's name, ``neuron`` the flat index. Branch-and-bound split
+    states are accepted as they are: ``+1``/``-1`` for active/inactive, or a list with one array
+    per ReLU layer (``+1``, ``-1``, ``0`` = free). ``proven`` means no input of the box
+    satisfying the splits reaches the unsafe region; ``falsified`` comes with a replayed
+    counterexample (it need not satisfy the splits: any real violation refutes the property).
+    Use it to double-check branch-and-bound leaves.
 
     Example:
         >>> import numpy as np
@@ -954,6 +973,8 @@ def smt_check_domain(
         'proven'
         >>> smt_check_domain(net, Box(-1, 1, shape=(1,)), cond, {(0, 0): "active"}).status
         'falsified'
+        >>> smt_check_domain(net, Box(-1, 1, shape=(1,)), cond, [np.array([-1], np.int8)]).status
+        'proven'
     """
     if not isinstance(box, InputSet):
         raise TypeError(f"smt_check_domain: box must be an input set such as Box, got {type(box).__name__}")

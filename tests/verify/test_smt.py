@@ -536,6 +536,10 @@ def test_phase_keys_by_name_and_index_and_contradictions():
         model, box, cond, {("2 Dense/relu", 0): "active", ("1 Dense/relu", 2): "inactive"}, timeout=TIMEOUT
     )
     assert by_index.status == by_name.status == "proven" and by_index.info["phases"] == 2
+    split_states = [np.array([0, 0, -1], np.int8), np.array([1, 0], np.int8)]  # branch-and-bound's form
+    by_arrays = smt_check_domain(model, box, cond, split_states, timeout=TIMEOUT)
+    by_signs = smt_check_domain(model, box, cond, {(1, 0): 1, (0, 2): -1}, timeout=TIMEOUT)
+    assert by_arrays.status == by_signs.status == "proven" and by_arrays.info["phases"] == 2
     # a split that contradicts the bounds makes the domain empty: proven (vacuously)
     z = _pre_activations(model, box.sample(20000, np.random.default_rng(0)))[0]
     bounds = compute_bounds(model, box, "crown").layers[0]
@@ -550,6 +554,8 @@ def test_phase_keys_by_name_and_index_and_contradictions():
         smt_check_domain(model, box, cond, {(0, 9): "active"})
     with pytest.raises(ValueError, match="'active'"):
         smt_check_domain(model, box, cond, {(0, 0): "on"})
+    with pytest.raises(TypeError, match="phases must be"):
+        smt_check_domain(model, box, cond, "0:active")
 
 
 # -- bad input gets a clear error -------------------------------------------------------------------------
