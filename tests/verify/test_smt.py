@@ -42,6 +42,7 @@ from axiom.verify import (
     Box,
     BoxUnion,
     L2Ball,
+    LinearConstraints,
     LinfBall,
     LocalRobustness,
     OutputBounds,
@@ -591,3 +592,29 @@ def test_local_robustness_label_none_uses_the_prediction():
     assert direct.status == fixed.status == "proven"
     wrong = smt_verify(model, LocalRobustness(x0, 1e-3, label=(label + 1) % 3), timeout=TIMEOUT)
     assert wrong.status == "falsified"
+
+
+# -- agreement with branch-and-bound (issue 6: "answers agree with BaB on random small networks") ---------
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    widths=st.sampled_from([[4], [6], [4, 4], [6, 3]]),
+    frac=st.sampled_from([0.9, 0.99, 1.01, 1.2]),
+    mode=st.sampled_from(["input", "relu"]),
+)
+def test_agrees_with_branch_and_bound(seed, widths, frac, mode):
+    bab = pytest.importorskip("axiom.verify.bab")
+    model = mlp(seed, 2, widths, n_out=2)
+    box = Box(-1, 1, shape=(2,))
+    _, y64 = sampled_outputs(model, box)
+    margin = y64[:, 0] - y64[:, 1]
+    hi = float(margin.max())
+    threshold = hi * frac if hi > 0 else hi / frac
+    cond = LinearConstraints([[1.0, -1.0]], [threshold])  # y_0 - y_1 <= threshold
+    z = smt_verify(model, box, cond, timeout=TIMEOUT)
+    b = bab.branch_and_bound(model, box, cond, timeout=TIMEOUT, mode=mode)
+    assert {z.status, b.status} != {"proven", "falsified"}, f"Z3 {z.status} vs BaB {b.status}"
+    if hi > threshold:
+        assert z.status != "proven" and b.status != "proven"
