@@ -415,6 +415,7 @@ def encode_network(
     prefix_bounds: bool = True,
     bound_method: str = "crown",
     phases: Any = None,
+    deadline: float | None = None,
 ) -> SmtEncoding:
     """Encode ``model`` on ``input_set`` as exact Z3 constraints (see the module docstring).
 
@@ -428,9 +429,12 @@ def encode_network(
             ReLU layers (:func:`relu_layers`) or the layer name, ``neuron`` the flat index.
             Also accepted: ``+1`` / ``-1`` for the phases, or a list with one array per ReLU
             layer of split states (``+1`` active, ``-1`` inactive, ``0`` free).
+        deadline: a ``time.perf_counter()`` instant; past it the encoding stops with
+            ``TimeoutError`` (building the formula of a large network takes seconds).
 
     Raises:
         UnsupportedLayerError: a layer is not piecewise linear (the message names it and its position).
+        TimeoutError: the ``deadline`` passed during the encoding.
 
     Example:
         >>> from axiom import Dense, Sequential, relu
@@ -488,7 +492,12 @@ def encode_network(
                     cons.append(v <= q(_outward(hi, False)))
         return vs
 
+    def check_time() -> None:
+        if deadline is not None and time.perf_counter() > deadline:
+            raise TimeoutError(f"the exact SMT encoding was cut short by the deadline (at node {node.name!r})")
+
     for node in graph.nodes[1:]:
+        check_time()
         op = node.op
         ins = [vals[i] for i in node.inputs]
         where = _describe(node)
@@ -497,13 +506,15 @@ def encode_network(
             if len(op.in_shapes[0]) != 1:
                 raise UnsupportedLayerError(f"{where}: Dense on a rank-{len(op.in_shapes[0])} input")
             W, b = op.W, op.bias
-            exprs = [
-                _lin(z3, q, [(x[i], W[i, j]) for i in np.flatnonzero(W[:, j])], 0.0 if b is None else b[j])
-                for j in range(W.shape[1])
-            ]
+            exprs = []
+            for j in range(W.shape[1]):
+                check_time()
+                exprs.append(
+                    _lin(z3, q, [(x[i], W[i, j]) for i in np.flatnonzero(W[:, j])], 0.0 if b is None else b[j])
+                )
             vals.append(bounded(node, exprs))
         elif isinstance(op, ConvOp):
-            vals.append(bounded(node, _conv_exprs(z3, q, op, ins[0])))
+            vals.append(bounded(node, _conv_exprs(z3, q, op, ins[0], check_time)))
         elif isinstance(op, ScaleShiftOp):
             s, t = op.s.ravel(), (None if op.bias is None else op.bias.ravel())
             exprs = [_lin(z3, q, [(ins[0][i], s[i])], 0.0 if t is None else t[i]) for i in range(s.size)]
@@ -583,7 +594,7 @@ def _add(z3: Any, q: _Q, a: Any, b: Any) -> Any:
     return a + b
 
 
-def _conv_exprs(z3: Any, q: _Q, op: ConvOp, x: list[Any]) -> list[Any]:
+def _conv_exprs(z3: Any, q: _Q, op: ConvOp, x: list[Any], check_time: Any) -> list[Any]:
     """Exact NHWC convolution, output by output: ``sum W[i, j, ci, co] x[oh*s + i*d - p, ...] + b``."""
     kh, kw, cin_g, cout = op.W.shape
     h, w, cin = op.in_shapes[0]
@@ -596,6 +607,7 @@ def _conv_exprs(z3: Any, q: _Q, op: ConvOp, x: list[Any]) -> list[Any]:
     exprs = []
     for oh in range(ho):
         for ow in range(wo):
+            check_time()
             for co in range(cout):
                 g = co // cout_g
                 terms = []
@@ -833,7 +845,13 @@ def _check(
     clauses, cond = _clauses_and_condition(model, condition)
     in_shape = model_input_shape(model)
     input_set = input_set.bind(in_shape)
-    enc = encode_network(model, input_set, prefix_bounds=prefix_bounds, bound_method=bound_method, phases=phases)
+    try:
+        enc = encode_network(
+            model, input_set, prefix_bounds=prefix_bounds, bound_method=bound_method, phases=phases, deadline=deadline
+        )
+    except TimeoutError as err:
+        elapsed = time.perf_counter() - t0
+        return SmtResult("unknown", "unknown", time_s=elapsed, timed_out=True, message=f"timeout ({timeout} s): {err}")
     info = dict(enc.info)
     info["bounds_s"] = max(0.0, time.perf_counter() - t0 - info["encode_s"])
 

@@ -618,3 +618,12 @@ def test_agrees_with_branch_and_bound(seed, widths, frac, mode):
     assert {z.status, b.status} != {"proven", "falsified"}, f"Z3 {z.status} vs BaB {b.status}"
     if hi > threshold:
         assert z.status != "proven" and b.status != "proven"
+
+
+def test_timeout_during_the_encoding_of_a_large_network():
+    model = mlp(0, 40, [200, 200])
+    box = Box(-0.1, 0.1, shape=(40,))
+    t0 = time.perf_counter()
+    r = smt_verify(model, OutputBounds(upper=1e6, over=box), timeout=0.3)
+    assert r.status == "unknown" and r.timed_out and "deadline" in r.message
+    assert time.perf_counter() - t0 < 2.0
