@@ -27,8 +27,10 @@ leaves), not the main engine.
 Supported layers: Dense, Conv2d (NHWC, stride, padding, dilation, groups), activations relu,
 leaky_relu, relu6, hardsigmoid, identity (as layers or attached to Dense/Conv2d), MaxPool2d,
 AvgPool2d, GlobalAvgPool, BatchNorm (eval), Affine, Flatten, Reshape, Permute, Dropout (eval),
-Residual and Parallel. Anything else raises :class:`~axiom.verify.bounds.UnsupportedLayerError`
-naming the layer and its position. Input sets: Box, LinfBall (``clip`` honoured), BoxUnion.
+Residual and Parallel; a final Softmax/LogSoftmax when the condition only compares outputs
+(``ArgmaxIs``, robustness), since it preserves their order. Anything else raises
+:class:`~axiom.verify.bounds.UnsupportedLayerError` naming the layer and its position.
+Input sets: Box, LinfBall (``clip`` honoured), BoxUnion.
 
 Example:
     >>> import numpy as np
@@ -69,6 +71,7 @@ from axiom.verify.bounds._ops import (
     IndexOp,
     MaxPoolOp,
     ScaleShiftOp,
+    SoftmaxOp,
     UnsupportedLayerError,
 )
 from axiom.verify.concrete import Replayer, model_input_shape, model_output_size
@@ -231,6 +234,7 @@ class SmtEncoding:
     pre: dict[str, list[Any]]
     info: dict[str, Any]
     q: Any = None
+    post: Any = None  # the dropped final Softmax/LogSoftmax (outputs are then its inputs)
 
     def region(self, clauses: Sequence[Clause], margin: float = 0.0) -> Any:
         """Z3 formula: the outputs lie in the disjunction of ``clauses`` (each ``C y <= d - margin``).
@@ -416,6 +420,7 @@ def encode_network(
     bound_method: str = "crown",
     phases: Any = None,
     deadline: float | None = None,
+    order_only: bool = False,
 ) -> SmtEncoding:
     """Encode ``model`` on ``input_set`` as exact Z3 constraints (see the module docstring).
 
@@ -431,6 +436,9 @@ def encode_network(
             layer of split states (``+1`` active, ``-1`` inactive, ``0`` free).
         deadline: a ``time.perf_counter()`` instant; past it the encoding stops with
             ``TimeoutError`` (building the formula of a large network takes seconds).
+        order_only: the caller asks only about the ORDER of the outputs (``y_i <= y_j``
+            atoms): a final Softmax/LogSoftmax over a 1-D output, strictly increasing in each
+            logit's rank, is then dropped and ``outputs`` are its inputs.
 
     Raises:
         UnsupportedLayerError: a layer is not piecewise linear (the message names it and its position).
@@ -496,8 +504,13 @@ def encode_network(
         if deadline is not None and time.perf_counter() > deadline:
             raise TimeoutError(f"the exact SMT encoding was cut short by the deadline (at node {node.name!r})")
 
+    last = graph.nodes[graph.output]
+    drop = order_only and isinstance(last.op, SoftmaxOp) and len(last.shape) == 1 and last.op.axis == 0
+    out_id = last.inputs[0] if drop else graph.output
     for node in graph.nodes[1:]:
         check_time()
+        if drop and node.id == graph.output:
+            continue
         op = node.op
         ins = [vals[i] for i in node.inputs]
         where = _describe(node)
@@ -566,10 +579,10 @@ def encode_network(
                 f"{where} is not piecewise linear: exact SMT supports Dense, Conv2d, ReLU-like activations, "
                 "MaxPool2d, AvgPool2d, GlobalAvgPool, BatchNorm, Affine, Flatten/Reshape/Permute, Residual, Parallel"
             )
-    out_vals = vals[graph.output]
+    out_vals = vals[out_id]
     ys = [z3.Real(f"y_{j}", ctx) for j in range(len(out_vals))]
     cons += [y == _as_z3(q, v) for y, v in zip(ys, out_vals)]
-    b = bounds[graph.output]
+    b = bounds[out_id]
     if b is not None:
         for y, lo, hi in zip(ys, *b):
             if math.isfinite(lo):
@@ -577,7 +590,8 @@ def encode_network(
             if math.isfinite(hi):
                 cons.append(y <= q(_outward(hi, False)))
     info["encode_s"] = time.perf_counter() - t0
-    return SmtEncoding(z3, ctx, xs, ys, cons, pre, info, q)
+    info["dropped_final"] = type(last.op).__name__.removesuffix("Op") if drop else ""
+    return SmtEncoding(z3, ctx, xs, ys, cons, pre, info, q, last.op if drop else None)
 
 
 def _as_z3(q: _Q, v: Any) -> Any:
@@ -781,6 +795,19 @@ def _clauses_and_condition(model: Any, condition: Any) -> tuple[list[Clause], Ou
     )
 
 
+def _order_only(clauses: list[Clause]) -> bool:
+    """Does every atom compare two outputs (``a y_i - a y_j <= 0``, ``a > 0``), as ``ArgmaxIs`` does?
+
+    Then the region is the same on the logits of a final softmax (strictly order-preserving).
+    """
+    for c in clauses:
+        for row, rhs in zip(np.asarray(c.C), np.asarray(c.d)):
+            nz = np.flatnonzero(row)
+            if rhs != 0 or nz.size != 2 or row[nz[0]] != -row[nz[1]]:
+                return False
+    return bool(clauses)
+
+
 def _inward_box(box: tuple[list[Fraction], list[Fraction]], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """The box's bounds rounded inward to values of ``dtype`` (so a clipped point stays inside)."""
     lo = np.array([float(v) for v in box[0]])
@@ -847,7 +874,13 @@ def _check(
     input_set = input_set.bind(in_shape)
     try:
         enc = encode_network(
-            model, input_set, prefix_bounds=prefix_bounds, bound_method=bound_method, phases=phases, deadline=deadline
+            model,
+            input_set,
+            prefix_bounds=prefix_bounds,
+            bound_method=bound_method,
+            phases=phases,
+            deadline=deadline,
+            order_only=_order_only(clauses),
         )
     except TimeoutError as err:
         elapsed = time.perf_counter() - t0
@@ -877,6 +910,8 @@ def _check(
     for attempt in range(3):
         x_exact = [_value(zmodel, v) for v in enc.inputs]
         y_exact = np.array([float(_value(zmodel, v)) for v in enc.outputs])
+        if enc.post is not None:  # Z3's outputs are the logits of a dropped final softmax
+            y_exact = enc.post.forward([y_exact[None]])[0]
         x = _candidate(x_exact, boxes, replayer.dtype, in_shape)
         y_dep, y64 = replayer.outputs(x[None])
         # Self-check of the encoding: the float64 model at Z3's own point gives Z3's outputs.

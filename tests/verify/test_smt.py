@@ -627,3 +627,20 @@ def test_timeout_during_the_encoding_of_a_large_network():
     r = smt_verify(model, OutputBounds(upper=1e6, over=box), timeout=0.3)
     assert r.status == "unknown" and r.timed_out and "deadline" in r.message
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_final_softmax_is_dropped_for_order_conditions():
+    manual_seed(6)
+    logits = Sequential(Dense(3, 5, relu), Dense(5, 3))
+    probs = Sequential(logits[0], logits[1], Softmax())
+    x0 = np.array([0.3, -0.2, 0.1])
+    for eps in (1e-3, 0.5, 3.0):
+        a = smt_verify(logits, LocalRobustness(x0, eps), timeout=TIMEOUT)
+        b = smt_verify(probs, LocalRobustness(x0, eps), timeout=TIMEOUT)
+        assert a.status == b.status and b.info["dropped_final"] == "Softmax" and a.info["dropped_final"] == ""
+        if b.status == "falsified":
+            assert b.info["encoding_gap"] < 1e-9
+            label = int(np.argmax(Replayer(probs).outputs(x0[None])[1][0]))
+            assert not ArgmaxIs(label).holds(Replayer(probs).outputs(b.counterexample[None])[1])[0]
+    with pytest.raises(UnsupportedLayerError, match="Softmax"):
+        smt_verify(probs, OutputBounds(upper=0.9, over=Box(-1, 1, shape=(3,))))
