@@ -274,10 +274,9 @@ def verify_formal(
                 status = "proven"
                 message = f"branch-and-bound ({out.mode} splits): every one of {out.domains} sub-domains is verified"
             else:
-                message = (
-                    f"branch-and-bound ({out.mode} splits) stopped after {out.domains} sub-domains, "
-                    f"{100 * out.verified_fraction:.1f}% of the input volume verified"
-                )
+                message = f"branch-and-bound ({out.mode} splits) stopped after {out.domains} sub-domains"
+                if out.mode == "input":
+                    message += f", {100 * out.verified_fraction:.1f}% of the input volume verified"
                 if deadline is not None and time.perf_counter() > deadline:
                     timed_out = True
                     message += f"; timeout after {timeout} s"
