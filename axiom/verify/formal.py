@@ -276,7 +276,7 @@ def verify_formal(
             else:
                 message = f"branch-and-bound ({out.mode} splits) stopped after {out.domains} sub-domains"
                 if out.mode == "input":
-                    message += f", {100 * out.verified_fraction:.1f}% of the input volume verified"
+                    message += f", {100 * out.verified_fraction:.6g}% of the input volume verified"
                 if deadline is not None and time.perf_counter() > deadline:
                     timed_out = True
                     message += f"; timeout after {timeout} s"

@@ -60,6 +60,15 @@ def _clause_margins(gap: np.ndarray, owner: np.ndarray, n_clauses: int) -> np.nd
     return out
 
 
+def _fit(take: int, deadline: float | None, done: int, spent: float) -> int:
+    """Shrink a batch so that it should finish within half of the time left (timeouts stay on time)."""
+    if deadline is None or done == 0:
+        return take
+    per_domain = spent / done
+    left = deadline - time.perf_counter()
+    return max(1, min(take, int(0.5 * left / max(per_domain, 1e-9))))
+
+
 def _leaf_margins(leaf: np.ndarray, cm: np.ndarray, verified: np.ndarray) -> np.ndarray:
     """Running minimum of each clause's margin over verified (non-empty) domains."""
     if not np.any(verified):
@@ -138,6 +147,7 @@ def input_split(
     margin) while the queue is below half of ``max_queue``, newest first above.
     """
     rng = np.random.default_rng(seed)
+    t_start = time.perf_counter()
     C, d, owner = _stack(clauses)
     nc = len(clauses)
     root_w = np.maximum(hi - lo, 1e-300)
@@ -153,7 +163,7 @@ def input_split(
         if max_domains is not None and n_dom >= max_domains:
             break
         it += 1
-        take = min(batch, Lo.shape[0])
+        take = _fit(min(batch, Lo.shape[0]), deadline, n_dom, time.perf_counter() - t_start)
         if take < Lo.shape[0] and Lo.shape[0] < max_queue // 2:
             # best first: the domains whose parent bound was closest to a violation (finds counterexamples early)
             sel = np.zeros(Lo.shape[0], bool)
@@ -256,6 +266,7 @@ def relu_split(
     coefficient). ``recompute`` re-derives the layers above the shallowest split by CROWN.
     """
     rng = np.random.default_rng(seed)
+    t_start = time.perf_counter()
     C, d, owner = _stack(clauses)
     nc = len(clauses)
     K = net.depth
@@ -274,7 +285,7 @@ def relu_split(
         if max_domains is not None and n_dom >= max_domains:
             break
         it += 1
-        take = min(batch, depth.size)
+        take = _fit(min(batch, depth.size), deadline, n_dom, time.perf_counter() - t_start)
         sl = slice(depth.size - take, depth.size)
         b_split = [s[sl] for s in splits]
         b_bounds = [(L[sl], Ub[sl]) for L, Ub in bounds]
