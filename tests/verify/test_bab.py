@@ -161,3 +161,39 @@ def test_fast_benchmark_instances(onnx: str, spec: str, expected: str) -> None:
 
     out = verify_instance(BENCH / onnx, BENCH / spec, timeout=30)
     assert out.answer == expected
+
+
+def test_queue_cap_stops_with_unknown() -> None:
+    from axiom.verify.bab._search import input_split
+
+    model = _net(2, n_in=4, width=64, depth=4)
+    net = relu_chain(model, (4,))
+    xs = np.random.default_rng(0).uniform(-1, 1, (20000, 4)).astype(np.float32)
+    top = float(model(xs).numpy()[:, 0].max())
+    clause = (np.array([[-1.0, 0.0]]), np.array([-(top + 0.02)]))  # y0 >= top + 0.02 is unsafe
+    out = input_split(net, -np.ones(4), np.ones(4), [clause], None, 0, batch=8, max_queue=16)
+    assert out.status == "unknown" and out.stats["reason"] == "queue cap" and out.max_queue > 16
+
+
+def test_box_union_pieces_are_all_searched() -> None:
+    from axiom.verify import BoxUnion
+
+    model = _net(3)
+    union = BoxUnion([Box(-np.ones(3), np.zeros(3)), Box(np.zeros(3), np.ones(3))])
+    xs = np.random.default_rng(1).uniform(-1, 1, (20000, 3)).astype(np.float32)
+    top = float(model(xs).numpy()[:, 0].max())
+    ok = branch_and_bound(model, union, OutputBounds(upper=[top + 1.0, 1e6]).condition, timeout=10)
+    bad = branch_and_bound(model, union, OutputBounds(upper=[top - 0.01, 1e6]).condition, timeout=10)
+    assert ok.status == "proven" and ok.verified_fraction == 1.0
+    assert bad.status == "falsified" and union.contains(bad.counterexample.input)
+
+
+@pytest.mark.skipif(not BENCH.is_dir(), reason="../shared/benchmarks is not available")
+def test_hard_instance_times_out_on_time() -> None:
+    from axiom.verify.instances import verify_instance
+
+    t = time.perf_counter()
+    out = verify_instance(
+        BENCH / "acasxu/ACASXU_run2a_1_4_batch_2000.onnx", BENCH / "acasxu/prop_1.vnnlib", timeout=1.5
+    )
+    assert out.answer in ("timeout", "unsat") and time.perf_counter() - t < 4.0
