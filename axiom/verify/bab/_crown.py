@@ -113,8 +113,8 @@ def backsub(
     with np.errstate(invalid="ignore", over="ignore"):
         for j in range(t, -1, -1):
             W, aW, b = net.W[j], net.absW[j], net.b[j]
-            n_in = W.shape[1]
-            g = 2 * gamma(n_in + 2)
+            n_out, n_in = W.shape
+            g = 2 * gamma(max(n_in, n_out) + 2)  # A @ W and A @ b contract over n_out, the relu sum over n_in
             # one pass over |A|: rounding of A b, of A W (against |h_j|) and of the previous relaxation step
             v = g * (np.abs(b) + _mag_h(pre, j, lo, hi) @ aW.T)
             if z_mag is not None:
