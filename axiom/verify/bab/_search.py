@@ -130,7 +130,7 @@ def input_split(
     *,
     deadline: float | None = None,
     batch: int = 1024,
-    max_queue: int = 50_000,
+    max_queue: int = 1_000_000,
     branching: str = "smart",
     attack_every: int = 1,
     attack_domains: int = 128,
