@@ -22,7 +22,7 @@ import axiom
 
 __all__ = ["build_parser", "main"]
 
-METHODS = ("ibp", "crown", "alpha-crown")
+METHODS = ("ibp", "crown", "alpha-crown", "smt")
 
 VERIFY_DESCRIPTION = """\
 Verify a VNN-COMP instance: does some input in the VNN-LIB spec's input set drive the ONNX
@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("onnx", nargs="?", metavar="NET.onnx", help="the network")
     v.add_argument("vnnlib", nargs="?", metavar="SPEC.vnnlib", help="the specification (its unsafe set)")
     v.add_argument("--timeout", type=_positive, metavar="S", help="time budget in seconds (default: none)")
-    v.add_argument("--method", choices=METHODS, help="bound method (default: IBP, then CROWN, then alpha-CROWN)")
+    v.add_argument(
+        "--method",
+        choices=METHODS,
+        help="one bound method, or smt (exact Z3, small nets); default: attack, IBP, CROWN, alpha-CROWN, then BaB",
+    )
     v.add_argument("--out", metavar="FILE", help="also write the result (or, with --instances, a results CSV)")
     v.add_argument("--json", action="store_true", help="print a JSON object instead of the VNN-COMP text")
     g = v.add_argument_group("instances")

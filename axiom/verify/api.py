@@ -39,8 +39,10 @@ def verify(
       those samples are checked (``kind="empirical"``, statuses ``passed``/``failed``).
     - Without: **formal** (``kind="formal"``): ``proven`` for every input of each property's
       input set, ``falsified`` with a counterexample replayed through the model, or
-      ``unknown``. ``method`` is ``"auto"`` (IBP, then CROWN, then alpha-CROWN) or one of
-      them; ``timeout`` in seconds bounds the whole call; ``attack=False`` skips the search.
+      ``unknown``. ``method`` is ``"auto"`` (attack, IBP, CROWN, alpha-CROWN, then branch-and-bound
+      for ReLU networks), one of ``"ibp"``, ``"crown"``, ``"alpha-crown"``, or ``"smt"`` (an
+      exact Z3 decision, for small piecewise-linear nets); ``timeout`` in seconds bounds the
+      whole call; ``attack=False`` skips the search.
 
     Every call is recorded in the verification telemetry (``verification_telemetry_report``).
 

@@ -52,8 +52,8 @@ SEMANTICS = (
 def _methods(method: str) -> tuple[str, ...]:
     if method == "auto":
         return METHODS
-    if method not in METHODS:
-        raise ValueError(f"verify: method must be 'auto' or one of {METHODS}, got {method!r}")
+    if method not in (*METHODS, "smt"):
+        raise ValueError(f"verify: method must be 'auto', 'smt' or one of {METHODS}, got {method!r}")
     return (method,)
 
 
@@ -230,6 +230,14 @@ def verify_formal(
             if cex is not None:
                 results.append(_falsified(prop, cex, replayer, t1))
                 continue
+        if method == "smt":  # exact Z3 decision (small piecewise-linear nets), counterexamples replayed
+            from axiom.verify.smt import smt_verify
+
+            left = BAB_DEFAULT_TIMEOUT if deadline is None else max(deadline - time.perf_counter(), 0.0)
+            res = smt_verify(model, prop, timeout=left).to_property_result(prop)
+            res.runtime_s = time.perf_counter() - t1
+            results.append(res)
+            continue
         status, used, message, bounds, timed_out = "unknown", None, "", {}, False
         chain = _bab_chain(model, input_set, in_shape) if bab and clauses is not None and method == "auto" else None
         direct = chain is not None and chain.n_in <= _bab_input_dims()

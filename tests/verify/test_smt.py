@@ -644,3 +644,20 @@ def test_final_softmax_is_dropped_for_order_conditions():
             assert not ArgmaxIs(label).holds(Replayer(probs).outputs(b.counterexample[None])[1])[0]
     with pytest.raises(UnsupportedLayerError, match="Softmax"):
         smt_verify(probs, OutputBounds(upper=0.9, over=Box(-1, 1, shape=(3,))))
+
+
+def test_verify_method_smt_goes_through_the_formal_pipeline() -> None:
+    """``verify(..., method="smt")`` decides with Z3 (method "smt"); a false bound is falsified by the attack first."""
+    from axiom import Dense, Sequential, relu, verify
+    from axiom.nn.init import manual_seed
+    from axiom.verify import Box, OutputBounds
+
+    manual_seed(3)
+    net = Sequential(Dense(2, 4, relu), Dense(4, 1))
+    box = Box(-1, 1, shape=(2,))
+    xs = np.random.default_rng(0).uniform(-1, 1, (4096, 2)).astype(np.float32)
+    top = float(net(xs).numpy().max())
+    proven = verify(net, properties=[OutputBounds(upper=top + 10.0, over=box)], method="smt", timeout=20)
+    assert proven.status == "proven" and proven.results[0].method == "smt"
+    false = verify(net, properties=[OutputBounds(upper=top - 1e-3, over=box)], method="smt", timeout=20)
+    assert false.status == "falsified"
