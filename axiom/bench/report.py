@@ -422,3 +422,28 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "host"
+
+
+def write_named_result(result: dict[str, Any], out_dir: str | Path, what: str) -> tuple[Path, Path]:
+    """Write ``<out_dir>/<timestamp>-<host>-<what>.json`` and ``<out_dir>/latest-<what>.json`` (same content).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     paths = write_named_result({"created": "2026-11-22T04:31:00", "machine": {"host": "vm"}}, d, "x")
+        ...     [p.name for p in paths]
+        ['20261122T043100-vm-x.json', 'latest-x.json']
+    """
+    import json
+
+    from axiom.bench.cli import _rounded
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = result.get("created", "").replace("-", "").replace(":", "")[:15] or "result"
+    host = _slug(result.get("machine", {}).get("host", "host"))
+    text = json.dumps(_rounded(result), indent=1, default=str) + "\n"
+    stamped, latest = out / f"{stamp}-{host}-{what}.json", out / f"latest-{what}.json"
+    stamped.write_text(text, encoding="utf-8")
+    latest.write_text(text, encoding="utf-8")
+    return stamped, latest

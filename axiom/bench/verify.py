@@ -248,18 +248,9 @@ def write_result(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Pat
         ...     [p.name for p in paths]
         ['20261122T043100-vm-verify.json', 'latest-verify.json']
     """
-    from axiom.bench import report
-    from axiom.bench.cli import _rounded
+    from axiom.bench.report import write_named_result
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = result.get("created", "").replace("-", "").replace(":", "")[:15] or "result"
-    host = report._slug(result.get("machine", {}).get("host", "host"))
-    text = json.dumps(_rounded(result), indent=1, default=str) + "\n"
-    stamped, latest = out / f"{stamp}-{host}-verify.json", out / "latest-verify.json"
-    stamped.write_text(text, encoding="utf-8")
-    latest.write_text(text, encoding="utf-8")
-    return stamped, latest
+    return write_named_result(result, out_dir, "verify")
 
 
 def _positive(text: str) -> float:
