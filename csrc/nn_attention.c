@@ -244,7 +244,7 @@ ATT_VALUE_ENDS(double, f64)
 static int att_check(const void *q, const void *k, const void *v, const void *mask, const void *out, int64_t batch,
                      int64_t heads, int64_t lq, int64_t lk, int64_t d, int64_t dv, int causal, int64_t sb,
                      int64_t sh, int64_t sq, int64_t sk, size_t elem) {
-    int64_t nq, nk, nv, no, span;
+    int64_t nq, nk, nv, no;
     if (!NN_NUMEL(&nq, elem, batch, heads, lq, d) || !NN_NUMEL(&nk, elem, batch, heads, lk, d) ||
         !NN_NUMEL(&nv, elem, batch, heads, lk, dv) || !NN_NUMEL(&no, elem, batch, heads, lq, dv)) {
         return AXIOM_ERR_SIZE;
@@ -252,20 +252,9 @@ static int att_check(const void *q, const void *k, const void *v, const void *ma
     if (causal != 0 && causal != 1) {
         return AXIOM_ERR_SIZE;
     }
-    if (mask != NULL) {
-        /* the furthest mask element must be addressable */
-        const int64_t ext[4] = {batch, heads, lq, lk}, str[4] = {sb, sh, sq, sk};
-        span = 0;
-        for (int a = 0; a < 4; ++a) {
-            int64_t t;
-            if (str[a] < 0 || (ext[a] > 0 && (__builtin_mul_overflow(ext[a] - 1, str[a], &t) ||
-                                              __builtin_add_overflow(span, t, &span)))) {
-                return AXIOM_ERR_SIZE;
-            }
-        }
-        if (span > INT64_MAX / (int64_t)elem) {
-            return AXIOM_ERR_SIZE;
-        }
+    if (mask != NULL && !nn_strided_span_ok((const int64_t[4]){batch, heads, lq, lk}, (const int64_t[4]){sb, sh, sq, sk},
+                                            elem)) {
+        return AXIOM_ERR_SIZE; /* the furthest mask element must be addressable */
     }
     if ((nq > 0 && q == NULL) || (nk > 0 && k == NULL) || (nv > 0 && v == NULL) || (no > 0 && out == NULL)) {
         return AXIOM_ERR_NULL;

@@ -36,19 +36,9 @@ static int abw_check(const void *gout, const void *q, const void *k, const void 
     if (causal != 0 && causal != 1) {
         return AXIOM_ERR_SIZE;
     }
-    if (mask != NULL) {
-        const int64_t ext[4] = {batch, heads, lq, lk}, str[4] = {sb, sh, sq, sk};
-        int64_t span = 0;
-        for (int a = 0; a < 4; ++a) {
-            int64_t t;
-            if (str[a] < 0 || (ext[a] > 0 && (__builtin_mul_overflow(ext[a] - 1, str[a], &t) ||
-                                              __builtin_add_overflow(span, t, &span)))) {
-                return AXIOM_ERR_SIZE;
-            }
-        }
-        if (span > INT64_MAX / (int64_t)elem) {
-            return AXIOM_ERR_SIZE;
-        }
+    if (mask != NULL && !nn_strided_span_ok((const int64_t[4]){batch, heads, lq, lk}, (const int64_t[4]){sb, sh, sq, sk},
+                                            elem)) {
+        return AXIOM_ERR_SIZE; /* the furthest mask element must be addressable */
     }
     if ((no > 0 && gout == NULL) || (nq > 0 && (q == NULL || gq == NULL)) || (nk > 0 && (k == NULL || gk == NULL)) ||
         (nv > 0 && (v == NULL || gv == NULL))) {

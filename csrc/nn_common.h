@@ -51,6 +51,20 @@ static inline int nn_numel(const int64_t *dims, int nd, size_t elem, int64_t *co
     nn_numel((const int64_t[]){__VA_ARGS__}, (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), \
              (elem), (count))
 
+/* 1 if the furthest element of a 4-D strided view (extents ext, element strides str >= 0) is
+ * addressable in int64 bytes of elem-sized items; 0 on a size error. (Attention masks.) */
+static inline int nn_strided_span_ok(const int64_t ext[4], const int64_t str[4], size_t elem) {
+    int64_t span = 0;
+    for (int a = 0; a < 4; ++a) {
+        int64_t t;
+        if (str[a] < 0 ||
+            (ext[a] > 0 && (__builtin_mul_overflow(ext[a] - 1, str[a], &t) || __builtin_add_overflow(span, t, &span)))) {
+            return 0;
+        }
+    }
+    return span <= INT64_MAX / (int64_t)elem;
+}
+
 /* Output extent of a pooling axis: 1 on success with *out set, 0 on a size error. */
 static inline int nn_pool_extent(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t dil,
                                  int64_t *out) {

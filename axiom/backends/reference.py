@@ -18,9 +18,8 @@ import numpy as np
 
 from axiom.backends import reference_grad
 from axiom.backends.base import ACTIVATIONS, DERIVED_GRAD_OPS, GRAD_OPS, KernelBackend, Padding2d, Pair
-
-_SELU_ALPHA = 1.6732632423543772
-_SELU_SCALE = 1.0507009873554805
+from axiom.backends.reference_grad import _SELU_ALPHA, _SELU_SCALE
+from axiom.backends.reference_grad import _sigmoid as _sigmoid_any
 
 
 def _compute_dtype(x: np.ndarray) -> np.dtype:
@@ -208,9 +207,7 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # Two-sided form: exp never overflows.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)
+    return _sigmoid_any(x).astype(x.dtype)
 
 
 # The backward kernels are the functions of reference_grad (the derived ones come from KernelBackend).

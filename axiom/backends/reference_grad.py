@@ -331,6 +331,7 @@ _SELU_SCALE = 1.0507009873554805
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # Two-sided form: exp never overflows (the reference's forward sigmoid casts this back).
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 

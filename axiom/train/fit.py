@@ -261,6 +261,26 @@ def _batch_metrics(out: Tensor, yb: Any, metric_fns: Sequence[tuple[str, Callabl
     return {name: fn(out.data, yb) for name, fn in metric_fns}
 
 
+def _eval_mean(
+    model: Any,
+    loader: Iterable[tuple[np.ndarray, Any]],
+    cast: Callable[[Any], Any] | None,
+    per_batch: Callable[[Any, Any], dict[str, float]],
+    prefix: str = "",
+) -> dict[str, float]:
+    """``per_batch(x, y)`` averaged over ``loader`` in eval mode under ``no_grad`` (mode restored)."""
+    training = getattr(model, "training", False)
+    _set_mode(model, False)
+    mean = _Mean()
+    try:
+        with no_grad():
+            for xb, yb in loader:
+                mean.add(per_batch(cast(xb) if cast is not None else xb, yb), len(xb))
+    finally:
+        _set_mode(model, training)
+    return mean.result(prefix)
+
+
 def _run_eval(
     model: Any,
     loader: Iterable[tuple[np.ndarray, Any]],
@@ -271,35 +291,20 @@ def _run_eval(
     prefix: str = "",
 ) -> dict[str, float]:
     """Loss, metrics and certified metrics over ``loader`` in eval mode under ``no_grad`` (mode restored)."""
-    training = getattr(model, "training", False)
-    _set_mode(model, False)
-    mean = _Mean()
-    try:
-        with no_grad():
-            for xb, yb in loader:
-                xin = cast(xb) if cast is not None else xb
-                out = model(xin)
-                values = {"loss": float(loss_fn(out, yb).item()), **_batch_metrics(out, yb, metric_fns)}
-                if certified is not None and hasattr(certified, "metrics"):
-                    values.update(certified.metrics(model, xin, yb))
-                mean.add(values, len(xb))
-    finally:
-        _set_mode(model, training)
-    return mean.result(prefix)
+
+    def per_batch(xin: Any, yb: Any) -> dict[str, float]:
+        out = model(xin)
+        values = {"loss": float(loss_fn(out, yb).item()), **_batch_metrics(out, yb, metric_fns)}
+        if certified is not None and hasattr(certified, "metrics"):
+            values.update(certified.metrics(model, xin, yb))
+        return values
+
+    return _eval_mean(model, loader, cast, per_batch, prefix)
 
 
 def _certified_metrics(model: Any, loader: DataLoader, cast: Callable[[Any], Any] | None, certified: Any) -> dict:
     """``certified.metrics`` averaged over ``loader`` (eval mode; the bounds need no gradient)."""
-    training = getattr(model, "training", False)
-    _set_mode(model, False)
-    mean = _Mean()
-    try:
-        with no_grad():
-            for xb, yb in loader:
-                mean.add(certified.metrics(model, cast(xb) if cast is not None else xb, yb), len(xb))
-    finally:
-        _set_mode(model, training)
-    return mean.result()
+    return _eval_mean(model, loader, cast, lambda xin, yb: certified.metrics(model, xin, yb))
 
 
 # -- the loop ----------------------------------------------------------------------------
