@@ -197,3 +197,81 @@ def test_hard_instance_times_out_on_time() -> None:
         BENCH / "acasxu/ACASXU_run2a_1_4_batch_2000.onnx", BENCH / "acasxu/prop_1.vnnlib", timeout=1.5
     )
     assert out.answer in ("timeout", "unsat") and time.perf_counter() - t < 4.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lp_margins_never_exceed_the_true_minimum_over_the_split_polytope(seed: int) -> None:
+    from axiom.verify.bab._lp import lp_margins, split_constraints
+
+    rng = np.random.default_rng(seed)
+    model = _net(seed, width=8, depth=2)
+    net = relu_chain(model, (3,))
+    lo, hi = _boxes(rng, 1, 3)
+    C = np.array([[1.0, -1.0], [-1.0, 0.0]])
+    root = spec_bounds(net, lo, hi, C)
+    splits = [np.zeros((1, 8), np.int8) for _ in range(2)]
+    for k in range(2):  # split every unstable neuron of both layers, in random directions
+        L, Ub = root.pre[k]
+        unst = np.flatnonzero((L[0] < 0) & (Ub[0] > 0))
+        splits[k][0, unst] = rng.choice([-1, 1], unst.size)
+    bb = spec_bounds(net, lo, hi, C, splits, root.pre)
+    g_A, g_c = split_constraints(net, lo, hi, splits, bb.pre)
+    d = np.zeros(2)
+    for owner, nc in ((np.array([0, 0]), 1), (np.array([0, 1]), 2)):  # one conjunction; two clauses
+        m, _ = lp_margins(bb.A_in, bb.const - d, owner, nc, g_A, g_c, lo, hi)
+        xs = rng.uniform(lo[0], hi[0], (50000, 3))
+        h, feasible = xs, np.ones(len(xs), bool)
+        for k in range(2):
+            z = h @ net.W[k].T + net.b[k]
+            feasible &= np.all(np.where(splits[k][0] > 0, z >= 0, True) & np.where(splits[k][0] < 0, z <= 0, True), 1)
+            h = np.maximum(z, 0.0)
+        y = (h @ net.W[2].T + net.b[2]) @ C.T
+        if feasible.any():
+            for k in range(nc):
+                true_min = np.min(np.max(y[feasible][:, owner == k], axis=1))
+                assert m[0, k] <= true_min + 1e-9
+        elif np.isfinite(m[0, 0]):
+            assert m[0, 0] > -1e-6 or m[0, 0] == -np.inf
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("branching", ["auto", "smart", "widest", "lookahead"])
+def test_every_input_branching_rule_is_sound(seed: int, branching: str) -> None:
+    rng = np.random.default_rng(seed)
+    model = _net(seed + 20, width=10)
+    xs = rng.uniform(-1, 1, (20000, 3)).astype(np.float32)
+    ys = model(xs).numpy()
+    box = Box(-np.ones(3), np.ones(3))
+    for thr in (float(ys[:, 0].max()) + 0.05, float(ys[:, 0].max()) - 0.05):
+        cond = OutputBounds(upper=np.array([thr, 1e6])).condition
+        r = branch_and_bound(model, box, cond, timeout=10, mode="input", branching=branching, seed=seed)
+        assert r.status != "proven" or ys[:, 0].max() <= thr
+        if thr < ys[:, 0].max():
+            assert r.status == "falsified" and r.counterexample.output64[0] > thr
+
+
+def test_relu_split_with_lp_proves_a_tight_bound() -> None:
+    """A fully split domain needs its split constraints on the input (the LP) to be refuted."""
+    from axiom.verify.bab._search import relu_split
+
+    model = _net(5, n_in=2, width=6, depth=2, n_out=1)
+    net = relu_chain(model, (2,))
+    xs = np.random.default_rng(0).uniform(-1, 1, (200000, 2))
+    top = float(np.max(net.forward(xs)[:, 0]))
+    clause = (np.array([[-1.0]]), np.array([-(top + 1e-3)]))  # y >= top + 1e-3 is unsafe
+    with_lp = relu_split(net, -np.ones(2), np.ones(2), [clause], None, 0, lp=True, max_domains=5000)
+    assert with_lp.status == "proven"
+
+
+@pytest.mark.skipif(not BENCH.is_dir(), reason="../shared/benchmarks is not available")
+@pytest.mark.parametrize(
+    ("net_id", "prop"), [("1_4", 1), ("1_9", 2)]
+)  # unsat; each timed out at 116 s with "smart" branching alone
+def test_lookahead_with_relu_splitting_proves_hard_acas_instances(net_id: str, prop: int) -> None:
+    from axiom.verify.instances import _network, load_model
+    from axiom.verify.vnnlib import read_vnnlib
+
+    model, shape, n_out = _network(load_model(BENCH / f"acasxu/ACASXU_run2a_{net_id}_batch_2000.onnx"))
+    (p,) = read_vnnlib(BENCH / f"acasxu/prop_{prop}.vnnlib", input_shape=shape, n_outputs=n_out)
+    r = branch_and_bound(model, p.input_set, p.condition, timeout=60, branching="lookahead")
+    assert r.status == "proven"

@@ -93,6 +93,51 @@ def _piece_box(piece: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(dom.lower, np.float64), np.asarray(dom.upper, np.float64)
 
 
+#: Input splitting with ``branching="auto"``: the cheap "smart" search gets this share of the time
+#: left (at most :data:`PHASE1_MAX_S` seconds), then look-ahead branching with ReLU splitting of deep
+#: domains takes over from scratch.
+PHASE1_SHARE = 0.15
+PHASE1_MAX_S = 8.0
+
+
+def _input_portfolio(net, lo, hi, pairs, confirm, seed, deadline, max_domains, branching):  # type: ignore[no-untyped-def]
+    """Run input-split BaB with one branching rule, or the two-phase "auto" portfolio.
+
+    "smart" alone (no ReLU splitting) is fastest on most instances; look-ahead branching with
+    ReLU-split deep domains solves the ones where the output is flat over regions that keep
+    many neurons unstable. Both phases are deterministic, so the portfolio is too.
+    """
+    if branching != "auto":
+        return input_split(
+            net,
+            lo,
+            hi,
+            pairs,
+            confirm,
+            seed,
+            deadline=deadline,
+            max_domains=max_domains,
+            branching=branching,
+            relu_budget=0 if branching == "smart" else 400,
+        )
+    now = time.perf_counter()
+    first = None if deadline is None else now + min(PHASE1_SHARE * (deadline - now), PHASE1_MAX_S)
+    cap = None if max_domains is None else max(1, max_domains // 2)
+    out = input_split(
+        net, lo, hi, pairs, confirm, seed, deadline=first, max_domains=cap, branching="smart", relu_budget=0
+    )
+    if out.status != "unknown" or (deadline is not None and time.perf_counter() >= deadline):
+        return out
+    rest = None if max_domains is None else max(1, max_domains - out.domains)
+    second = input_split(
+        net, lo, hi, pairs, confirm, seed, deadline=deadline, max_domains=rest, branching="lookahead", relu_budget=400
+    )
+    second.domains += out.domains
+    second.iterations += out.iterations
+    second.max_queue = max(second.max_queue, out.max_queue)
+    return second
+
+
 def branch_and_bound(
     model: Any,
     input_set: Any,
@@ -102,7 +147,7 @@ def branch_and_bound(
     seed: int = 0,
     mode: str = "auto",
     replayer: Any = None,
-    branching: str = "smart",
+    branching: str = "auto",
     max_domains: int | None = None,
 ) -> BabResult:
     """Prove or falsify ``condition`` on ``input_set`` (bound to the model input shape) by BaB.
@@ -139,8 +184,10 @@ def branch_and_bound(
     t0 = time.perf_counter()
     if mode not in ("auto", "input", "relu"):
         raise ValueError(f"branch_and_bound: mode must be 'auto', 'input' or 'relu', got {mode!r}")
-    if branching not in ("smart", "widest"):
-        raise ValueError(f"branch_and_bound: branching must be 'smart' or 'widest', got {branching!r}")
+    if branching not in ("auto", "smart", "widest", "lookahead"):
+        raise ValueError(
+            f"branch_and_bound: branching must be 'auto', 'smart', 'widest' or 'lookahead', got {branching!r}"
+        )
     model.eval()
     in_shape = model_input_shape(model)
     input_set = input_set.bind(in_shape)
@@ -168,11 +215,10 @@ def branch_and_bound(
 
         lo, hi = _piece_box(piece)
         lo, hi = net.flat(lo[None])[0], net.flat(hi[None])[0]
-        run = input_split if chosen == "input" else relu_split
-        kw: dict[str, Any] = {"deadline": deadline, "max_domains": max_domains}
         if chosen == "input":
-            kw["branching"] = branching
-        out = run(net, lo, hi, pairs, confirm, seed, **kw)
+            out = _input_portfolio(net, lo, hi, pairs, confirm, seed, deadline, max_domains, branching)
+        else:
+            out = relu_split(net, lo, hi, pairs, confirm, seed, deadline=deadline, max_domains=max_domains)
         total.domains += out.domains
         total.iterations += out.iterations
         total.max_queue = max(total.max_queue, out.max_queue)

@@ -26,7 +26,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from axiom.verify.bab._crown import spec_bounds
+from axiom.verify.bab._lp import lp_margins, split_constraints
 from axiom.verify.bab._net import ReluChain
+from axiom.verify.bounds._fp import TINY, down, gamma, up
+
+#: ReLU splitting solves an input-space LP per open domain when the input has at most this many dimensions.
+LP_MAX_INPUTS = 64
 
 #: A confirmation callback: flat chain inputs ``(P, n_in)`` -> a replayed counterexample or None.
 Confirm = Callable[[np.ndarray], object]
@@ -60,11 +65,52 @@ def _clause_margins(gap: np.ndarray, owner: np.ndarray, n_clauses: int) -> np.nd
     return out
 
 
-def _fit(take: int, deadline: float | None, done: int, spent: float) -> int:
+def _take(bb, sel):  # type: ignore[no-untyped-def]
+    return type(bb)(bb.lower[sel], bb.A_in[sel], bb.const[sel], [], [], bb.empty[sel])
+
+
+def _combined_margins(
+    bb, d: np.ndarray, owner: np.ndarray, nc: int, lo: np.ndarray, hi: np.ndarray, iters: int = 30
+) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``(B, nc)`` sound lower bounds of ``min_x max_i f_i(x)`` per clause, ``f_i`` the rows' linear lower bounds.
+
+    By LP duality ``min_x max_i f_i = max_{lam in simplex} min_x sum_i lam_i f_i`` over a box, so
+    any ``lam >= 0`` gives a sound bound; mirror ascent finds a good one. A conjunction whose rows
+    are each violated on part of a domain (but never all of them together) is refuted without
+    splitting along the line where the violated row changes.
+    """
+    B = bb.A_in.shape[0]
+    out = np.full((B, nc), -np.inf)
+    mag = np.maximum(np.abs(lo), np.abs(hi))
+    for k in range(nc):
+        rows = np.flatnonzero(owner == k)
+        if rows.size < 2:
+            continue
+        A = bb.A_in[:, rows]
+        c = bb.const[:, rows] - d[rows]
+        absum = np.einsum("brn,bn->br", np.abs(A), mag) + np.abs(bb.const[:, rows]) + np.abs(d[rows])
+        lam = np.full((B, rows.size), 1.0 / rows.size)
+        best = np.full(B, -np.inf)
+        g_err = 4 * gamma(rows.size + A.shape[2] + 4)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for t in range(iters):
+                a = np.einsum("br,brn->bn", lam, A)
+                x = np.where(a >= 0, lo, hi)
+                val = np.sum(np.minimum(a * lo, a * hi), axis=1) + np.sum(lam * c, axis=1)
+                err = g_err * np.sum(lam * absum, axis=1) + TINY
+                best = np.maximum(best, np.where(np.isnan(val), -np.inf, down(val - up(err))))
+                f = np.einsum("brn,bn->br", A, x) + c
+                scale = np.maximum(np.max(np.abs(f), axis=1, keepdims=True), 1e-30)
+                lam = lam * np.exp(np.clip(2.0 / np.sqrt(t + 1.0) * f / scale, -30, 30))
+                lam /= np.sum(lam, axis=1, keepdims=True)
+        out[:, k] = best
+    return out
+
+
+def _fit(take: int, deadline: float | None, per_domain: float | None) -> int:
     """Shrink a batch so that it should finish within half of the time left (timeouts stay on time)."""
-    if deadline is None or done == 0:
+    if deadline is None or not per_domain:
         return take
-    per_domain = spent / done
     left = deadline - time.perf_counter()
     return max(1, min(take, int(0.5 * left / max(per_domain, 1e-9))))
 
@@ -120,6 +166,23 @@ def pgd(
     return best
 
 
+def _lookahead(net, C, d, owner, nc, bl, bh):  # type: ignore[no-untyped-def]
+    nk, n = bl.shape
+    mid = 0.5 * (bl + bh)
+    ar = np.arange(n)
+    left_hi = np.repeat(bh[:, None, :], n, 1)
+    left_hi[:, ar, ar] = mid
+    right_lo = np.repeat(bl[:, None, :], n, 1)
+    right_lo[:, ar, ar] = mid
+    lo = np.concatenate([np.repeat(bl[:, None, :], n, 1), right_lo]).reshape(-1, n)
+    hi = np.concatenate([left_hi, np.repeat(bh[:, None, :], n, 1)]).reshape(-1, n)
+    kb = spec_bounds(net, lo, hi, C)
+    w = np.min(_clause_margins(kb.lower - d, owner, nc), axis=1)
+    w = np.where(kb.empty, np.inf, w).reshape(2, nk, n)
+    score = np.where(bh > bl, np.minimum(w, 0.0).sum(axis=0), -np.inf)
+    return np.argmax(score, axis=1)
+
+
 def input_split(
     net: ReluChain,
     lo: np.ndarray,
@@ -135,6 +198,8 @@ def input_split(
     attack_every: int = 1,
     attack_domains: int = 128,
     max_domains: int | None = None,
+    combine: bool = True,
+    relu_budget: int = 0,
 ) -> SearchOutcome:
     """Input-split branch-and-bound on the flat input box ``[lo, hi]`` (see the module doc).
 
@@ -156,14 +221,23 @@ def input_split(
     vol = np.ones(1)
     prio = np.zeros(1)  # parent's worst clause margin per queued domain
     leaf = np.full(nc, np.inf)  # smallest clause margin over the verified leaves
-    it = n_dom = peak = 0
+    it = n_dom = peak = nodes = 0
+    relu_time = 0.0  # spent in ReLU splitting of deep domains (kept out of the per-domain cost estimate)
+    it_start, relu_mark, prev_take = t_start, 0.0, 1
     while Lo.shape[0]:
         if deadline is not None and time.perf_counter() > deadline:
             break
         if max_domains is not None and n_dom >= max_domains:
             break
         it += 1
-        take = _fit(min(batch, Lo.shape[0]), deadline, n_dom, time.perf_counter() - t_start)
+        now = time.perf_counter()
+        if nodes:  # the last iteration's cost per domain and the average, whichever is larger
+            recent = (now - it_start - (relu_time - relu_mark)) / prev_take
+            per = max(recent, (now - t_start - relu_time) / nodes)
+        take = prev_take = _fit(min(batch, Lo.shape[0]), deadline, per if nodes else None)
+        it_start, relu_mark = now, relu_time
+        # the extra work of this iteration (look-ahead, ReLU splitting) stops at half of the time left
+        it_deadline = None if deadline is None else now + 0.5 * (deadline - now)
         if take < Lo.shape[0] and Lo.shape[0] < max_queue // 2:
             # best first: the domains whose parent bound was closest to a violation (finds counterexamples early)
             sel = np.zeros(Lo.shape[0], bool)
@@ -173,9 +247,13 @@ def input_split(
         bl, bh, bv = Lo[sel], Hi[sel], vol[sel]
         Lo, Hi, vol, prio = Lo[~sel], Hi[~sel], vol[~sel], prio[~sel]
         n_dom += take
+        nodes += take
         bb = spec_bounds(net, bl, bh, C)
         gap = bb.lower - d
         cm = _clause_margins(gap, owner, nc)
+        open_ = ~(np.all(cm > 0, axis=1) | bb.empty)
+        if combine and np.any(open_):
+            cm[open_] = np.maximum(cm[open_], _combined_margins(_take(bb, open_), d, owner, nc, bl[open_], bh[open_]))
         ok = np.all(cm > 0, axis=1) | bb.empty
         leaf = _leaf_margins(leaf, cm, ok & ~bb.empty)
         done_vol += float(np.sum(bv[ok]))
@@ -212,16 +290,51 @@ def input_split(
                     cex = confirm(xs[hit[:64]])
                     if cex is not None:
                         return SearchOutcome("falsified", cex, n_dom, it, done_vol / total_vol, peak)
+        if relu_budget:
+            # deep domains: ReLU splitting with LP-carried constraints refutes regions where
+            # the output is flat but many neurons stay unstable (input splits barely help there)
+            n = lo.size
+            dep = np.rint(-np.log2(bv)).astype(np.int64)
+            trig = np.flatnonzero((dep >= 3 * n) & ((dep - 3 * n) % n == 0))
+            solved = np.zeros(len(bl), bool)
+            for i in trig:
+                if it_deadline is not None and time.perf_counter() > it_deadline:
+                    break
+                t_relu = time.perf_counter()
+                o = relu_split(net, bl[i], bh[i], clauses, confirm, seed, deadline=it_deadline, max_domains=relu_budget)
+                relu_time += time.perf_counter() - t_relu
+                n_dom += o.domains
+                if o.status == "falsified":
+                    return SearchOutcome("falsified", o.counterexample, n_dom, it, done_vol / total_vol, peak)
+                if o.status == "proven":
+                    solved[i] = True
+                    done_vol += float(bv[i])
+            if np.any(solved):
+                bl, bh, bv, cm, gap, A_in = (
+                    bl[~solved],
+                    bh[~solved],
+                    bv[~solved],
+                    cm[~solved],
+                    gap[~solved],
+                    A_in[~solved],
+                )
+                if not len(bl):
+                    continue
         # branching
         row = np.argmax(np.where(owner[None, :] == np.argmin(cm, axis=1)[:, None], gap, -np.inf), axis=1)
         width = bh - bl
-        if branching == "smart":
+        if branching in ("smart", "lookahead"):
             score = np.abs(A_in[np.arange(len(row)), row]) * width
             flat = ~np.any(score > 0, axis=1)
             score[flat] = (width / root_w)[flat]
         else:
             score = width / root_w
         dim = np.argmax(score, axis=1)
+        if branching == "lookahead":
+            for s0 in range(0, len(bl), 64):
+                if it_deadline is not None and time.perf_counter() > it_deadline:
+                    break  # the rest keep the "smart" choice
+                dim[s0 : s0 + 64] = _lookahead(net, C, d, owner, nc, bl[s0 : s0 + 64], bh[s0 : s0 + 64])
         wd = width[np.arange(len(dim)), dim]
         if np.any(wd <= 0):
             return SearchOutcome(
@@ -257,6 +370,7 @@ def relu_split(
     max_queue: int = 50_000,
     max_domains: int | None = None,
     recompute: bool = True,
+    lp: bool | None = None,
 ) -> SearchOutcome:
     """ReLU-split branch-and-bound over the input box ``[lo, hi]`` (see the module doc).
 
@@ -270,6 +384,8 @@ def relu_split(
     C, d, owner = _stack(clauses)
     nc = len(clauses)
     K = net.depth
+    if lp is None:
+        lp = net.n_in <= LP_MAX_INPUTS
     lo2, hi2 = lo[None].astype(np.float64), hi[None].astype(np.float64)
     root = spec_bounds(net, lo2, hi2, C)
     sizes = [w.shape[0] for w in net.W[:-1]]
@@ -285,7 +401,7 @@ def relu_split(
         if max_domains is not None and n_dom >= max_domains:
             break
         it += 1
-        take = _fit(min(batch, depth.size), deadline, n_dom, time.perf_counter() - t_start)
+        take = _fit(min(batch, depth.size), deadline, (time.perf_counter() - t_start) / n_dom if n_dom else None)
         sl = slice(depth.size - take, depth.size)
         b_split = [s[sl] for s in splits]
         b_bounds = [(L[sl], Ub[sl]) for L, Ub in bounds]
@@ -301,6 +417,20 @@ def relu_split(
             bb = spec_bounds(net, lo_b, hi_b, C, b_split, b_bounds, reuse_below=0 if recompute else K)
         gap = bb.lower - d
         cm = _clause_margins(gap, owner, nc)
+        lp_pts = np.zeros((0, lo.size))
+        open_ = ~(np.all(cm > 0, axis=1) | bb.empty)
+        if not lp:  # high-dimensional input: the LP only where no neuron is left to split (it is exact there)
+            free = sum(np.sum((L < 0) & (Ub > 0) & (sp == 0), axis=1) for (L, Ub), sp in zip(bb.pre, b_split))
+            open_ &= free == 0
+        if np.any(open_):
+            idx = np.flatnonzero(open_)
+            g_A, g_c = split_constraints(
+                net, lo_b[idx], hi_b[idx], [s[idx] for s in b_split], [(L[idx], Ub[idx]) for L, Ub in bb.pre]
+            )
+            m, found = lp_margins(bb.A_in[idx], bb.const[idx] - d, owner, nc, g_A, g_c, lo_b[idx], hi_b[idx], deadline)
+            cm[idx] = np.maximum(cm[idx], m)
+            found = found.reshape(-1, lo.size)
+            lp_pts = found[~np.any(np.isnan(found), axis=1)]
         ok = np.all(cm > 0, axis=1) | bb.empty
         leaf = _leaf_margins(leaf, cm, ok & ~bb.empty)
         keep = np.flatnonzero(~ok)
@@ -309,10 +439,11 @@ def relu_split(
         gap, cm = gap[keep], cm[keep]
         sub = type(bb)(bb.lower[keep], bb.A_in[keep], bb.const[keep], [], [], bb.empty[keep])
         if confirm is not None:
-            pts = _candidates(sub, gap, cm, owner, lo_b[keep], hi_b[keep])
+            cand = _candidates(sub, gap, cm, owner, lo_b[keep], hi_b[keep])
+            pts = np.concatenate([cand, lp_pts])
             if it % 4 == 1:
                 clause = np.argmin(cm, axis=1)[:8]
-                starts = np.concatenate([pts[:8], rng.uniform(lo2[0], hi2[0], (8, lo.size))])
+                starts = np.concatenate([cand[:8], rng.uniform(lo2[0], hi2[0], (8, lo.size))])
                 pts = np.concatenate(
                     [
                         pts,
@@ -346,12 +477,14 @@ def relu_split(
             unst = (L < 0) & (Ub > 0) & (b_split[k][keep] == 0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 inter = np.where(unst, Ub * (-L) / np.where(unst, Ub - L, 1.0), 0.0)
-            score = np.where(unst, np.maximum(-a, 0.0) * inter + 1e-12 * inter, -1.0)
+            score = np.where(unst, np.nan_to_num(np.maximum(-a, 0.0) * inter) + 1e-12 * inter, -1.0)
             j = np.argmax(score, axis=1)
             s = score[np.arange(keep.size), j]
             better = s > best_score
             best_score[better], best_layer[better], best_idx[better] = s[better], k, j[better]
         if np.any(best_score < 0):
+            if deadline is not None and time.perf_counter() > deadline:
+                break  # the LP of such a domain was cut short by the deadline: a timeout
             # no unstable neuron left: the relaxation is exact there, so the bound is exact up to rounding
             return SearchOutcome("unknown", None, n_dom, it, 0.0, peak, {"reason": "a domain has no neuron to split"})
         kids = []
