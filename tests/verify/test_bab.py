@@ -275,3 +275,39 @@ def test_lookahead_with_relu_splitting_proves_hard_acas_instances(net_id: str, p
     (p,) = read_vnnlib(BENCH / f"acasxu/prop_{prop}.vnnlib", input_shape=shape, n_outputs=n_out)
     r = branch_and_bound(model, p.input_set, p.condition, timeout=60, branching="lookahead")
     assert r.status == "proven"
+
+
+@pytest.mark.parametrize("mode", ["input", "relu"])
+def test_recorded_leaves_cover_the_box_and_each_refutes_every_clause(mode: str) -> None:
+    """Re-derive every leaf's bound from its box, splits and multipliers (what a certificate checker does)."""
+    from axiom.verify.bab._lp import lagrangian_lower, split_constraints
+
+    model = _net(4, width=10)
+    net = relu_chain(model, (3,))
+    xs = np.random.default_rng(0).uniform(-1, 1, (20000, 3)).astype(np.float32)
+    thr = float(model(xs).numpy()[:, 0].max()) + 0.05
+    cond = OutputBounds(upper=np.array([thr, 1e6])).condition
+    r = branch_and_bound(model, Box(-np.ones(3), np.ones(3)), cond, timeout=20, mode=mode, record=True)
+    assert r.status == "proven" and r.leaves
+    C = np.array([[-1.0, 0.0], [0.0, -1.0]])  # unsafe: y0 >= thr or y1 >= 1e6 (two clauses of one row)
+    d = np.array([-thr, -1e6])
+    volume = 0.0
+    for leaf in r.leaves:
+        lo, hi = np.array([leaf["lower"]]), np.array([leaf["upper"]])
+        splits = [np.zeros((1, w.shape[0]), np.int8) for w in net.W[:-1]]
+        for k, j, sign in leaf["splits"]:
+            splits[k][0, j] = sign
+        bb = spec_bounds(net, lo, hi, C, splits if leaf["splits"] else None)
+        if leaf["empty"]:
+            assert bb.empty[0]
+            continue
+        g_A, g_c = split_constraints(net, lo, hi, splits, bb.pre)
+        w, mu = np.array(leaf["weights"]), np.array(leaf["mu"]).reshape(2, -1)
+        for k in range(2):  # each clause (here: one row each) is refuted on the leaf
+            rows = np.array([k])
+            A = np.concatenate([bb.A_in[0, rows], g_A[0]])[None]
+            c = np.concatenate([bb.const[0, rows] - d[rows], g_c[0]])[None]
+            assert lagrangian_lower(A, c, np.concatenate([w[rows], mu[k]])[None], lo, hi)[0] > 0
+        volume += np.prod(hi - lo) if mode == "input" else 0.0
+    if mode == "input":
+        assert volume == pytest.approx(8.0)

@@ -51,6 +51,15 @@ class BabResult:
     ``domains`` bounded, ``verified_fraction`` of the input volume (input splitting),
     ``timed_out`` whether the budget ran out.
 
+    ``leaves`` (with ``record=True`` and ``proven``): the proof, one dict per verified
+    sub-domain whose union covers the input set: ``lower``/``upper`` the sub-box (flat, model
+    input order), ``splits`` ``[(relu_layer, neuron, +1|-1), ...]`` (ReLU phases fixed there,
+    ``[]`` for input splitting), ``weights`` (one per spec row: per clause, nonnegative
+    multipliers of the rows' linear lower bounds whose combination is positive on the
+    sub-domain), ``mu`` ``(n_clauses, len(splits))`` (multipliers of the split constraints,
+    in the order of ``splits``) and ``empty`` (the split constraints are infeasible there).
+    A checker re-derives each leaf's linear bounds and re-evaluates these combinations.
+
     Example:
         >>> BabResult("unknown", "input", verified_fraction=0.5).verified_fraction
         0.5
@@ -66,6 +75,7 @@ class BabResult:
     timed_out: bool = False
     time_s: float = 0.0
     info: dict = field(default_factory=dict)
+    leaves: list[dict] | None = None
 
 
 def applicable(model: Any, input_set: Any, in_shape: tuple[int, ...]) -> ReluChain | None:
@@ -86,6 +96,19 @@ def applicable(model: Any, input_set: Any, in_shape: tuple[int, ...]) -> ReluCha
     return relu_chain(model, tuple(in_shape))
 
 
+def _model_leaf(net: ReluChain, leaf: dict) -> dict:
+    """A search leaf with its box in the model's flat input order and plain lists (JSON-ready)."""
+    box = net.unflat(np.stack([leaf["lower"], leaf["upper"]]))
+    return {
+        "lower": box[0].reshape(-1).tolist(),
+        "upper": box[1].reshape(-1).tolist(),
+        "splits": [list(t) for t in leaf.get("splits", [])],
+        "weights": np.asarray(leaf["weights"]).tolist(),
+        "mu": np.asarray(leaf["mu"]).tolist() if "mu" in leaf else [],
+        "empty": bool(leaf["empty"]),
+    }
+
+
 def _piece_box(piece: Any) -> tuple[np.ndarray, np.ndarray]:
     from axiom.verify.bounds._engine import domains
 
@@ -100,7 +123,7 @@ PHASE1_SHARE = 0.15
 PHASE1_MAX_S = 8.0
 
 
-def _input_portfolio(net, lo, hi, pairs, confirm, seed, deadline, max_domains, branching):  # type: ignore[no-untyped-def]
+def _input_portfolio(net, lo, hi, pairs, confirm, seed, deadline, max_domains, branching, record=False):  # type: ignore[no-untyped-def]
     """Run input-split BaB with one branching rule, or the two-phase "auto" portfolio.
 
     "smart" alone (no ReLU splitting) is fastest on most instances; look-ahead branching with
@@ -119,18 +142,39 @@ def _input_portfolio(net, lo, hi, pairs, confirm, seed, deadline, max_domains, b
             max_domains=max_domains,
             branching=branching,
             relu_budget=0 if branching == "smart" else 400,
+            record=record,
         )
     now = time.perf_counter()
     first = None if deadline is None else now + min(PHASE1_SHARE * (deadline - now), PHASE1_MAX_S)
     cap = None if max_domains is None else max(1, max_domains // 2)
     out = input_split(
-        net, lo, hi, pairs, confirm, seed, deadline=first, max_domains=cap, branching="smart", relu_budget=0
+        net,
+        lo,
+        hi,
+        pairs,
+        confirm,
+        seed,
+        deadline=first,
+        max_domains=cap,
+        branching="smart",
+        relu_budget=0,
+        record=record,
     )
     if out.status != "unknown" or (deadline is not None and time.perf_counter() >= deadline):
         return out
     rest = None if max_domains is None else max(1, max_domains - out.domains)
     second = input_split(
-        net, lo, hi, pairs, confirm, seed, deadline=deadline, max_domains=rest, branching="lookahead", relu_budget=400
+        net,
+        lo,
+        hi,
+        pairs,
+        confirm,
+        seed,
+        deadline=deadline,
+        max_domains=rest,
+        branching="lookahead",
+        relu_budget=400,
+        record=record,
     )
     second.domains += out.domains
     second.iterations += out.iterations
@@ -149,6 +193,7 @@ def branch_and_bound(
     replayer: Any = None,
     branching: str = "auto",
     max_domains: int | None = None,
+    record: bool = False,
 ) -> BabResult:
     """Prove or falsify ``condition`` on ``input_set`` (bound to the model input shape) by BaB.
 
@@ -164,6 +209,7 @@ def branch_and_bound(
         replayer: an :class:`axiom.verify.concrete.Replayer` of the model (built if None).
         branching: input-split dimension choice, ``"smart"`` or ``"widest"``.
         max_domains: stop (``unknown``) after bounding this many domains.
+        record: keep the proof leaves (:attr:`BabResult.leaves`) for certificates.
 
     Raises:
         ValueError: the model is not a ReLU chain, the input set is an L2 ball, or the
@@ -207,6 +253,7 @@ def branch_and_bound(
     pieces = input_set.boxes() if type(input_set).__name__ == "BoxUnion" else [input_set]
     total = SearchOutcome("proven")
     fractions = []
+    leaves: list[dict] = []
     for piece in pieces:
 
         def confirm(x: np.ndarray, piece: Any = piece) -> Any:
@@ -216,9 +263,13 @@ def branch_and_bound(
         lo, hi = _piece_box(piece)
         lo, hi = net.flat(lo[None])[0], net.flat(hi[None])[0]
         if chosen == "input":
-            out = _input_portfolio(net, lo, hi, pairs, confirm, seed, deadline, max_domains, branching)
+            out = _input_portfolio(net, lo, hi, pairs, confirm, seed, deadline, max_domains, branching, record)
         else:
-            out = relu_split(net, lo, hi, pairs, confirm, seed, deadline=deadline, max_domains=max_domains)
+            out = relu_split(
+                net, lo, hi, pairs, confirm, seed, deadline=deadline, max_domains=max_domains, record=record
+            )
+        if record and out.leaves is not None:
+            leaves += [_model_leaf(net, leaf) for leaf in out.leaves]
         total.domains += out.domains
         total.iterations += out.iterations
         total.max_queue = max(total.max_queue, out.max_queue)
@@ -248,4 +299,5 @@ def branch_and_bound(
         timed_out,
         time.perf_counter() - t0,
         dict(total.stats),
+        leaves if record and total.status == "proven" else None,
     )

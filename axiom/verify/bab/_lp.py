@@ -84,25 +84,28 @@ def lp_margins(
     lo: np.ndarray,
     hi: np.ndarray,
     deadline: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """Per domain and clause, a sound lower bound of ``min max_{i in clause} f_i`` over the split polytope.
 
     ``f_A`` ``(B, m, n)``, ``f_c`` ``(B, m)``: the spec rows' linear lower bounds minus their
     thresholds; ``owner`` the clause of each row; ``g_A[b]`` ``(K_b, n)``, ``g_c[b]``: domain b's
-    split constraints ``g(x) <= 0``. Returns ``(margins (B, n_clauses), points (B, n_clauses, n))``,
-    the LP's minimisers (attack candidates; NaN where no LP answer). ``+inf``: the polytope is empty.
+    split constraints ``g(x) <= 0``. Returns ``(margins (B, n_clauses), points (B, n_clauses, n),
+    row_weights (B, m), mu)``: the LP's minimisers (attack candidates; NaN where no LP answer), and
+    the multipliers behind each margin (``mu[b]`` ``(n_clauses, K_b)``). ``+inf``: the polytope is empty.
     Past ``deadline`` (``time.perf_counter()``) the remaining domains keep ``-inf``.
 
     Example:
         >>> f_A = np.array([[[1.0]]]); f_c = np.array([[0.0]])  # f(x) = x on [-1, 1] ...
         >>> g_A, g_c = [np.array([[-1.0]])], [np.array([0.5])]  # ... restricted to x >= 0.5
-        >>> m, _ = lp_margins(f_A, f_c, np.zeros(1, int), 1, g_A, g_c, np.array([[-1.0]]), np.array([[1.0]]))
+        >>> m, *_ = lp_margins(f_A, f_c, np.zeros(1, int), 1, g_A, g_c, np.array([[-1.0]]), np.array([[1.0]]))
         >>> bool(0.49 < m[0, 0] <= 0.5)
         True
     """
-    B, _, n = f_A.shape
+    B, m, n = f_A.shape
     margins = np.full((B, n_clauses), -np.inf)
     points = np.full((B, n_clauses, n), np.nan)
+    row_w = np.zeros((B, m))
+    mus = [np.zeros((n_clauses, len(g))) for g in g_A]
     for b in range(B):
         if deadline is not None and time.perf_counter() > deadline:
             break
@@ -120,7 +123,9 @@ def lp_margins(
                 bound = np.inf if bound > 0 else -np.inf
             margins[b, k] = bound
             points[b, k] = x
-    return margins, points
+            row_w[b, rows] = np.maximum(lam, 0.0)
+            mus[b][k] = np.maximum(mu, 0.0)
+    return margins, points, row_w, mus
 
 
 def split_constraints(

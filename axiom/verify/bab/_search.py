@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from axiom.verify.bab._crown import spec_bounds
-from axiom.verify.bab._lp import lp_margins, split_constraints
+from axiom.verify.bab._lp import lagrangian_lower, lp_margins, split_constraints
 from axiom.verify.bab._net import ReluChain
-from axiom.verify.bounds._fp import TINY, down, gamma, up
 
 #: ReLU splitting solves an input-space LP per open domain when the input has at most this many dimensions.
 LP_MAX_INPUTS = 64
@@ -48,6 +47,7 @@ class SearchOutcome:
     verified_fraction: float = 0.0
     max_queue: int = 0
     stats: dict = field(default_factory=dict)
+    leaves: list[dict] | None = None  # proof leaves when recording (see BabResult)
 
 
 def _stack(clauses: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -71,40 +71,54 @@ def _take(bb, sel):  # type: ignore[no-untyped-def]
 
 def _combined_margins(
     bb, d: np.ndarray, owner: np.ndarray, nc: int, lo: np.ndarray, hi: np.ndarray, iters: int = 30
-) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """``(B, nc)`` sound lower bounds of ``min_x max_i f_i(x)`` per clause, ``f_i`` the rows' linear lower bounds.
+) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """``(B, nc)`` sound lower bounds of ``min_x max_i f_i(x)`` per clause, and the row weights ``(B, m)`` behind them.
 
+    ``f_i`` are the rows' linear lower bounds.
     By LP duality ``min_x max_i f_i = max_{lam in simplex} min_x sum_i lam_i f_i`` over a box, so
-    any ``lam >= 0`` gives a sound bound; mirror ascent finds a good one. A conjunction whose rows
-    are each violated on part of a domain (but never all of them together) is refuted without
-    splitting along the line where the violated row changes.
+    any ``lam >= 0`` gives a sound bound (:func:`lagrangian_lower`); batched mirror ascent finds a
+    good one. A conjunction whose rows are each violated on part of a domain (but never all of
+    them together) is refuted without splitting along the line where the violated row changes.
     """
-    B = bb.A_in.shape[0]
-    out = np.full((B, nc), -np.inf)
-    mag = np.maximum(np.abs(lo), np.abs(hi))
+    out = np.full((bb.A_in.shape[0], nc), -np.inf)
+    weights = np.zeros((bb.A_in.shape[0], owner.size))
     for k in range(nc):
         rows = np.flatnonzero(owner == k)
         if rows.size < 2:
             continue
-        A = bb.A_in[:, rows]
-        c = bb.const[:, rows] - d[rows]
-        absum = np.einsum("brn,bn->br", np.abs(A), mag) + np.abs(bb.const[:, rows]) + np.abs(d[rows])
-        lam = np.full((B, rows.size), 1.0 / rows.size)
-        best = np.full(B, -np.inf)
-        g_err = 4 * gamma(rows.size + A.shape[2] + 4)
+        A, c = bb.A_in[:, rows], bb.const[:, rows] - d[rows]
+        lam = np.full(c.shape, 1.0 / rows.size)
+        best = out[:, k]
         with np.errstate(invalid="ignore", over="ignore"):
             for t in range(iters):
-                a = np.einsum("br,brn->bn", lam, A)
-                x = np.where(a >= 0, lo, hi)
-                val = np.sum(np.minimum(a * lo, a * hi), axis=1) + np.sum(lam * c, axis=1)
-                err = g_err * np.sum(lam * absum, axis=1) + TINY
-                best = np.maximum(best, np.where(np.isnan(val), -np.inf, down(val - up(err))))
-                f = np.einsum("brn,bn->br", A, x) + c
+                val = lagrangian_lower(A, c, lam, lo, hi)
+                better = val > best
+                best = np.where(better, val, best)
+                weights[np.ix_(np.flatnonzero(better), rows)] = lam[better]
+                x = np.where(np.einsum("br,brn->bn", lam, A) >= 0, lo, hi)  # the minimising vertex
+                f = np.einsum("brn,bn->br", A, x) + c  # a supergradient in lam
                 scale = np.maximum(np.max(np.abs(f), axis=1, keepdims=True), 1e-30)
                 lam = lam * np.exp(np.clip(2.0 / np.sqrt(t + 1.0) * f / scale, -30, 30))
                 lam /= np.sum(lam, axis=1, keepdims=True)
         out[:, k] = best
-    return out
+    return out, weights
+
+
+def _row_weights(gap: np.ndarray, owner: np.ndarray, n_clauses: int) -> np.ndarray:
+    """``(B, m)``: per clause, weight 1 on the row with the largest margin (the one that refutes it)."""
+    w = np.zeros_like(gap)
+    for k in range(n_clauses):
+        rows = np.flatnonzero(owner == k)
+        w[np.arange(len(gap)), rows[np.argmax(gap[:, rows], axis=1)]] = 1.0
+    return w
+
+
+def _leaves(lo: np.ndarray, hi: np.ndarray, weights: np.ndarray, empty: np.ndarray, **extra: object) -> list[dict]:
+    """Proof leaves (see :class:`axiom.verify.bab.BabResult`): one dict per verified domain."""
+    return [
+        {"lower": lo[i], "upper": hi[i], "weights": weights[i], "empty": bool(empty[i]), **extra}
+        for i in range(len(lo))
+    ]
 
 
 def _fit(take: int, deadline: float | None, per_domain: float | None) -> int:
@@ -200,6 +214,7 @@ def input_split(
     max_domains: int | None = None,
     combine: bool = True,
     relu_budget: int = 0,
+    record: bool = False,
 ) -> SearchOutcome:
     """Input-split branch-and-bound on the flat input box ``[lo, hi]`` (see the module doc).
 
@@ -215,6 +230,7 @@ def input_split(
     t_start = time.perf_counter()
     C, d, owner = _stack(clauses)
     nc = len(clauses)
+    leaves: list[dict] | None = [] if record else None
     root_w = np.maximum(hi - lo, 1e-300)
     Lo, Hi = lo[None].astype(np.float64), hi[None].astype(np.float64)
     total_vol, done_vol = 1.0, 0.0
@@ -251,11 +267,19 @@ def input_split(
         bb = spec_bounds(net, bl, bh, C)
         gap = bb.lower - d
         cm = _clause_margins(gap, owner, nc)
+        weights = _row_weights(gap, owner, nc) if leaves is not None else None
         open_ = ~(np.all(cm > 0, axis=1) | bb.empty)
         if combine and np.any(open_):
-            cm[open_] = np.maximum(cm[open_], _combined_margins(_take(bb, open_), d, owner, nc, bl[open_], bh[open_]))
+            cm2, w2 = _combined_margins(_take(bb, open_), d, owner, nc, bl[open_], bh[open_])
+            if weights is not None:
+                for k in np.unique(owner):
+                    use = np.flatnonzero(open_)[cm2[:, k] > cm[open_, k]]
+                    weights[np.ix_(use, owner == k)] = w2[np.ix_(cm2[:, k] > cm[open_, k], owner == k)]
+            cm[open_] = np.maximum(cm[open_], cm2)
         ok = np.all(cm > 0, axis=1) | bb.empty
         leaf = _leaf_margins(leaf, cm, ok & ~bb.empty)
+        if leaves is not None:
+            leaves += _leaves(bl[ok], bh[ok], weights[ok], bb.empty[ok])
         done_vol += float(np.sum(bv[ok]))
         keep = ~ok
         if not np.any(keep):
@@ -301,7 +325,17 @@ def input_split(
                 if it_deadline is not None and time.perf_counter() > it_deadline:
                     break
                 t_relu = time.perf_counter()
-                o = relu_split(net, bl[i], bh[i], clauses, confirm, seed, deadline=it_deadline, max_domains=relu_budget)
+                o = relu_split(
+                    net,
+                    bl[i],
+                    bh[i],
+                    clauses,
+                    confirm,
+                    seed,
+                    deadline=it_deadline,
+                    max_domains=relu_budget,
+                    record=leaves is not None,
+                )
                 relu_time += time.perf_counter() - t_relu
                 n_dom += o.domains
                 if o.status == "falsified":
@@ -309,6 +343,8 @@ def input_split(
                 if o.status == "proven":
                     solved[i] = True
                     done_vol += float(bv[i])
+                    if leaves is not None:
+                        leaves += o.leaves
             if np.any(solved):
                 bl, bh, bv, cm, gap, A_in = (
                     bl[~solved],
@@ -354,7 +390,7 @@ def input_split(
             return SearchOutcome("unknown", None, n_dom, it, done_vol / total_vol, peak, {"reason": "queue cap"})
     status = "proven" if Lo.shape[0] == 0 else "unknown"
     frac = 1.0 if status == "proven" else done_vol / total_vol
-    return SearchOutcome(status, None, n_dom, it, frac, peak, {"clause_margins": leaf.tolist()})
+    return SearchOutcome(status, None, n_dom, it, frac, peak, {"clause_margins": leaf.tolist()}, leaves)
 
 
 def relu_split(
@@ -371,6 +407,7 @@ def relu_split(
     max_domains: int | None = None,
     recompute: bool = True,
     lp: bool | None = None,
+    record: bool = False,
 ) -> SearchOutcome:
     """ReLU-split branch-and-bound over the input box ``[lo, hi]`` (see the module doc).
 
@@ -384,6 +421,7 @@ def relu_split(
     C, d, owner = _stack(clauses)
     nc = len(clauses)
     K = net.depth
+    leaves: list[dict] | None = [] if record else None
     if lp is None:
         lp = net.n_in <= LP_MAX_INPUTS
     lo2, hi2 = lo[None].astype(np.float64), hi[None].astype(np.float64)
@@ -417,6 +455,9 @@ def relu_split(
             bb = spec_bounds(net, lo_b, hi_b, C, b_split, b_bounds, reuse_below=0 if recompute else K)
         gap = bb.lower - d
         cm = _clause_margins(gap, owner, nc)
+        weights = _row_weights(gap, owner, nc) if leaves is not None else None
+        n_split = [int(sum(np.count_nonzero(sp[i]) for sp in b_split)) for i in range(take)] if record else []
+        mus = [np.zeros((nc, n)) for n in n_split]
         lp_pts = np.zeros((0, lo.size))
         open_ = ~(np.all(cm > 0, axis=1) | bb.empty)
         if not lp:  # high-dimensional input: the LP only where no neuron is left to split (it is exact there)
@@ -427,12 +468,24 @@ def relu_split(
             g_A, g_c = split_constraints(
                 net, lo_b[idx], hi_b[idx], [s[idx] for s in b_split], [(L[idx], Ub[idx]) for L, Ub in bb.pre]
             )
-            m, found = lp_margins(bb.A_in[idx], bb.const[idx] - d, owner, nc, g_A, g_c, lo_b[idx], hi_b[idx], deadline)
+            m, found, lp_w, lp_mu = lp_margins(
+                bb.A_in[idx], bb.const[idx] - d, owner, nc, g_A, g_c, lo_b[idx], hi_b[idx], deadline
+            )
+            if weights is not None:
+                for j, b in enumerate(idx):
+                    for k in range(nc):
+                        if m[j, k] > cm[b, k]:
+                            weights[b, owner == k] = lp_w[j, owner == k]
+                            mus[b][k] = lp_mu[j][k]
             cm[idx] = np.maximum(cm[idx], m)
             found = found.reshape(-1, lo.size)
             lp_pts = found[~np.any(np.isnan(found), axis=1)]
         ok = np.all(cm > 0, axis=1) | bb.empty
         leaf = _leaf_margins(leaf, cm, ok & ~bb.empty)
+        if leaves is not None:
+            for i in np.flatnonzero(ok):
+                split_list = [(k, int(j), int(sp[i, j])) for k, sp in enumerate(b_split) for j in np.flatnonzero(sp[i])]
+                leaves += _leaves(lo2, hi2, weights[i : i + 1], bb.empty[i : i + 1], splits=split_list, mu=mus[i])
         keep = np.flatnonzero(~ok)
         if keep.size == 0:
             continue
@@ -505,5 +558,5 @@ def relu_split(
             return SearchOutcome("unknown", None, n_dom, it, 0.0, peak, {"reason": "queue cap"})
     status = "proven" if depth.size == 0 else "unknown"
     return SearchOutcome(
-        status, None, n_dom, it, 1.0 if status == "proven" else 0.0, peak, {"clause_margins": leaf.tolist()}
+        status, None, n_dom, it, 1.0 if status == "proven" else 0.0, peak, {"clause_margins": leaf.tolist()}, leaves
     )
