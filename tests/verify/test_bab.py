@@ -218,7 +218,7 @@ def test_lp_margins_never_exceed_the_true_minimum_over_the_split_polytope(seed: 
     g_A, g_c = split_constraints(net, lo, hi, splits, bb.pre)
     d = np.zeros(2)
     for owner, nc in ((np.array([0, 0]), 1), (np.array([0, 1]), 2)):  # one conjunction; two clauses
-        m, _ = lp_margins(bb.A_in, bb.const - d, owner, nc, g_A, g_c, lo, hi)
+        m, *_ = lp_margins(bb.A_in, bb.const - d, owner, nc, g_A, g_c, lo, hi)
         xs = rng.uniform(lo[0], hi[0], (50000, 3))
         h, feasible = xs, np.ones(len(xs), bool)
         for k in range(2):
