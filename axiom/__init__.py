@@ -20,12 +20,17 @@ from axiom import (
 from axiom.autograd import enable_grad, no_grad
 from axiom.backends import available_backends, get_backend, set_backend, use_backend
 from axiom.compiler import CompiledModel, compile, detect_coprocessor
+
+# ``from axiom import axiom`` gives the @axiom decorator. It is deliberately left out of
+# __all__, so ``from axiom import *`` never rebinds the name ``axiom`` to it.
+from axiom.dsl import EnsureViolation, Logits, Probabilities, Scores, ensure, prove
+from axiom.dsl import axiom as axiom
 from axiom.io import from_onnx
 from axiom.nn import *  # noqa: F403 - the layer vocabulary is the public API
 from axiom.nn import __all__ as _nn_all
 from axiom.nn.init import manual_seed
 from axiom.shapes import ShapeError
-from axiom.tensor import Tensor, as_tensor, bfloat16, float16, float32, float64
+from axiom.tensor import Tensor, TensorType, as_tensor, bfloat16, float16, float32, float64
 from axiom.train import evaluate, fit, predict
 
 __version__ = "0.1.0"
@@ -33,14 +38,20 @@ __version__ = "0.1.0"
 __all__ = [
     *_nn_all,
     "CompiledModel",
+    "EnsureViolation",
+    "Logits",
+    "Probabilities",
+    "Scores",
     "ShapeError",
     "Tensor",
+    "TensorType",
     "as_tensor",
     "available_backends",
     "bfloat16",
     "compile",
     "detect_coprocessor",
     "enable_grad",
+    "ensure",
     "evaluate",
     "fit",
     "float16",
@@ -52,6 +63,7 @@ __all__ = [
     "manual_seed",
     "no_grad",
     "predict",
+    "prove",
     "set_backend",
     "train",
     "use_backend",

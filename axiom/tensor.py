@@ -61,6 +61,47 @@ def is_floating(dtype: np.dtype) -> bool:
     return np.dtype(dtype) in FLOAT_DTYPES
 
 
+class TensorType:
+    """A tensor *type*: dtype and (symbolic) shape, written ``Tensor[float32, ("batch", 28, 28, 1)]``.
+
+    Used as a declaration (e.g. the ``input`` of an ``@axiom`` model); it holds no data.
+    ``matches(x)`` checks a concrete array against it (symbols match any size).
+
+    Example:
+        >>> t = Tensor[float32, ("batch", 2, 3)]
+        >>> t, t.dtype.name, t.shape
+        (Tensor[float32, (batch, 2, 3)], 'float32', ('batch', 2, 3))
+        >>> t.matches(np.zeros((5, 2, 3), np.float32)), t.matches(np.zeros((5, 3, 2), np.float32))
+        (True, False)
+    """
+
+    def __init__(self, dtype: Any, shape: Any) -> None:
+        from axiom.shapes import normalize_shape
+
+        self.dtype: np.dtype = as_dtype(dtype)
+        if isinstance(shape, int | str):
+            shape = (shape,)
+        self.shape: tuple[int | str, ...] = normalize_shape(shape)
+
+    def matches(self, x: Any) -> bool:
+        """True when ``x`` (Tensor or array) has this dtype and fits this shape."""
+        arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+        if arr.dtype != self.dtype or arr.ndim != len(self.shape):
+            return False
+        return all(not isinstance(d, int) or d == n for d, n in zip(self.shape, arr.shape))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TensorType) and (self.dtype, self.shape) == (other.dtype, other.shape)
+
+    def __hash__(self) -> int:
+        return hash((self.dtype, self.shape))
+
+    def __repr__(self) -> str:
+        from axiom.shapes import format_shape
+
+        return f"Tensor[{self.dtype.name}, {format_shape(self.shape)}]"
+
+
 class Tensor:
     """An n-dimensional array: ``.data`` (NumPy), ``.shape``, ``.dtype``, ``.requires_grad``, ``.grad``.
 
@@ -75,6 +116,12 @@ class Tensor:
     """
 
     __array_priority__ = 100  # ndarray <op> Tensor defers to Tensor
+
+    def __class_getitem__(cls, spec: Any) -> TensorType:
+        """``Tensor[float32, ("batch", 10)]``: a :class:`TensorType` annotation (dtype, shape)."""
+        if not isinstance(spec, tuple) or len(spec) != 2:
+            raise TypeError('Tensor[...] takes a dtype and a shape, e.g. Tensor[float32, ("batch", 10)]')
+        return TensorType(*spec)
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
