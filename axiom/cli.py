@@ -62,7 +62,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``axiom`` argument parser (subcommand ``verify``).
+    """The ``axiom`` argument parser (subcommands ``verify`` and ``export-proof``).
 
     Example:
         >>> a = build_parser().parse_args(["verify", "--instances", "i.csv", "--limit", "3"])
@@ -112,7 +112,39 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run instances on the Dask distributed cluster at ADDRESS (e.g. tcp://host:8786)",
     )
+    e = sub.add_parser(
+        "export-proof",
+        help="export an ONNX network and a VNN-LIB property as SMT-LIB 2, Coq, Lean 4 or Isabelle",
+        description=EXPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    e.add_argument("onnx", metavar="NET.onnx", help="the network (Dense/ReLU chains for coq, lean, isabelle)")
+    e.add_argument("vnnlib", metavar="SPEC.vnnlib", help="the specification (its unsafe set)")
+    e.add_argument("--format", choices=EXPORT_FORMATS, default="smtlib", help="file format (default: smtlib)")
+    e.add_argument("-o", "--output", required=True, metavar="FILE", help="the file to write")
+    e.add_argument(
+        "--prefix-bounds",
+        action="store_true",
+        help="smtlib: also assert Axiom's CROWN neuron bounds (faster to solve; the file says they are assumed)",
+    )
+    e.add_argument("--max-depth", type=int, default=12, metavar="N", help="coq: bisections per box (default 12)")
+    e.add_argument("--solve", action="store_true", help="smtlib: run the solver on the file and print its answer")
+    e.add_argument("--solver", choices=("z3", "cvc5"), help="solver for --solve (default: AXIOM_SMT_SOLVER or z3)")
+    e.add_argument("--timeout", type=_positive, default=60.0, metavar="S", help="--solve time limit (default 60)")
     return parser
+
+
+EXPORT_FORMATS = ("smtlib", "coq", "lean", "isabelle")
+
+EXPORT_DESCRIPTION = """\
+Write the network and the property as a file for another checker (see docs/proof-export.md):
+  smtlib    SMT-LIB 2 (QF_LRA) of "some input reaches the unsafe region": unsat = proven
+  coq       Coq file with a proof that coqc checks (Dense/ReLU networks, interval checker)
+  lean      Lean 4 statement file (NOT machine-checked: the proof is sorry)
+  isabelle  Isabelle/HOL statement theory (NOT machine-checked: the proof is sorry)
+A spec with several (input set, unsafe region) parts writes one file per part (FILE.1.ext, ...).
+Exit code 0 when written (with --solve: 0 unsat, 10 sat, 20 unknown), 1 on an error."""
 
 
 def _positive(text: str) -> float:
@@ -147,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "verify":
         return _verify(args.verify_parser, args)
+    if args.command == "export-proof":
+        return _export_proof(args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
     return 2
 
@@ -252,3 +286,49 @@ def _verify_instances(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _export_paths(output: str, n: int) -> list[Path]:
+    out = Path(output)
+    if n == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}.{k}{out.suffix}") for k in range(1, n + 1)]
+
+
+def _export_proof(args: argparse.Namespace) -> int:
+    from axiom.io import from_onnx
+    from axiom.proof import export_coq, export_isabelle, export_lean, export_smtlib, run_solver
+    from axiom.verify.vnnlib import read_vnnlib
+
+    try:
+        loaded = from_onnx(str(args.onnx))
+        model = getattr(loaded, "model", loaded)
+        shape = tuple(int(d) for d in loaded.input_shape) if hasattr(loaded, "input_shape") else None
+        props = read_vnnlib(Path(args.vnnlib), input_shape=shape)
+        paths = _export_paths(args.output, len(props))
+        for prop, path in zip(props, paths):
+            name = Path(args.onnx).name
+            if args.format == "smtlib":
+                export_smtlib(model, prop, path=path, prefix_bounds=args.prefix_bounds, name=name)
+            elif args.format == "coq":
+                export_coq(model, prop, path=path, max_depth=args.max_depth, name=name)
+            elif args.format == "lean":
+                export_lean(model, prop, path=path, name=name)
+            else:
+                export_isabelle(model, prop, path=path, name=name)
+            print(f"axiom export-proof: wrote {path}", file=sys.stderr)
+    except (OSError, ValueError, NotImplementedError) as err:
+        print(f"axiom export-proof: {err}", file=sys.stderr)
+        return 1
+    if not args.solve:
+        return 0
+    if args.format != "smtlib":
+        print("axiom export-proof: --solve applies to --format smtlib only", file=sys.stderr)
+        return 1
+    answers = [run_solver(p, args.solver, timeout=args.timeout) for p in paths]
+    for p, a in zip(paths, answers):
+        print(f"{a.answer} {p}" if len(paths) > 1 else a.answer)
+        if a.message:
+            print(f"axiom export-proof: {a.solver}: {a.message}", file=sys.stderr)
+    words = {a.answer for a in answers}
+    return 10 if "sat" in words else 20 if "unknown" in words else 0

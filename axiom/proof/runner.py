@@ -1,0 +1,276 @@
+"""Run an external SMT solver on an SMT-LIB file, with a time limit, a memory limit and a clean kill.
+
+``run_solver(path, solver="z3" | "cvc5", timeout=..., memory_mb=...)`` starts the solver in a
+NEW process group with ``RLIMIT_AS`` (address space) set to ``memory_mb`` and ``RLIMIT_CPU`` set
+just above the timeout (a backstop), tells the solver its own limits too (z3 ``-T:`` and
+``-memory:``, cvc5 ``--tlimit``), and on timeout sends SIGTERM then SIGKILL to the whole group,
+so no solver process outlives the call. The first ``sat`` / ``unsat`` / ``unknown`` line of its
+standard output is the answer; anything else (a crash, an error, the memory limit) is ``unknown``
+with the reason in ``message``.
+
+Solvers: ``z3`` is the executable that the ``z3-solver`` wheel ships (found next to the Python
+interpreter, in the ``z3`` package, or on ``PATH``); ``cvc5`` is the executable of Debian's
+``cvc5`` package (or any ``cvc5`` on ``PATH``). ``AXIOM_SMT_SOLVER`` (``z3`` | ``cvc5``) picks
+the default solver and ``AXIOM_SMT_RUNNER`` the runner: ``python`` (this module, the default).
+``rust`` is NOT implemented in this version and is refused with an error that says so.
+
+The in-process z3-solver API (:mod:`axiom.verify.smt`) stays what ``verify``/``prove`` use; this
+runner is for exported files and for solvers other than z3.
+
+Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "q.smt2")
+    >>> _ = open(path, "w").write("(set-logic QF_LRA)(declare-fun x () Real)(assert (< x 0))(check-sat)")
+    >>> run_solver(path, "z3", timeout=10).answer
+    'sat'
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["SOLVERS", "SolverAnswer", "default_runner", "default_solver", "find_solver", "run_solver"]
+
+SOLVERS = ("z3", "cvc5")
+RUNNERS = ("python", "rust")
+ANSWERS = ("sat", "unsat", "unknown")
+
+
+@dataclass
+class SolverAnswer:
+    """The outcome of one solver run.
+
+    ``answer`` is ``sat``, ``unsat`` or ``unknown`` (never a guess); ``timed_out`` says that the
+    time limit ended the run (the process group was killed); ``message`` says why an answer is
+    ``unknown``; ``returncode`` is the solver's exit status (negative: the signal that ended it).
+
+    Example:
+        >>> a = SolverAnswer("unsat", "z3", "/usr/bin/z3", time_s=0.01)
+        >>> a.proven, a.falsified
+        (True, False)
+    """
+
+    answer: str
+    solver: str
+    executable: str
+    time_s: float = 0.0
+    timed_out: bool = False
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    message: str = ""
+    runner: str = "python"
+
+    @property
+    def proven(self) -> bool:
+        """``unsat`` on an exported "network violates the property" file: the property holds."""
+        return self.answer == "unsat"
+
+    @property
+    def falsified(self) -> bool:
+        """``sat`` on an exported file: a counterexample exists."""
+        return self.answer == "sat"
+
+
+def default_solver() -> str:
+    """The solver named by ``AXIOM_SMT_SOLVER`` (``z3`` when unset).
+
+    Example:
+        >>> default_solver() in SOLVERS
+        True
+    """
+    name = os.environ.get("AXIOM_SMT_SOLVER", "z3").strip().lower() or "z3"
+    if name not in SOLVERS:
+        raise ValueError(f"AXIOM_SMT_SOLVER={name!r}: expected one of {', '.join(SOLVERS)}")
+    return name
+
+
+def default_runner() -> str:
+    """The runner named by ``AXIOM_SMT_RUNNER`` (``python`` when unset).
+
+    Example:
+        >>> default_runner() in ("python", "rust")
+        True
+    """
+    name = os.environ.get("AXIOM_SMT_RUNNER", "python").strip().lower() or "python"
+    if name not in RUNNERS:
+        raise ValueError(f"AXIOM_SMT_RUNNER={name!r}: expected one of {', '.join(RUNNERS)}")
+    return name
+
+
+def find_solver(solver: str = "z3") -> str | None:
+    """Path of the solver executable, or None when it is not installed.
+
+    ``z3``: next to the running Python (a venv's ``bin/z3`` from ``z3-solver``), then the
+    ``z3`` package directory, then ``PATH``. ``cvc5``: ``PATH`` (Debian's ``/usr/bin/cvc5``).
+
+    Example:
+        >>> find_solver("z3") is not None  # z3-solver is a dependency
+        True
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}: expected one of {', '.join(SOLVERS)}")
+    candidates: list[Path] = []
+    if solver == "z3":
+        candidates.append(Path(sys.executable).parent / "z3")
+        try:
+            import z3
+
+            pkg = Path(z3.__file__).parent
+            candidates += [pkg / "bin" / "z3", pkg / "lib" / "z3"]
+        except ImportError:  # pragma: no cover - z3-solver is a dependency
+            pass
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return str(c)
+    return shutil.which(solver)
+
+
+def _limits(memory_mb: int | None, cpu_s: int | None):  # type: ignore[no-untyped-def]
+    def apply() -> None:  # runs in the child between fork and exec
+        if memory_mb is not None:
+            nbytes = int(memory_mb) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+        if cpu_s is not None:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    return apply
+
+
+def _command(solver: str, exe: str, path: str, timeout: float | None, memory_mb: int | None) -> list[str]:
+    if solver == "z3":
+        cmd = [exe, "-smt2"]
+        if timeout is not None:
+            cmd.append(f"-T:{max(1, int(timeout + 0.999))}")
+        if memory_mb is not None:
+            cmd.append(f"-memory:{max(16, int(memory_mb) - 64)}")
+        return [*cmd, path]
+    cmd = [exe, "--lang=smt2"]
+    if timeout is not None:
+        cmd.append(f"--tlimit={max(1, int(timeout * 1000))}")
+    return [*cmd, path]
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    for sig, wait in ((signal.SIGTERM, 0.2), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            # the leader is gone; make sure nothing else of its group survives
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def parse_answer(stdout: str) -> str | None:
+    """The first ``sat``/``unsat``/``unknown`` line of a solver's output, or None.
+
+    Example:
+        >>> parse_answer("(warning x)\\nunsat\\n"), parse_answer("(error \\"bad\\")")
+        ('unsat', None)
+    """
+    for line in stdout.splitlines():
+        word = line.strip()
+        if word in ANSWERS:
+            return word
+    return None
+
+
+def run_solver(
+    path: str | os.PathLike[str],
+    solver: str | None = None,
+    *,
+    timeout: float | None = 60.0,
+    memory_mb: int | None = 4096,
+    executable: str | None = None,
+    runner: str | None = None,
+) -> SolverAnswer:
+    """Run ``solver`` on the SMT-LIB file ``path`` as a subprocess and parse its answer.
+
+    Args:
+        path: an SMT-LIB 2 file with one ``(check-sat)``.
+        solver: ``z3`` or ``cvc5``; default ``AXIOM_SMT_SOLVER`` (else ``z3``).
+        timeout: wall-clock seconds; past it the solver's process group is killed and the answer
+            is ``unknown`` with ``timed_out=True``. None: no limit.
+        memory_mb: address-space limit of the solver process (``RLIMIT_AS``); None: no limit.
+        executable: a specific solver binary (default: :func:`find_solver`).
+        runner: ``python`` (default ``AXIOM_SMT_RUNNER``); ``rust`` is not implemented and raises.
+
+    Raises:
+        FileNotFoundError: the file or the solver executable is missing.
+        NotImplementedError: ``runner="rust"`` (no Rust runner in this version).
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "q.smt2")
+        >>> _ = open(path, "w").write("(set-logic QF_LRA)(declare-fun x () Real)(assert (< x x))(check-sat)")
+        >>> a = run_solver(path, "z3", timeout=10, memory_mb=512)
+        >>> a.answer, a.timed_out
+        ('unsat', False)
+    """
+    solver = default_solver() if solver is None else solver.lower()
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}: expected one of {', '.join(SOLVERS)}")
+    runner = default_runner() if runner is None else runner.lower()
+    if runner == "rust":
+        raise NotImplementedError(
+            "AXIOM_SMT_RUNNER=rust: the Rust solver runner is not implemented in this version; "
+            "use the python runner (AXIOM_SMT_RUNNER=python, the default)"
+        )
+    if runner != "python":
+        raise ValueError(f"unknown runner {runner!r}: expected python")
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no SMT-LIB file at {path}")
+    exe = executable or find_solver(solver)
+    if exe is None:
+        hint = "pip install z3-solver" if solver == "z3" else "apt-get install cvc5"
+        raise FileNotFoundError(f"the {solver} executable was not found ({hint})")
+    cmd = _command(solver, exe, path, timeout, memory_mb)
+    cpu = None if timeout is None else int(timeout) + 2
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: a timeout kills the solver and its children
+        preexec_fn=_limits(memory_mb, cpu),
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+        out, err = proc.communicate()
+    elapsed = time.perf_counter() - t0
+    parsed = parse_answer(out)
+    answer = parsed if parsed is not None and not timed_out else "unknown"
+    if timed_out:
+        message = f"timeout after {timeout} s: the solver's process group was killed"
+    elif parsed is None:
+        rc = proc.returncode
+        why = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit status {rc}"
+        tail = (err.strip() or out.strip())[-300:]
+        message = f"no answer from {solver} ({why}; memory limit {memory_mb} MB): {tail}"
+    elif parsed == "unknown":
+        message = f"{solver} answered unknown" + (f": {out.strip()[-200:]}" if out.strip() != "unknown" else "")
+    else:
+        message = ""
+    return SolverAnswer(answer, solver, exe, elapsed, timed_out, proc.returncode, out, err, message, runner)
