@@ -106,7 +106,7 @@ class AxiomModel(Sequential):
     __axiom_spec__: ClassVar[ModelSpec]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        spec = type(self).__dict__.get("__axiom_spec__")
+        spec = getattr(type(self), "__axiom_spec__", None)
         if spec is None:
             raise TypeError("AxiomModel is the base of @axiom classes; decorate a class with @axiom instead")
         Layer.__init__(self)
@@ -117,8 +117,8 @@ class AxiomModel(Sequential):
         program = trace(spec.body, self, spec.input.shape, spec.name, build=True)
         Sequential.__init__(self, *program.layers, input_shape=spec.input.shape)
         self._axiom_program: Program = program
-        if spec.input.dtype != self.param_dtype() and self.param_dtype() is not None:
-            self.to(spec.input.dtype)
+        if any(p.dtype != spec.input.dtype for p in self.parameters()):
+            self.to(spec.input.dtype)  # the declared input dtype is the dtype the model computes in
 
     # the pipeline's layers are the children (attributes holding the same layers are aliases)
     def named_children(self) -> Iterator[tuple[str, Layer]]:
@@ -284,7 +284,13 @@ def _check_definition(cls: type, spec: ModelSpec) -> None:
     probe = cls.__new__(cls)
     Layer.__init__(probe)
     if spec.init is not None:
-        spec.init(probe)
+        try:
+            spec.init(probe)
+        except TypeError as err:
+            raise TypeError(
+                f"{spec.name}.__init__ must be callable without arguments (give every parameter a default), "
+                f"because the class is traced when it is defined: {err}"
+            ) from err
     program = trace(spec.body, probe, spec.input.shape, spec.name, build=False)
     last = program.steps[-1]
     where = "" if last.location is None else str(last.location)

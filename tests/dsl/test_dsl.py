@@ -522,3 +522,29 @@ def test_sum_of_softmax_is_proven_and_verify_takes_the_obligations() -> None:
     plain = NotNormalised()
     _set_weights(plain, 0, [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])
     assert plain.prove_all(timeout=3).status == "falsified"
+
+
+def test_declared_dtype_and_init_without_defaults() -> None:
+    @axiom
+    class Double:
+        input = Tensor[ax.float64, ("batch", 3)]
+        output = Logits(2)
+
+        def forward(self, x):
+            return x >> relu >> Dense(3, 2)
+
+    model = Double()
+    assert {p.dtype.name for p in model.parameters()} == {"float64"}
+    assert model(np.ones((1, 3))).dtype == np.float64
+
+    with pytest.raises(TypeError, match="callable without arguments"):
+
+        @axiom
+        class NeedsArgs:
+            input = Tensor[float32, ("batch", 3)]
+
+            def __init__(self, hidden):
+                self.hidden = Dense(3, hidden)
+
+            def forward(self, x):
+                return x >> self.hidden
