@@ -132,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--solve", action="store_true", help="smtlib: run the solver on the file and print its answer")
     e.add_argument("--solver", choices=("z3", "cvc5"), help="solver for --solve (default: AXIOM_SMT_SOLVER or z3)")
     e.add_argument("--timeout", type=_positive, default=60.0, metavar="S", help="--solve time limit (default 60)")
+    c = sub.add_parser(
+        "check-cert",
+        help="re-check a verification certificate against a model (exit 0 valid, 1 invalid)",
+        description="Re-derive every claim of an axiom certificate (see docs/certificates.md) against the "
+        "model, independently of the verifier. Prints one line: VALID or INVALID and the reason.",
+        allow_abbrev=False,
+    )
+    c.add_argument("cert", metavar="CERT.json", help="the certificate (plain JSON or a DSSE envelope)")
+    c.add_argument("--model", required=True, metavar="MODEL.onnx", help="the model (ONNX)")
+    c.add_argument("--public-key", metavar="KEY.pem", help="also verify the envelope's Ed25519 signature")
     return parser
 
 
@@ -181,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _verify(args.verify_parser, args)
     if args.command == "export-proof":
         return _export_proof(args)
+    if args.command == "check-cert":
+        return _check_cert(args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
     return 2
 
@@ -332,3 +344,21 @@ def _export_proof(args: argparse.Namespace) -> int:
             print(f"axiom export-proof: {a.solver}: {a.message}", file=sys.stderr)
     words = {a.answer for a in answers}
     return 10 if "sat" in words else 20 if "unknown" in words else 0
+
+
+def _check_cert(args: argparse.Namespace) -> int:
+    """``axiom check-cert``: 0 when the certificate is valid for the model, 1 otherwise (one line of reason)."""
+    from axiom.cert import check, load_certificate
+
+    try:
+        key = None if args.public_key is None else Path(args.public_key).read_bytes()
+        cert = load_certificate(args.cert, public_key=key)
+        from axiom.io import from_onnx
+
+        model = from_onnx(args.model)
+    except Exception as err:  # noqa: BLE001 - any failure to read is an invalid certificate, reported in one line
+        print(f"INVALID: {type(err).__name__}: {err}")
+        return 1
+    res = check(cert, model)
+    print(("VALID: " if res.valid else "INVALID: ") + res.reason)
+    return 0 if res.valid else 1
