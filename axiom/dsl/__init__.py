@@ -2,8 +2,9 @@
 
 Modules, one job each: :mod:`~axiom.dsl.model` (the decorator and :class:`AxiomModel`),
 :mod:`~axiom.dsl.trace` (symbolic tracing, :class:`DSLShapeError`),
-:mod:`~axiom.dsl.outputs` (output types), :mod:`~axiom.dsl.ensure` (run-time checks),
-:mod:`~axiom.dsl.prove` (the statement grammar), :mod:`~axiom.dsl.expr` (deferred conditions)
+:mod:`~axiom.dsl.outputs` (output types), :mod:`~axiom.dsl.checks` (run-time checks),
+:mod:`~axiom.dsl.statements` (the ``prove`` grammar), :mod:`~axiom.dsl.conditions` (the
+output conditions statements need), :mod:`~axiom.dsl.expr` (deferred ``ensure`` conditions)
 and :mod:`~axiom.dsl.source` (source locations). See ``docs/dsl.md``.
 
 Example:
@@ -23,7 +24,7 @@ Example:
     (2, 3)
 """
 
-from axiom.dsl.ensure import (
+from axiom.dsl.checks import (
     EnsureViolation,
     bounded,
     ensure,
@@ -35,7 +36,7 @@ from axiom.dsl.ensure import (
 )
 from axiom.dsl.model import AxiomModel, OutputTypeError, axiom
 from axiom.dsl.outputs import Logits, OutputType, Probabilities, Scores
-from axiom.dsl.prove import Obligation, ProveSyntaxError, prove
+from axiom.dsl.statements import Obligation, ProveSyntaxError, prove
 from axiom.dsl.trace import DSLShapeError
 
 __all__ = [

@@ -112,6 +112,12 @@ class Expr:
             "use ensure(condition) to check it when the model runs"
         )
 
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise TypeError(
+            f"NumPy functions cannot take the traced value {self.describe()!r}: use its methods "
+            "(.sum(), .min(), .max(), .mean()), comparisons, or the helpers finite/bounded/valid_probabilities"
+        )
+
     def __repr__(self) -> str:
         return f"<Expr {self.describe()}>"
 

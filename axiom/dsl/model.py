@@ -35,9 +35,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from axiom.dsl.ensure import Check, ensure_enabled
+from axiom.dsl.checks import Check, ensure_enabled
 from axiom.dsl.outputs import OutputType, _is_softmax, as_output_type
-from axiom.dsl.prove import Obligation
+from axiom.dsl.statements import Obligation
 from axiom.dsl.trace import Program, trace
 from axiom.nn.containers import Sequential
 from axiom.nn.layer import Layer

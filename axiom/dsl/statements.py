@@ -540,48 +540,6 @@ def _check_indices(e: Any, n: int, statement: str) -> None:
             _check_indices(child, n, statement)
 
 
-def _conditions() -> tuple[type, type]:
-    """The two condition classes built on :mod:`axiom.verify` (imported lazily: dsl -> verify)."""
-    from axiom.verify.properties import OutputCondition, ProbabilitiesValid
-
-    class SumIsOne(ProbabilitiesValid):
-        """``sum(output) == 1``: proven through ValidProbabilities (which implies it), replayed as the sum only."""
-
-        name = "sum_is_one"
-
-        def holds(self, y: np.ndarray) -> np.ndarray:
-            f = np.asarray(y, np.float64).reshape(len(y), -1)
-            return np.isfinite(f).all(axis=1) & (np.abs(f.sum(axis=1) - 1.0) <= self.tol)
-
-        def describe(self) -> str:
-            return "sum(output) == 1"
-
-    class ExpressionCondition(OutputCondition):
-        """A condition with no formal procedure: evaluated on outputs (for attacks and replays) only."""
-
-        name = "expression"
-
-        def __init__(self, parts: list[Comparison], text: str) -> None:
-            self.parts = parts
-            self.text = text
-
-        def holds(self, y: np.ndarray) -> np.ndarray:
-            f = np.asarray(y, np.float64).reshape(len(y), -1)
-            ok = np.isfinite(f).all(axis=1)
-            with np.errstate(all="ignore"):
-                for part in self.parts:
-                    ok &= evaluate(part, f)
-            return ok
-
-        def describe(self) -> str:
-            return self.text
-
-        def to_json(self) -> dict[str, Any]:
-            return {"type": self.name, "statement": self.text}
-
-    return SumIsOne, ExpressionCondition
-
-
 class Obligation:
     """A parsed ``prove`` statement: turns into :mod:`axiom.verify` properties for a model.
 
@@ -615,7 +573,8 @@ class Obligation:
             p = LocalRobustness(b["x"], b["eps"], b["label"], norm=b["norm"], clip=b["clip"])
             p.name = self.statement
             return [p]
-        SumIsOne, ExpressionCondition = _conditions()
+        from axiom.dsl.conditions import ExpressionCondition, SumIsOne
+
         for part in self.body:
             _check_indices(part, n_out, self.statement)
         over = self.input_set.build()

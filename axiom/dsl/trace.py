@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from axiom.dsl.ensure import Check
+from axiom.dsl.checks import Check
 from axiom.dsl.expr import Node
 from axiom.dsl.source import SourceLocation, frame_location, right_operand
 from axiom.nn.activations import Activation, ActivationFunction

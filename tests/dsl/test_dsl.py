@@ -43,7 +43,7 @@ from axiom.dsl import (
     set_ensure,
     valid_probabilities,
 )
-from axiom.dsl.prove import parse
+from axiom.dsl.statements import parse
 
 HERE = Path(__file__).resolve()
 
