@@ -10,7 +10,7 @@ BUILT  := $(VENV)/.built
 NATIVE_SRC := setup.py $(wildcard csrc/*.c csrc/*.h axiom/_core/*.pyx axiom/_core/*.pxd \
               rust/Cargo.toml rust/Cargo.lock rust/src/*.rs zig/*.zig)
 
-.PHONY: venv build test demo bench lint format wheel sdist clean distclean
+.PHONY: venv build test demo bench lint format wheel sdist clean distclean smt-runner
 
 venv: $(STAMP)
 
@@ -31,7 +31,18 @@ $(BUILT): $(NATIVE_SRC) | $(STAMP)
 	$(VPY) setup.py -q build_ext --inplace
 	touch $@
 
-test: $(STAMP) $(BUILT)
+# the std-only SMT solver runner (AXIOM_SMT_RUNNER=rust, see docs/proof-export.md); built by
+# `make test` where cargo is installed (the tests build their own copy from the same sources)
+SMT_RUNNER := rust/target/release/axiom-smt-runner
+SMT_RUNNER_SRC := rust/smt-runner/Cargo.toml $(wildcard rust/smt-runner/src/*.rs)
+SMT_RUNNER_IF_CARGO := $(if $(shell command -v cargo 2>/dev/null),$(SMT_RUNNER))
+
+smt-runner: $(SMT_RUNNER)
+
+$(SMT_RUNNER): $(SMT_RUNNER_SRC)
+	cargo build --release --offline --manifest-path rust/smt-runner/Cargo.toml --target-dir rust/target
+
+test: $(STAMP) $(BUILT) $(SMT_RUNNER_IF_CARGO)
 	AXIOM_REQUIRE_NATIVE=1 $(VPY) -m pytest
 
 demo: $(STAMP) $(BUILT)

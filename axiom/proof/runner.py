@@ -11,8 +11,12 @@ with the reason in ``message``.
 Solvers: ``z3`` is the executable that the ``z3-solver`` wheel ships (found next to the Python
 interpreter, in the ``z3`` package, or on ``PATH``); ``cvc5`` is the executable of Debian's
 ``cvc5`` package (or any ``cvc5`` on ``PATH``). ``AXIOM_SMT_SOLVER`` (``z3`` | ``cvc5``) picks
-the default solver and ``AXIOM_SMT_RUNNER`` the runner: ``python`` (this module, the default).
-``rust`` is NOT implemented in this version and is refused with an error that says so.
+the default solver and ``AXIOM_SMT_RUNNER`` the runner: ``python`` (the default: the limits
+are set by this module in the child before ``exec``) or ``rust``: the small std-only program
+``axiom-smt-runner`` built from ``rust/smt-runner`` (``make smt-runner``), which applies the same
+limits and the same SIGTERM-then-SIGKILL of the solver's process group itself, and exits 124 on
+a timeout. It is found through ``AXIOM_SMT_RUNNER_BIN``, then ``rust/target/release/`` of a
+source checkout, then ``PATH``; if it is not built, asking for it raises ``FileNotFoundError``.
 
 The in-process z3-solver API (:mod:`axiom.verify.smt`) stays what ``verify``/``prove`` use; this
 runner is for exported files and for solvers other than z3.
@@ -37,7 +41,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SOLVERS", "SolverAnswer", "default_runner", "default_solver", "find_solver", "run_solver"]
+__all__ = [
+    "SOLVERS",
+    "SolverAnswer",
+    "default_runner",
+    "default_solver",
+    "find_rust_runner",
+    "find_solver",
+    "run_solver",
+]
+
+RUST_RUNNER = "axiom-smt-runner"
 
 SOLVERS = ("z3", "cvc5")
 RUNNERS = ("python", "rust")
@@ -134,6 +148,26 @@ def find_solver(solver: str = "z3") -> str | None:
     return shutil.which(solver)
 
 
+def find_rust_runner() -> str | None:
+    """Path of the ``axiom-smt-runner`` binary (``AXIOM_SMT_RUNNER=rust``), or None if not built.
+
+    Looked up in ``AXIOM_SMT_RUNNER_BIN``, then ``rust/target/release/`` next to the package (a
+    source checkout after ``make smt-runner``), then ``PATH``.
+
+    Example:
+        >>> p = find_rust_runner()
+        >>> p is None or os.path.basename(p) == "axiom-smt-runner"
+        True
+    """
+    env = os.environ.get("AXIOM_SMT_RUNNER_BIN")
+    if env:
+        return env if os.path.isfile(env) and os.access(env, os.X_OK) else None
+    built = Path(__file__).resolve().parents[2] / "rust" / "target" / "release" / RUST_RUNNER
+    if built.is_file() and os.access(built, os.X_OK):
+        return str(built)
+    return shutil.which(RUST_RUNNER)
+
+
 def _limits(memory_mb: int | None, cpu_s: int | None):  # type: ignore[no-untyped-def]
     def apply() -> None:  # runs in the child between fork and exec
         if memory_mb is not None:
@@ -208,11 +242,10 @@ def run_solver(
             is ``unknown`` with ``timed_out=True``. None: no limit.
         memory_mb: address-space limit of the solver process (``RLIMIT_AS``); None: no limit.
         executable: a specific solver binary (default: :func:`find_solver`).
-        runner: ``python`` (default ``AXIOM_SMT_RUNNER``); ``rust`` is not implemented and raises.
+        runner: ``python`` or ``rust`` (default ``AXIOM_SMT_RUNNER``, else ``python``).
 
     Raises:
-        FileNotFoundError: the file or the solver executable is missing.
-        NotImplementedError: ``runner="rust"`` (no Rust runner in this version).
+        FileNotFoundError: the file, the solver executable or (``rust``) the runner binary is missing.
 
     Example:
         >>> import tempfile, os
@@ -226,13 +259,8 @@ def run_solver(
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}: expected one of {', '.join(SOLVERS)}")
     runner = default_runner() if runner is None else runner.lower()
-    if runner == "rust":
-        raise NotImplementedError(
-            "AXIOM_SMT_RUNNER=rust: the Rust solver runner is not implemented in this version; "
-            "use the python runner (AXIOM_SMT_RUNNER=python, the default)"
-        )
-    if runner != "python":
-        raise ValueError(f"unknown runner {runner!r}: expected python")
+    if runner not in RUNNERS:
+        raise ValueError(f"unknown runner {runner!r}: expected one of {', '.join(RUNNERS)}")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no SMT-LIB file at {path}")
@@ -241,6 +269,8 @@ def run_solver(
         hint = "pip install z3-solver" if solver == "z3" else "apt-get install cvc5"
         raise FileNotFoundError(f"the {solver} executable was not found ({hint})")
     cmd = _command(solver, exe, path, timeout, memory_mb)
+    if runner == "rust":
+        return _run_rust(cmd, solver, exe, timeout, memory_mb)
     cpu = None if timeout is None else int(timeout) + 2
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -260,12 +290,58 @@ def run_solver(
         _kill_group(proc)
         out, err = proc.communicate()
     elapsed = time.perf_counter() - t0
+    return _answer(solver, exe, out, err, proc.returncode, timed_out, elapsed, timeout, memory_mb, runner)
+
+
+def _run_rust(cmd: list[str], solver: str, exe: str, timeout: float | None, memory_mb: int | None) -> SolverAnswer:
+    binary = find_rust_runner()
+    if binary is None:
+        raise FileNotFoundError(
+            "AXIOM_SMT_RUNNER=rust: the axiom-smt-runner binary is not built (make smt-runner, which runs "
+            "cargo build --release --offline --manifest-path rust/smt-runner/Cargo.toml --target-dir rust/target)"
+        )
+    wrapped = [binary]
+    if timeout is not None:
+        wrapped += ["--timeout-ms", str(max(1, int(timeout * 1000)))]
+    if memory_mb is not None:
+        wrapped += ["--memory-mb", str(int(memory_mb))]
+    wrapped += ["--", *cmd]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        wrapped, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:  # the runner enforces the limit; this outer one only guards against a hung runner
+        out, err = proc.communicate(timeout=None if timeout is None else timeout + 10.0)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
+        err += "\naxiom-smt-runner did not stop at its timeout and was killed"
+    elapsed = time.perf_counter() - t0
+    timed_out = proc.returncode == 124 and "axiom-smt-runner: timeout" in err
+    return _answer(solver, exe, out, err, proc.returncode, timed_out, elapsed, timeout, memory_mb, "rust")
+
+
+def _answer(
+    solver: str,
+    exe: str,
+    out: str,
+    err: str,
+    returncode: int | None,
+    timed_out: bool,
+    elapsed: float,
+    timeout: float | None,
+    memory_mb: int | None,
+    runner: str,
+) -> SolverAnswer:
     parsed = parse_answer(out)
     answer = parsed if parsed is not None and not timed_out else "unknown"
     if timed_out:
         message = f"timeout after {timeout} s: the solver's process group was killed"
     elif parsed is None:
-        rc = proc.returncode
+        rc = returncode
+        if runner == "rust" and rc is not None and rc > 128:
+            rc = -(rc - 128)  # the runner reports a signal as 128 + signal
         why = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit status {rc}"
         tail = (err.strip() or out.strip())[-300:]
         message = f"no answer from {solver} ({why}; memory limit {memory_mb} MB): {tail}"
@@ -273,4 +349,4 @@ def run_solver(
         message = f"{solver} answered unknown" + (f": {out.strip()[-200:]}" if out.strip() != "unknown" else "")
     else:
         message = ""
-    return SolverAnswer(answer, solver, exe, elapsed, timed_out, proc.returncode, out, err, message, runner)
+    return SolverAnswer(answer, solver, exe, elapsed, timed_out, returncode, out, err, message, runner)

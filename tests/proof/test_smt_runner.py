@@ -5,14 +5,42 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from axiom.proof import find_solver, run_solver
-from axiom.proof.runner import default_runner, default_solver, parse_answer
+from axiom.proof.runner import default_runner, default_solver, find_rust_runner, parse_answer
 
 SOLVERS = ["z3", pytest.param("cvc5", marks=pytest.mark.skipif(shutil.which("cvc5") is None, reason="no cvc5 binary"))]
+RUNNERS = ["python", "rust"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def rust_runner_bin(tmp_path_factory) -> str:
+    """The axiom-smt-runner binary built from the current rust/smt-runner sources (std only, offline)."""
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        built = find_rust_runner()
+        if built is None:
+            pytest.skip("no cargo and no built axiom-smt-runner: the rust runner cannot be tested here")
+        return built
+    target = tmp_path_factory.mktemp("cargo-target")
+    manifest = ROOT / "rust" / "smt-runner" / "Cargo.toml"
+    cmd = [cargo, "build", "--release", "--offline", "--manifest-path", str(manifest), "--target-dir", str(target)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return str(target / "release" / "axiom-smt-runner")
+
+
+@pytest.fixture(params=RUNNERS)
+def runner(request, monkeypatch) -> str:
+    if request.param == "rust":
+        monkeypatch.setenv("AXIOM_SMT_RUNNER_BIN", request.getfixturevalue("rust_runner_bin"))
+    return request.param
+
 
 SAT = "(set-logic QF_LRA)\n(declare-fun x () Real)\n(assert (> x (/ 1 3)))\n(check-sat)\n"
 UNSAT = "(set-logic QF_LRA)\n(declare-fun x () Real)\n(assert (> x 1))\n(assert (< x (/ 1 2)))\n(check-sat)\n"
@@ -46,19 +74,19 @@ def script(tmp_path, name, body):
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_sat_and_unsat_are_parsed(tmp_path, solver):
-    a = run_solver(write(tmp_path, "s.smt2", SAT), solver, timeout=20, memory_mb=1024)
-    b = run_solver(write(tmp_path, "u.smt2", UNSAT), solver, timeout=20, memory_mb=1024)
+def test_sat_and_unsat_are_parsed(tmp_path, solver, runner):
+    a = run_solver(write(tmp_path, "s.smt2", SAT), solver, timeout=20, memory_mb=1024, runner=runner)
+    b = run_solver(write(tmp_path, "u.smt2", UNSAT), solver, timeout=20, memory_mb=1024, runner=runner)
     assert (a.answer, a.falsified, a.timed_out, a.returncode) == ("sat", True, False, 0)
     assert (b.answer, b.proven, b.timed_out) == ("unsat", True, False)
-    assert a.solver == solver and os.path.basename(a.executable).startswith(solver)
+    assert a.solver == solver and os.path.basename(a.executable).startswith(solver) and a.runner == runner
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_timeout_kills_the_solver_on_time(tmp_path, solver):
+def test_timeout_kills_the_solver_on_time(tmp_path, solver, runner):
     path = write(tmp_path, "php.smt2", pigeonhole(11))
     t0 = time.perf_counter()
-    a = run_solver(path, solver, timeout=0.5, memory_mb=2048)
+    a = run_solver(path, solver, timeout=0.5, memory_mb=2048, runner=runner)
     elapsed = time.perf_counter() - t0
     assert a.answer == "unknown" and a.timed_out, a
     assert "timeout" in a.message
@@ -74,10 +102,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_timeout_kills_the_whole_process_group(tmp_path):
+def test_timeout_kills_the_whole_process_group(tmp_path, runner):
     pidfile = tmp_path / "child.pid"
     exe = script(tmp_path, "fake-solver", f"sleep 60 &\necho $! > {pidfile}\nwait\n")
-    a = run_solver(write(tmp_path, "s.smt2", SAT), "z3", timeout=0.5, executable=exe)
+    a = run_solver(write(tmp_path, "s.smt2", SAT), "z3", timeout=0.5, executable=exe, runner=runner)
     assert a.timed_out and a.answer == "unknown"
     child = int(pidfile.read_text())
     deadline = time.time() + 2
@@ -86,17 +114,19 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert not _alive(child), "the solver's child survived the timeout"
 
 
-def test_memory_limit_is_applied(tmp_path):
-    exe = script(tmp_path, "fake-solver", "ulimit -v\necho sat\n")
-    a = run_solver(write(tmp_path, "s.smt2", SAT), "z3", timeout=10, memory_mb=300, executable=exe)
-    assert a.stdout.split()[0] == str(300 * 1024) and a.answer == "sat"
-    unlimited = run_solver(write(tmp_path, "s.smt2", SAT), "z3", timeout=10, memory_mb=None, executable=exe)
-    assert unlimited.stdout.split()[0] == "unlimited"
+def test_memory_limit_is_applied(tmp_path, runner):
+    exe = script(tmp_path, "fake-solver", "ulimit -v\nulimit -t\necho sat\n")
+    a = run_solver(write(tmp_path, "s.smt2", SAT), "z3", timeout=10, memory_mb=300, executable=exe, runner=runner)
+    assert a.stdout.split()[:2] == [str(300 * 1024), "12"] and a.answer == "sat"  # CPU backstop: timeout + 2 s
+    unlimited = run_solver(
+        write(tmp_path, "s.smt2", SAT), "z3", timeout=None, memory_mb=None, executable=exe, runner=runner
+    )
+    assert unlimited.stdout.split()[:2] == ["unlimited", "unlimited"]
 
 
-def test_solver_out_of_memory_is_unknown_not_an_answer(tmp_path):
+def test_solver_out_of_memory_is_unknown_not_an_answer(tmp_path, runner):
     path = write(tmp_path, "php.smt2", pigeonhole(9))
-    a = run_solver(path, "z3", timeout=20, memory_mb=24)  # too little even to load z3
+    a = run_solver(path, "z3", timeout=20, memory_mb=24, runner=runner)  # too little even to load z3
     assert a.answer == "unknown" and not a.timed_out, a
     assert "memory limit 24 MB" in a.message
 
@@ -114,8 +144,25 @@ def test_selection_by_environment(tmp_path, monkeypatch):
         run_solver(path)
     monkeypatch.setenv("AXIOM_SMT_SOLVER", "z3")
     monkeypatch.setenv("AXIOM_SMT_RUNNER", "rust")
-    with pytest.raises(NotImplementedError, match="not implemented"):
+    monkeypatch.setenv("AXIOM_SMT_RUNNER_BIN", str(tmp_path / "not-built"))
+    with pytest.raises(FileNotFoundError, match="make smt-runner"):
         run_solver(path)
+    monkeypatch.setenv("AXIOM_SMT_RUNNER", "java")
+    with pytest.raises(ValueError, match="AXIOM_SMT_RUNNER"):
+        run_solver(path)
+
+
+def test_rust_runner_is_selected_by_environment(tmp_path, monkeypatch, rust_runner_bin):
+    monkeypatch.setenv("AXIOM_SMT_RUNNER", "rust")
+    monkeypatch.setenv("AXIOM_SMT_RUNNER_BIN", rust_runner_bin)
+    a = run_solver(write(tmp_path, "u.smt2", UNSAT), "z3", timeout=10)
+    assert (a.runner, a.answer) == ("rust", "unsat")
+
+
+def test_rust_runner_rejects_bad_arguments(rust_runner_bin):
+    for args in (["--timeout-ms", "x", "--", "true"], ["--memory-mb", "0", "--", "true"], ["--", ""], []):
+        r = subprocess.run([rust_runner_bin, *args], capture_output=True, text=True, timeout=10)
+        assert r.returncode in (125, 127) and "axiom-smt-runner:" in r.stderr
 
 
 def test_parse_and_errors(tmp_path):
