@@ -29,6 +29,11 @@ def _array(x: Any) -> np.ndarray:
     return np.asarray(data)
 
 
+def _paren(text: str) -> str:
+    """``text`` wrapped in parentheses when it is a compound expression (has a space)."""
+    return f"({text})" if " " in text else text
+
+
 def _short(x: Any) -> str:
     arr = np.asarray(x)
     if arr.ndim == 0:
@@ -85,6 +90,9 @@ class Expr:
     Example:
         >>> (abs(Node(0, "x")) * 2).evaluate([np.array([-1.0, 3.0])]).tolist()
         [2.0, 6.0]
+        >>> np.all(Node(0, "x") >= 0).describe()
+        '(x >= 0).all()'
+
     """
 
     __hash__ = object.__hash__
@@ -147,7 +155,7 @@ class Expr:
         return _binary(o, self, "/", np.divide)
 
     def __neg__(self) -> Expr:
-        return Op(lambda a: -a, [self], lambda a: f"-{a}")
+        return Op(lambda a: -a, [self], lambda a: f"-{_paren(a)}")
 
     def __abs__(self) -> Expr:
         return Op(np.abs, [self], lambda a: f"abs({a})")
@@ -180,26 +188,35 @@ class Expr:
     # reductions ----------------------------------------------------------------------
     def _reduce(self, name: str, fn: Callable[..., Any], axis: int | None) -> Expr:
         text = f".{name}()" if axis is None else f".{name}(axis={axis})"
-        return Op(lambda a: fn(a, axis=axis), [self], lambda a: f"{a}{text}")
+        return Op(lambda a: fn(a, axis=axis), [self], lambda a: f"{_paren(a)}{text}")
 
-    def sum(self, axis: int | None = None) -> Expr:
+    # ``np.sum(expr)``, ``np.all(expr >= 0)``... call these methods (NumPy passes out=None, dtype=None)
+    def sum(self, axis: int | None = None, **numpy_kwargs: Any) -> Expr:
         """Sum over ``axis`` (all entries when None)."""
         return self._reduce("sum", np.sum, axis)
 
-    def min(self, axis: int | None = None) -> Expr:
+    def min(self, axis: int | None = None, **numpy_kwargs: Any) -> Expr:
         """Minimum over ``axis``."""
         return self._reduce("min", np.min, axis)
 
-    def max(self, axis: int | None = None) -> Expr:
+    def max(self, axis: int | None = None, **numpy_kwargs: Any) -> Expr:
         """Maximum over ``axis``."""
         return self._reduce("max", np.max, axis)
 
-    def mean(self, axis: int | None = None) -> Expr:
+    def mean(self, axis: int | None = None, **numpy_kwargs: Any) -> Expr:
         """Mean over ``axis``."""
         return self._reduce("mean", np.mean, axis)
 
+    def all(self, axis: int | None = None, **numpy_kwargs: Any) -> Expr:
+        """Every entry true (along ``axis``)."""
+        return self._reduce("all", np.all, axis)
+
+    def any(self, axis: int | None = None, **numpy_kwargs: Any) -> Expr:
+        """Some entry true (along ``axis``)."""
+        return self._reduce("any", np.any, axis)
+
     def __getitem__(self, index: Any) -> Expr:
-        return Op(lambda a: a[index], [self], lambda a: f"{a}[{_index_text(index)}]")
+        return Op(lambda a: a[index], [self], lambda a: f"{_paren(a)}[{_index_text(index)}]")
 
 
 def _index_text(index: Any) -> str:
@@ -308,7 +325,7 @@ class Op(Expr):
 
 
 def _binary(a: Any, b: Any, sym: str, fn: Callable[..., Any]) -> Expr:
-    return Op(fn, [a, b], lambda x, y: f"{x} {sym} {y}")
+    return Op(fn, [a, b], lambda x, y: f"{_paren(x)} {sym} {_paren(y)}")
 
 
 class Compare(Op):

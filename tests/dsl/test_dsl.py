@@ -548,3 +548,23 @@ def test_declared_dtype_and_init_without_defaults() -> None:
 
             def forward(self, x):
                 return x >> self.hidden
+
+
+def test_numpy_reductions_on_traced_values_are_deferred() -> None:
+    @axiom
+    class NonNegative:
+        input = Tensor[float32, ("batch", 2)]
+        output = Logits(2)
+
+        def forward(self, x):
+            y = x >> Dense(2, 2)
+            ensure(np.all(y >= 0), "non-negative outputs")
+            return y
+
+    model = NonNegative()
+    _set_weights(model, 0, [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])
+    assert model(np.array([[1.0, 2.0]], np.float32)).shape == (1, 2)
+    with pytest.raises(EnsureViolation, match="non-negative outputs") as info:
+        model(np.array([[1.0, -2.0]], np.float32))
+    assert info.value.condition == "np.all(y >= 0)"
+    assert [c.cond.describe() for c in model.checks] == ["(x_1 >= 0).all()"]  # value 1 of the pipeline
