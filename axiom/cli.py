@@ -296,10 +296,6 @@ def _verify_instances(args: argparse.Namespace) -> int:
     return 1 if any(is_wrong(i.expected, o.answer) for i, o in results) else 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def _export_paths(output: str, n: int) -> list[Path]:
     out = Path(output)
     if n == 1:
@@ -362,3 +358,7 @@ def _check_cert(args: argparse.Namespace) -> int:
     res = check(cert, model)
     print(("VALID: " if res.valid else "INVALID: ") + res.reason)
     return 0 if res.valid else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
