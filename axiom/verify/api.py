@@ -25,7 +25,7 @@ from axiom.verify.telemetry import record_verification
 
 def verify(
     model: Any,
-    properties: Property | Iterable[Property],
+    properties: Property | Iterable[Property] | None = None,
     data: Any = None,
     *,
     method: str = "auto",
@@ -43,6 +43,7 @@ def verify(
       for ReLU networks), one of ``"ibp"``, ``"crown"``, ``"alpha-crown"``, or ``"smt"`` (an
       exact Z3 decision, for small piecewise-linear nets); ``timeout`` in seconds bounds the
       whole call; ``attack=False`` skips the search.
+    - ``properties=None`` takes the model's ``prove(...)`` statements (``@axiom`` models).
 
     Every call is recorded in the verification telemetry (``verification_telemetry_report``).
 
@@ -53,12 +54,17 @@ def verify(
         >>> verify(m, OutputBounds(upper=1e3, over=Box(0, 1, shape=(2,)))).status
         'proven'
     """
+    if properties is None:  # an @axiom model's prove(...) statements
+        obligations = getattr(model, "obligations", None)
+        properties = obligations() if callable(obligations) else []
     props = [properties] if isinstance(properties, Property) else list(properties)
     for i, p in enumerate(props):
         if not isinstance(p, Property):
             raise TypeError(f"verify: properties[{i}] must be an axiom.verify Property, got {type(p).__name__}")
     if not props:
-        raise ValueError("verify: no properties given")
+        raise ValueError(
+            "verify: no properties given (pass properties=..., or declare prove(...) statements in an @axiom model)"
+        )
     if data is not None:
         result = verify_empirical(model, props, data)
     else:

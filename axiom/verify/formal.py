@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from axiom.nn.activations import Softmax
+from axiom.nn.containers import Sequential
 from axiom.verify.attack import search_counterexample
 from axiom.verify.concrete import Replayer, model_input_shape, model_output_size
 from axiom.verify.empirical import resolve_labels
@@ -93,7 +94,7 @@ def _output_bounds(model: Any, input_set: InputSet, method: str) -> tuple[np.nda
 
 def _last_layer(model: Any) -> Any:
     layer = model
-    while hasattr(layer, "layers") and type(layer).__name__ in ("Sequential",):
+    while isinstance(layer, Sequential):  # subclasses too (@axiom models are Sequentials)
         layer = layer.layers[-1]
     return layer
 

@@ -509,6 +509,9 @@ def test_sum_of_softmax_is_proven_and_verify_takes_the_obligations() -> None:
     # the obligations are ordinary axiom.verify properties: verify() takes them directly
     direct = ax.verify(model.as_sequential(), model.obligations(), timeout=5)
     assert direct.status == "proven"
+    # and verify(model) alone discharges the model's own statements
+    own = ax.verify(model, timeout=5)
+    assert [r.status for r in own] == ["proven", "proven"], own.summary()
 
     @axiom
     class NotNormalised:  # same statement, no softmax: the sum is a linear form that is not 1
