@@ -210,6 +210,25 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
             continue
 
 
+def _kill_group_now(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _drain(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """The output after a kill; a process that left the group and holds the pipes is not waited for."""
+    try:
+        return proc.communicate(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        proc.wait()
+        return "", "(output lost: a process outside the solver's group kept its pipes open)"
+
+
 def parse_answer(stdout: str) -> str | None:
     """The first ``sat``/``unsat``/``unknown`` line of a solver's output, or None.
 
@@ -285,10 +304,11 @@ def run_solver(
     timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)
+        _kill_group_now(proc.pid)  # anything the solver started and left behind in its group
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(proc)
-        out, err = proc.communicate()
+        out, err = _drain(proc)
     elapsed = time.perf_counter() - t0
     return _answer(solver, exe, out, err, proc.returncode, timed_out, elapsed, timeout, memory_mb, runner)
 
@@ -315,7 +335,7 @@ def _run_rust(cmd: list[str], solver: str, exe: str, timeout: float | None, memo
         out, err = proc.communicate(timeout=None if timeout is None else timeout + 10.0)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        out, err = proc.communicate()
+        out, err = _drain(proc)
         err += "\naxiom-smt-runner did not stop at its timeout and was killed"
     elapsed = time.perf_counter() - t0
     timed_out = proc.returncode == 124 and "axiom-smt-runner: timeout" in err

@@ -91,7 +91,7 @@ def export_smtlib(
         if not ln.startswith(("; benchmark generated", "(set-info :status", "(check-sat)"))
     ]
     n_in, n_out = len(enc.inputs), model_output_size(model)
-    what = f"{name} with {n_in} inputs and {n_out} outputs, {enc.info['relus']} ReLU neurons"
+    what = f"{name}: {n_in} input(s), {n_out} output(s), {enc.info['relus']} ReLU neurons"
     header = HEADER.format(what=what, bounds_note=BOUNDS_NOTE_ON if prefix_bounds else BOUNDS_NOTE_OFF)
     if enc.post is not None:
         header += "; The final Softmax/LogSoftmax is dropped: the property compares outputs only (order-preserving).\n"

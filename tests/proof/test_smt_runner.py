@@ -173,3 +173,19 @@ def test_parse_and_errors(tmp_path):
         run_solver(tmp_path / "missing.smt2", "z3")
     bad = run_solver(write(tmp_path, "bad.smt2", "(check-sat\n"), "z3", timeout=10)
     assert bad.answer == "unknown" and bad.message
+
+
+def test_a_process_that_escapes_the_group_cannot_hang_the_python_runner(tmp_path):
+    pidfile = tmp_path / "escaped.pid"
+    exe = script(tmp_path, "fake-solver", f"setsid sleep 30 &\necho $! > {pidfile}\nsleep 30\n")
+    t0 = time.perf_counter()
+    a = run_solver(write(tmp_path, "s.smt2", SAT), "z3", timeout=0.5, executable=exe, runner="python")
+    try:
+        assert a.timed_out and a.answer == "unknown"
+        assert time.perf_counter() - t0 < 4.0  # 0.5 s limit + 0.2 s grace + at most 2 s of draining
+    finally:
+        if pidfile.exists():  # the escaped sleep is ours: end it by its id
+            try:
+                os.kill(int(pidfile.read_text()), 9)
+            except ProcessLookupError:
+                pass
