@@ -228,3 +228,19 @@ def test_acasxu_sized_export_is_answered_sat_by_z3(tmp_path):
     assert "300 ReLU neurons" in text and "ASSUMED" in text
     a = run_solver(path, "z3", timeout=20)
     assert a.answer == "sat", a.message
+
+
+@pytest.mark.skipif(not HAVE_COQC, reason="coqc is not installed (Debian: apt-get install coq); CI installs it")
+def test_coqc_on_box_unions_and_robustness(tmp_path):
+    union = BoxUnion([Box([-1.0, -1.0], [-0.5, -0.5]), Box([0.5, 0.5], [1.0, 1.0])])
+    path = tmp_path / "union.v"
+    text = export_coq(tiny(), OutputBounds(upper=2.08), union, path=path)
+    assert text.count("Definition boxes") == 1 and "[((1#2), (1#1)); ((1#2), (1#1))]" in text
+    assert check_coq(path).ok
+    net = classifier()
+    x0 = np.array([0.2, -0.1, 0.4], np.float32)
+    label = int(np.argmax(net(x0[None]).data[0]))
+    path = tmp_path / "robust.v"
+    text = export_coq(net, LocalRobustness(x0, eps=0.02, label=label), path=path)
+    assert text.count("Definition unsafe") == 1
+    assert check_coq(path).ok
