@@ -187,11 +187,54 @@ def generate_certificate(
         }
         cert["witness"] = {"kind": "bab-proof", "mode": bab.mode, "leaves": bab.leaves}
     cert = json.loads(canonical_json(cert))
+    if pr.status == "proven":
+        _refit_multipliers(cert, inner)
     if self_check:
         res = check(cert, inner)
         if not res.valid:
             raise CertificateError(f"generate_certificate: the new certificate does not check: {res.reason}")
     return cert
+
+
+def _refit_multipliers(cert: dict[str, Any], model: Any) -> None:
+    """Re-solve the multipliers of the leaves whose recorded ones do not hold on the checker's bounds.
+
+    The search intersects each domain's intervals with its parent's; the checker rebuilds the
+    split tree from the leaves and may take the splits in another order, so its bounds (sound,
+    but not identical) can miss a thin margin. For such a leaf, the LP of
+    :mod:`axiom.verify.bab._lp` on the checker's own linear bounds gives new multipliers (the
+    checker re-evaluates them exactly, so nothing here needs to be trusted).
+    """
+    from axiom.cert.canonical import hexes
+    from axiom.cert.checker import CheckError, _run
+    from axiom.verify.bab._lp import _solve
+
+    n_out = int(cert["property"]["n_outputs"])
+    cl = cert["property"]["clauses"]
+    d = np.concatenate([hexes(c["d"]).reshape(-1) for c in cl])
+    owner = np.concatenate([np.full(len(c["d"]), k) for k, c in enumerate(cl)])
+    del n_out
+
+    def refit(leaf: dict[str, Any], lin: Any) -> None:
+        fA, fc, fe, gA, gc, ge = lin
+        lo, hi = hexes(leaf["lower"]).reshape(-1), hexes(leaf["upper"]).reshape(-1)
+        ns = len(leaf["splits"])
+        w = np.zeros(len(d))
+        mu = np.zeros((len(cl), ns))
+        for k in range(len(cl)):
+            rows = np.flatnonzero(owner == k)
+            sol = _solve(fA[rows], fc[rows] - fe[rows] - d[rows], gA, gc - ge, lo, hi)
+            if sol is not None:
+                w[rows] = np.maximum(sol[0], 0.0)
+                mu[k] = np.maximum(sol[1], 0.0)
+        leaf["weights"] = [float(v).hex() for v in w]
+        leaf["mu"] = [[float(v).hex() for v in row] for row in mu] if ns else []
+        leaf["empty"] = False
+
+    try:
+        _run(cert, model, refit=refit)
+    except CheckError:
+        pass  # reported by the self-check (or by the user's check)
 
 
 def _dtype(tensors: list[tuple[str, np.ndarray]]) -> str:

@@ -168,8 +168,12 @@ def _backsub(
     rel: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     lo: np.ndarray,
     hi: np.ndarray,
+    coeffs: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(A_in, const, err)`` with ``A . z_t >= A_in . x + const - err`` on the domain (rows of ``A``)."""
+    """``(A_in, const, err)`` with ``A . z_t >= A_in . x + const - err`` on the domain (rows of ``A``).
+
+    ``coeffs``: if a list, receives the coefficients on each ReLU layer's output (layer order).
+    """
     R = A.shape[0]
     const = np.zeros(R)
     err = np.zeros(R)
@@ -185,6 +189,8 @@ def _backsub(
             A = A @ W
             if j == 0:
                 break
+            if coeffs is not None:
+                coeffs.insert(0, A)
             sl, su, tu = rel[j - 1]
             neg = np.minimum(A, 0.0)
             const = const + neg @ tu
@@ -471,12 +477,8 @@ def _exact_min(coef: list[Fraction], lo: np.ndarray, hi: np.ndarray) -> Fraction
     return total
 
 
-def _leaf_ok(net, leaf, bnd, lo, hi, C, d, owner, n_clauses) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
-    """Whether the leaf's multipliers refute every clause on its domain (or the domain is empty)."""
-    if bnd.empty:
-        return True, "empty"
-    if leaf["empty"]:
-        return False, "the leaf is claimed empty but its split constraints are feasible for the checker"
+def _leaf_linear(net, leaf, bnd, lo, hi, C):  # type: ignore[no-untyped-def]
+    """The leaf's spec-row bounds ``(fA, fc, fe)`` and split constraints ``(gA, gc, ge)`` (value - err)."""
     fA, fc, fe = _backsub(net, net.depth, C, bnd.pre, bnd.rel, lo, hi)
     splits = leaf["splits"]
     gA = np.zeros((len(splits), lo.size))
@@ -487,6 +489,17 @@ def _leaf_ok(net, leaf, bnd, lo, hi, C, d, owner, n_clauses) -> tuple[bool, str]
         row[0, j] = -float(sign)
         a, c, e = _backsub(net, k, row, bnd.pre, bnd.rel, lo, hi)
         gA[s], gc[s], ge[s] = a[0], c[0], e[0]
+    return fA, fc, fe, gA, gc, ge
+
+
+def _leaf_ok(net, leaf, bnd, lo, hi, C, d, owner, n_clauses) -> tuple[bool, str]:  # type: ignore[no-untyped-def]
+    """Whether the leaf's multipliers refute every clause on its domain (or the domain is empty)."""
+    if bnd.empty:
+        return True, "empty"
+    if leaf["empty"]:
+        return False, "the leaf is claimed empty but its split constraints are feasible for the checker"
+    fA, fc, fe, gA, gc, ge = _leaf_linear(net, leaf, bnd, lo, hi, C)
+    splits = leaf["splits"]
     w = hexes(leaf["weights"]).reshape(-1)
     mu = hexes(leaf["mu"]) if len(splits) else np.zeros((n_clauses, 0))
     if w.shape != (C.shape[0],) or mu.shape != (n_clauses, len(splits)):
@@ -515,8 +528,36 @@ def _leaf_ok(net, leaf, bnd, lo, hi, C, d, owner, n_clauses) -> tuple[bool, str]
     return True, "refuted"
 
 
-def _check_group(net, leaves, lo, hi, C, d, owner, nc, stats) -> None:  # type: ignore[no-untyped-def]
-    """Leaves sharing one box: their splits form a complete tree, and every leaf is refuted."""
+def _likely_first(net, bnd, lo, hi, C, d, owner, nc, cands):  # type: ignore[no-untyped-def]
+    """Of several neurons that could be a tree node's split, the one the search most likely split first.
+
+    Any choice gives a valid coverage argument; the choice only affects how tight the
+    (parent-intersected) intervals below are. The search splits the unstable neuron with the
+    largest BaBSR score ``max(-a_j, 0) u_j (-l_j) / (u_j - l_j)`` (``a`` the coefficient of the
+    worst spec row on the ReLU output), so that is the order reconstructed here.
+    """
+    coeffs: list[np.ndarray] = []
+    A, c, e = _backsub(net, net.depth, C, bnd.pre, bnd.rel, lo, hi, coeffs)
+    gap = _box_min(A, c, e, lo, hi) - d
+    cm = np.array([np.max(gap[owner == k]) for k in range(nc)])
+    rows = np.flatnonzero(owner == int(np.argmin(cm)))
+    row = int(rows[np.argmax(gap[rows])])
+    best, best_score = cands[0], -np.inf
+    for k, j in cands:
+        L, Ub = bnd.pre[k][0][j], bnd.pre[k][1][j]
+        inter = Ub * (-L) / (Ub - L) if (L < 0 < Ub) else 0.0
+        score = max(-coeffs[k][row, j], 0.0) * inter + 1e-12 * inter
+        if score > best_score:
+            best, best_score = (k, j), score
+    return best
+
+
+def _check_group(net, leaves, lo, hi, C, d, owner, nc, stats, refit=None) -> None:  # type: ignore[no-untyped-def]
+    """Leaves sharing one box: their splits form a complete tree, and every leaf is refuted.
+
+    ``refit`` (certificate generation only, never when checking): called as
+    ``refit(leaf, linear_bounds)`` on a leaf whose multipliers fail, it may replace them.
+    """
     keyed = []
     for leaf in leaves:
         sp = {}
@@ -535,6 +576,9 @@ def _check_group(net, leaves, lo, hi, C, d, owner, nc, stats) -> None:  # type: 
                 for par in (parent, None) if parent is not None else (None,):
                     bnd = _bounds(net, lo, hi, fixed, par)
                     ok, why = _leaf_ok(net, keyed[i][1], bnd, lo, hi, C, d, owner, nc)
+                    if not ok and refit is not None and not bnd.empty:
+                        refit(keyed[i][1], _leaf_linear(net, keyed[i][1], bnd, lo, hi, C))
+                        ok, why = _leaf_ok(net, keyed[i][1], bnd, lo, hi, C, d, owner, nc)
                     if ok:
                         break
                 if ok:
@@ -551,24 +595,20 @@ def _check_group(net, leaves, lo, hi, C, d, owner, nc, stats) -> None:  # type: 
             if any(keyed[i][0].get(key) != v for key, v in fixed.items()):
                 raise CheckError("proof: inconsistent split tree")
             common = keys if common is None else common & keys
-        pick = None
-        for key in sorted(common or ()):
-            signs = {keyed[i][0][key] for i in idx}
-            if signs == {1, -1}:
-                pick = key
-                break
-        if pick is None:
+        cands = [key for key in sorted(common or ()) if {keyed[i][0][key] for i in idx} == {1, -1}]
+        if not cands:
             raise CheckError("proof: the ReLU splits of a box do not form a complete binary tree")
         bnd = _bounds(net, lo, hi, fixed, parent)
         if bnd.empty:  # the node's domain is empty: so is every leaf below it
             stats["leaves"] += len(idx)
             stats["empty"] += len(idx)
             continue
+        pick = cands[0] if len(cands) == 1 else _likely_first(net, bnd, lo, hi, C, d, owner, nc, cands)
         for s in (1, -1):
             stack.append(({**fixed, pick: s}, [i for i in idx if keyed[i][0][pick] == s], bnd.pre))
 
 
-def _check_proof(cert, arch, names, tensors, boxes, clauses_f, n_in):  # type: ignore[no-untyped-def]
+def _check_proof(cert, arch, names, tensors, boxes, clauses_f, n_in, refit=None):  # type: ignore[no-untyped-def]
     w = cert["witness"]
     if w.get("kind") != "bab-proof":
         raise CheckError("a proven certificate needs a branch-and-bound proof witness")
@@ -599,7 +639,7 @@ def _check_proof(cert, arch, names, tensors, boxes, clauses_f, n_in):  # type: i
         if not _covers(lo, hi, blo, bhi):
             raise CheckError("proof: the leaf boxes do not cover the input box")
     for i, key in enumerate(keys):
-        _check_group(net, groups[key], blo[i], bhi[i], C, d, owner, nc, stats)
+        _check_group(net, groups[key], blo[i], bhi[i], C, d, owner, nc, stats, refit)
     return stats
 
 
@@ -617,7 +657,7 @@ def _as_cert(cert: Any) -> dict[str, Any]:
     return cert
 
 
-def _run(cert: Any, model: Any) -> tuple[str, dict[str, Any]]:
+def _run(cert: Any, model: Any, refit: Any = None) -> tuple[str, dict[str, Any]]:
     cert = _as_cert(cert)
     if cert.get("format") != CERT_FORMAT:
         raise CheckError(f"unknown certificate format {cert.get('format')!r}")
@@ -658,7 +698,7 @@ def _run(cert: Any, model: Any) -> tuple[str, dict[str, Any]]:
         return f"counterexample re-checked (clause {details['clause']} holds exactly and in the model dtype)", details
     if verdict == "proven":
         clauses_f = [(hexes(c["C"]).reshape(len(c["d"]), n_out), hexes(c["d"]).reshape(-1)) for c in prop["clauses"]]
-        stats = _check_proof(cert, arch, names, tensors, boxes, clauses_f, n_in)
+        stats = _check_proof(cert, arch, names, tensors, boxes, clauses_f, n_in, refit)
         return f"proof re-checked: {stats['leaves']} leaves on {stats['boxes']} boxes ({stats['empty']} empty)", stats
     raise CheckError(f"verdict {verdict!r} cannot be certified (only proven and falsified)")
 
