@@ -92,6 +92,7 @@ def generate_certificate(
     index: int | None = None,
     timeout: float = 30.0,
     mode: str = "auto",
+    branching: str = "auto",
     self_check: bool = True,
 ) -> dict[str, Any]:
     """A certificate (a JSON-ready dict) for a formal ``proven`` or ``falsified`` result of ``model``.
@@ -102,6 +103,8 @@ def generate_certificate(
         model: the verified model (an axiom model or an imported ONNX model).
         timeout: seconds for re-proving with branch-and-bound (``proven`` results).
         mode: branch-and-bound mode for the proof: ``"auto"``, ``"input"`` or ``"relu"``.
+        branching: branch-and-bound input branching (``"auto"``, ``"smart"``, ``"widest"``,
+            ``"lookahead"``; the last two may ReLU-split deep input domains).
         self_check: run :func:`axiom.cert.check` on the new certificate and raise if it fails.
 
     Raises:
@@ -172,7 +175,9 @@ def generate_certificate(
                 "generate_certificate: no checkable witness for this model kind yet (proofs are "
                 "certified for Dense/ReLU chains only; falsified results work for any model the checker evaluates)"
             )
-        bab = branch_and_bound(inner, input_set, prop.condition, record=True, timeout=timeout, mode=mode)
+        bab = branch_and_bound(
+            inner, input_set, prop.condition, record=True, timeout=timeout, mode=mode, branching=branching
+        )
         if bab.status != "proven" or not bab.leaves:
             raise CertificateError(
                 f"generate_certificate: the proof could not be reproduced within the budget "

@@ -260,3 +260,60 @@ def test_cli(tmp_path, falsified, capsys):
     assert main(["check-cert", str(cert_path), "--model", str(path)]) == 1
     out = capsys.readouterr().out
     assert out.startswith("INVALID") and out.count("\n") == 1
+
+
+def test_mixed_input_and_relu_leaves_check():
+    m = _net()
+    res = verify(m, OutputBounds(upper=_max_out(m) + 0.02, over=BOX), timeout=20)
+    cert = generate_certificate(res, m, mode="input", branching="lookahead")
+    leaves = cert["witness"]["leaves"]
+    boxes = {tuple(leaf["lower"] + leaf["upper"]) for leaf in leaves}
+    assert any(leaf["splits"] for leaf in leaves) and len(boxes) < len(leaves)  # ReLU-split sub-boxes
+    assert check(cert, m).valid
+
+
+def test_classification_linf_flatten_relu_proof():
+    from axiom.verify import Classification, LinfBall
+
+    manual_seed(1)
+    m = Sequential(Flatten(), Dense(4, 10, relu), Dense(10, 10, relu), Dense(10, 3), input_shape=(None, 1, 2, 2))
+    x0 = np.random.default_rng(1).uniform(-1, 1, (1, 2, 2)).astype(np.float32)
+    label = int(np.argmax(m(x0[None]).numpy()))
+    res = verify(m, Classification(label, over=LinfBall(x0, 0.5)), timeout=10)
+    assert res.status == "proven"
+    cert = generate_certificate(res, m, mode="relu")
+    assert len(cert["property"]["clauses"]) == 2 and len(cert["witness"]["leaves"]) > 4
+    assert check(cert, m).valid
+    bad = copy.deepcopy(cert)
+    bad["property"]["json"]["input_set"]["eps"] = (0.75).hex()  # a larger ball than the stored box
+    assert "does not contain" in check(bad, m).reason
+
+
+def test_claimed_empty_leaf_fails(proven_input):
+    m, cert = proven_input
+    bad = copy.deepcopy(cert)
+    bad["witness"]["leaves"][0]["empty"] = True
+    assert "claimed empty" in check(bad, m).reason
+
+
+def test_checker_is_independent_of_the_verifier():
+    import ast
+    from pathlib import Path
+
+    import axiom.cert
+
+    root = Path(axiom.cert.__file__).parent
+    for name in ("checker.py", "canonical.py", "subject.py"):
+        tree = ast.parse((root / name).read_text())
+        for node in ast.walk(tree):
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            for mod in mods:
+                assert mod.split(".")[0] in ("axiom", "numpy", "__future__") or mod in _STDLIB, (name, mod)
+                assert not mod.startswith("axiom.") or mod.startswith("axiom.cert."), (name, mod)
+
+
+_STDLIB = {"base64", "json", "math", "hashlib", "dataclasses", "fractions", "pathlib", "typing"}
