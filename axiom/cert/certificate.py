@@ -190,7 +190,10 @@ def generate_certificate(
             "domains": bab.domains,
             "time_s": round(bab.time_s, 3),
         }
+        margins = bab.info.get("clause_margins")
         cert["witness"] = {"kind": "bab-proof", "mode": bab.mode, "leaves": bab.leaves}
+        if margins is not None:  # informational: the search's smallest margin per clause (not a claim)
+            cert["method"]["search_clause_margins"] = [float(v) for v in margins]
     cert = json.loads(canonical_json(cert))
     if pr.status == "proven":
         _refit_multipliers(cert, inner)

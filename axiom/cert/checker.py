@@ -720,6 +720,6 @@ def check(cert: Any, model: Any) -> CheckResult:
         reason, details = _run(cert, model)
     except CheckError as err:
         return CheckResult(False, str(err))
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as err:
         return CheckResult(False, f"malformed certificate: {type(err).__name__}: {err}")
     return CheckResult(True, reason, details)
