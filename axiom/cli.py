@@ -62,7 +62,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``axiom`` argument parser (subcommands ``verify`` and ``export-proof``).
+    """The ``axiom`` argument parser (subcommands ``verify``, ``export-proof`` and ``check-cert``).
 
     Example:
         >>> a = build_parser().parse_args(["verify", "--instances", "i.csv", "--limit", "3"])
