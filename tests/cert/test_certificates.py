@@ -317,3 +317,20 @@ def test_checker_is_independent_of_the_verifier():
 
 
 _STDLIB = {"base64", "json", "math", "hashlib", "dataclasses", "fractions", "pathlib", "typing"}
+
+
+def test_counterexample_must_also_hold_in_float32():
+    # y = x + 2**-30: exactly 1 + 2**-30 at x = 1, but 1.0 in float32 (the bias is below its resolution)
+    m = Sequential(Dense(1, 1))
+    m[0].weight.data[:] = 1.0
+    m[0].bias.data[:] = 2.0**-30
+    res = verify(m, OutputBounds(upper=0.5, over=Box([0.0], [1.0])), timeout=10)
+    cert = generate_certificate(res, m)
+    assert check(cert, m).valid
+    bad = copy.deepcopy(cert)
+    u = 1.0 + 2.0**-31  # exact output violates y <= u, the float32 one does not
+    bad["property"]["json"]["condition"]["upper"] = u.hex()
+    bad["property"]["clauses"][0]["d"] = [(-u).hex()]
+    bad["witness"]["input"] = [(1.0).hex()]
+    bad["witness"]["output"] = [(1.0).hex()]
+    assert "float32 replay is not in the unsafe region" in check(bad, m).reason
