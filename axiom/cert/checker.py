@@ -552,6 +552,18 @@ def _likely_first(net, bnd, lo, hi, C, d, owner, nc, cands):  # type: ignore[no-
     return best
 
 
+def _recorded_next(leaf: dict[str, Any], depth: int, cands: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The split the search made at ``depth`` on this leaf's path (``split_order``), if it is a candidate.
+
+    Only a hint for the order (tighter parent intervals): coverage is checked either way.
+    """
+    order = leaf.get("split_order") or []
+    if depth >= len(order) or not 0 <= int(order[depth]) < len(leaf["splits"]):
+        return None
+    k, j = (int(v) for v in leaf["splits"][int(order[depth])][:2])
+    return (k, j) if (k, j) in cands else None
+
+
 def _check_group(net, leaves, lo, hi, C, d, owner, nc, stats, refit=None) -> None:  # type: ignore[no-untyped-def]
     """Leaves sharing one box: their splits form a complete tree, and every leaf is refuted.
 
@@ -603,7 +615,9 @@ def _check_group(net, leaves, lo, hi, C, d, owner, nc, stats, refit=None) -> Non
             stats["leaves"] += len(idx)
             stats["empty"] += len(idx)
             continue
-        pick = cands[0] if len(cands) == 1 else _likely_first(net, bnd, lo, hi, C, d, owner, nc, cands)
+        pick = cands[0] if len(cands) == 1 else _recorded_next(keyed[idx[0]][1], len(fixed), cands)
+        if pick is None:
+            pick = _likely_first(net, bnd, lo, hi, C, d, owner, nc, cands)
         for s in (1, -1):
             stack.append(({**fixed, pick: s}, [i for i in idx if keyed[i][0][pick] == s], bnd.pre))
 

@@ -54,10 +54,12 @@ class BabResult:
     ``leaves`` (with ``record=True`` and ``proven``): the proof, one dict per verified
     sub-domain whose union covers the input set: ``lower``/``upper`` the sub-box (flat, model
     input order), ``splits`` ``[(relu_layer, neuron, +1|-1), ...]`` (ReLU phases fixed there,
-    ``[]`` for input splitting), ``weights`` (one per spec row: per clause, nonnegative
-    multipliers of the rows' linear lower bounds whose combination is positive on the
-    sub-domain), ``mu`` ``(n_clauses, len(splits))`` (multipliers of the split constraints,
-    in the order of ``splits``) and ``empty`` (the split constraints are infeasible there).
+    ``[]`` for input splitting), ``split_order`` (positions in ``splits``, in the order the
+    search made them: the path from the root of the box's split tree), ``weights`` (one per
+    spec row: per clause, nonnegative multipliers of the rows' linear lower bounds whose
+    combination is positive on the sub-domain), ``mu`` ``(n_clauses, len(splits))``
+    (multipliers of the split constraints, in the order of ``splits``) and ``empty`` (the split
+    constraints are infeasible there).
     A checker re-derives each leaf's linear bounds and re-evaluates these combinations.
 
     Example:
@@ -103,6 +105,7 @@ def _model_leaf(net: ReluChain, leaf: dict) -> dict:
         "lower": box[0].reshape(-1).tolist(),
         "upper": box[1].reshape(-1).tolist(),
         "splits": [list(t) for t in leaf.get("splits", [])],
+        "split_order": list(leaf.get("split_order", [])),
         "weights": np.asarray(leaf["weights"]).tolist(),
         "mu": np.asarray(leaf["mu"]).tolist() if "mu" in leaf else [],
         "empty": bool(leaf["empty"]),

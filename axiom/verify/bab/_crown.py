@@ -184,9 +184,10 @@ def spec_bounds(
 ) -> BatchBounds:
     """CROWN bounds of ``C y`` for a batch of input boxes ``lo, hi`` ``(B, n_in)``.
 
-    ``splits[k]`` ``(B, n_{k+1})`` int8 are ReLU split states; ``parent`` intervals (valid on a
-    superset of each domain) are intersected with the new ones, and layers below ``reuse_below``
-    are taken from ``parent`` without recomputation (then clamped by the splits).
+    ``splits[k]`` ``(B, n_{k+1})`` are ReLU split states (their sign: +1 ``z >= 0``, -1
+    ``z <= 0``); ``parent`` intervals (valid on a superset of each domain) are intersected with
+    the new ones, and layers below ``reuse_below`` are taken from ``parent`` without
+    recomputation (then clamped by the splits).
     ``crown_layers=False`` bounds the intermediate layers by intervals only (IBP, intersected
     with ``parent``): cheaper per domain, looser.
 

@@ -154,7 +154,7 @@ def split_constraints(
         if dom.size == 0:
             continue
         A = np.zeros((dom.size, net.W[k].shape[0]))
-        A[np.arange(dom.size), idx] = -sp[dom, idx].astype(np.float64)
+        A[np.arange(dom.size), idx] = -np.sign(sp[dom, idx]).astype(np.float64)  # states may carry split depths
         _, A_in, const, _ = backsub(net, k, A, dom, pre, lo, hi, relaxations)
         for b in np.unique(dom):
             sel = dom == b

@@ -427,7 +427,7 @@ def relu_split(
     lo2, hi2 = lo[None].astype(np.float64), hi[None].astype(np.float64)
     root = spec_bounds(net, lo2, hi2, C)
     sizes = [w.shape[0] for w in net.W[:-1]]
-    splits = [np.zeros((1, n), np.int8) for n in sizes]
+    splits = [np.zeros((1, n), np.int16) for n in sizes]  # sign * (depth of the split): phase and order
     bounds = [(L.copy(), Ub.copy()) for L, Ub in root.pre]
     depth = np.zeros(1, np.int64)
     leaf = np.full(nc, np.inf)
@@ -484,8 +484,17 @@ def relu_split(
         leaf = _leaf_margins(leaf, cm, ok & ~bb.empty)
         if leaves is not None:
             for i in np.flatnonzero(ok):
-                split_list = [(k, int(j), int(sp[i, j])) for k, sp in enumerate(b_split) for j in np.flatnonzero(sp[i])]
-                leaves += _leaves(lo2, hi2, weights[i : i + 1], bb.empty[i : i + 1], splits=split_list, mu=mus[i])
+                where = [(k, int(j)) for k, sp in enumerate(b_split) for j in np.flatnonzero(sp[i])]
+                states = [int(b_split[k][i, j]) for k, j in where]
+                leaves += _leaves(
+                    lo2,
+                    hi2,
+                    weights[i : i + 1],
+                    bb.empty[i : i + 1],
+                    splits=[(k, j, 1 if v > 0 else -1) for (k, j), v in zip(where, states)],
+                    split_order=sorted(range(len(states)), key=lambda t: abs(states[t])),
+                    mu=mus[i],
+                )
         keep = np.flatnonzero(~ok)
         if keep.size == 0:
             continue
@@ -545,7 +554,7 @@ def relu_split(
             sp = [s[keep].copy() for s in b_split]
             for k in range(K):
                 sel = best_layer == k
-                sp[k][np.flatnonzero(sel), best_idx[sel]] = sign
+                sp[k][np.flatnonzero(sel), best_idx[sel]] = sign * (b_depth[keep][sel] + 1)
             kids.append(sp)
         splits = [np.concatenate([splits[k], kids[0][k], kids[1][k]]) for k in range(K)]
         bounds = [
