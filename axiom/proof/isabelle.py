@@ -21,6 +21,7 @@ import os
 from fractions import Fraction
 from typing import Any
 
+from axiom.proof._listing import listings, write_text
 from axiom.proof._rational import RationalProblem, rational_problem
 from axiom.verify.sets import InputSet
 
@@ -92,23 +93,9 @@ def isabelle_rat(v: Fraction) -> str:
     return f"({sign}{abs(v.numerator)} / {v.denominator})"
 
 
-def _vec(vs: Any) -> str:
-    return "[" + ", ".join(isabelle_rat(v) for v in vs) + "]"
-
-
-def _layer(layer: Any) -> str:
-    rows = ", ".join(f"({_vec(w)}, {isabelle_rat(b)})" for w, b in zip(layer.weights, layer.biases))
-    return f"({'True' if layer.relu else 'False'}, [{rows}])"
-
-
 def _instance(problem: RationalProblem) -> str:
     sep = ",\n    "
-    layers = [_layer(layer) for layer in problem.layers]
-    boxes = [
-        "[" + ", ".join(f"({isabelle_rat(a)}, {isabelle_rat(b)})" for a, b in zip(lo, hi)) + "]"
-        for lo, hi in problem.boxes
-    ]
-    clauses = ["[" + ", ".join(f"({_vec(c)}, {isabelle_rat(d)})" for c, d in cl) + "]" for cl in problem.unsafe]
+    layers, boxes, clauses = listings(problem, isabelle_rat, "True", "False")
     return f"""
 definition net :: "layer list" where
   "net = [ {sep.join(layers)} ]"
@@ -147,8 +134,4 @@ def export_isabelle(
     """
     problem = rational_problem(model, prop_or_condition, input_set)
     what = f"{name}: {len(problem.layers)} affine layers, {problem.n_inputs} inputs, {problem.n_outputs} outputs"
-    text = HEADER.format(what=what) + "\n" + PREAMBLE + _instance(problem)
-    if path is not None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-    return text
+    return write_text(HEADER.format(what=what) + "\n" + PREAMBLE + _instance(problem), path)

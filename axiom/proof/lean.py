@@ -20,6 +20,7 @@ import os
 from fractions import Fraction
 from typing import Any
 
+from axiom.proof._listing import listings, write_text
 from axiom.proof._rational import RationalProblem, rational_problem
 from axiom.verify.sets import InputSet
 
@@ -90,22 +91,9 @@ def lean_rat(v: Fraction) -> str:
     return f"({v.numerator} / {v.denominator} : ℚ)"
 
 
-def _vec(vs: Any) -> str:
-    return "[" + ", ".join(lean_rat(v) for v in vs) + "]"
-
-
-def _layer(layer: Any) -> str:
-    rows = ", ".join(f"({_vec(w)}, {lean_rat(b)})" for w, b in zip(layer.weights, layer.biases))
-    return f"({'true' if layer.relu else 'false'}, [{rows}])"
-
-
 def _instance(problem: RationalProblem) -> str:
     sep = ",\n    "
-    layers = [_layer(layer) for layer in problem.layers]
-    boxes = [
-        "[" + ", ".join(f"({lean_rat(a)}, {lean_rat(b)})" for a, b in zip(lo, hi)) + "]" for lo, hi in problem.boxes
-    ]
-    clauses = ["[" + ", ".join(f"({_vec(c)}, {lean_rat(d)})" for c, d in cl) + "]" for cl in problem.unsafe]
+    layers, boxes, clauses = listings(problem, lean_rat, "true", "false")
     return f"""
 def net : List Layer :=
   [ {sep.join(layers)} ]
@@ -146,8 +134,4 @@ def export_lean(
     """
     problem = rational_problem(model, prop_or_condition, input_set)
     what = f"{name}: {len(problem.layers)} affine layers, {problem.n_inputs} inputs, {problem.n_outputs} outputs"
-    text = HEADER.format(what=what) + "\n" + PREAMBLE + _instance(problem)
-    if path is not None:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-    return text
+    return write_text(HEADER.format(what=what) + "\n" + PREAMBLE + _instance(problem), path)

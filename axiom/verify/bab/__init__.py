@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,52 +134,22 @@ def _input_portfolio(net, lo, hi, pairs, confirm, seed, deadline, max_domains, b
     ReLU-split deep domains solves the ones where the output is flat over regions that keep
     many neurons unstable. Both phases are deterministic, so the portfolio is too.
     """
+    run = functools.partial(input_split, net, lo, hi, pairs, confirm, seed, record=record)
     if branching != "auto":
-        return input_split(
-            net,
-            lo,
-            hi,
-            pairs,
-            confirm,
-            seed,
+        return run(
             deadline=deadline,
             max_domains=max_domains,
             branching=branching,
             relu_budget=0 if branching == "smart" else 400,
-            record=record,
         )
     now = time.perf_counter()
     first = None if deadline is None else now + min(PHASE1_SHARE * (deadline - now), PHASE1_MAX_S)
     cap = None if max_domains is None else max(1, max_domains // 2)
-    out = input_split(
-        net,
-        lo,
-        hi,
-        pairs,
-        confirm,
-        seed,
-        deadline=first,
-        max_domains=cap,
-        branching="smart",
-        relu_budget=0,
-        record=record,
-    )
+    out = run(deadline=first, max_domains=cap, branching="smart", relu_budget=0)
     if out.status != "unknown" or (deadline is not None and time.perf_counter() >= deadline):
         return out
     rest = None if max_domains is None else max(1, max_domains - out.domains)
-    second = input_split(
-        net,
-        lo,
-        hi,
-        pairs,
-        confirm,
-        seed,
-        deadline=deadline,
-        max_domains=rest,
-        branching="lookahead",
-        relu_budget=400,
-        record=record,
-    )
+    second = run(deadline=deadline, max_domains=rest, branching="lookahead", relu_budget=400)
     second.domains += out.domains
     second.iterations += out.iterations
     second.max_queue = max(second.max_queue, out.max_queue)
