@@ -13,6 +13,18 @@ Example:
     [[0.0, 0.0, 2.0]]
 """
 
+from axiom.io.huggingface import from_pretrained, locate_package_model, save_pretrained
 from axiom.io.onnx_import import InvalidOnnxError, OnnxModel, UnsupportedOnnxError, from_onnx
+from axiom.io.pytorch import from_pytorch, to_pytorch
 
-__all__ = ["InvalidOnnxError", "OnnxModel", "UnsupportedOnnxError", "from_onnx"]
+__all__ = [
+    "InvalidOnnxError",
+    "OnnxModel",
+    "UnsupportedOnnxError",
+    "from_onnx",
+    "from_pretrained",
+    "from_pytorch",
+    "locate_package_model",
+    "save_pretrained",
+    "to_pytorch",
+]
