@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -340,7 +341,7 @@ def test_to_pytorch_unsupported_layers() -> None:
         to_pytorch(nn.Linear(2, 2))
 
 
-def test_from_pytorch_dispatch(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+def test_from_pytorch_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TypeError, match="torch.nn.Module or a checkpoint path"):
         from_pytorch(3.5)
     with pytest.raises(ValueError, match="architecture applies to checkpoint paths"):
@@ -352,3 +353,15 @@ def test_from_pytorch_dispatch(monkeypatch: pytest.MonkeyPatch, tmp_path: object
     arch = Sequential(Dense(2, 2, relu))
     assert from_pytorch("model.pt", arch) == "loaded"
     assert calls == [("model.pt", arch)]
+
+
+def test_from_pytorch_path_reads_a_saved_state_dict(tmp_path: Path) -> None:
+    """The path branch really goes through the safe checkpoint loader (no monkeypatching)."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    path = tmp_path / "net.pt"
+    torch.save(net.state_dict(), path)
+    architecture = from_pytorch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval())
+    model = from_pytorch(path, architecture)
+    x = _vec(f=4)
+    np.testing.assert_allclose(model(x).numpy(), _torch_out(net, x), rtol=1e-5, atol=1e-6)
