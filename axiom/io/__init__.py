@@ -13,6 +13,7 @@ Example:
     [[0.0, 0.0, 2.0]]
 """
 
+from axiom.io.huggingface import from_pretrained, locate_package_model, save_pretrained
 from axiom.io.onnx_import import InvalidOnnxError, OnnxModel, UnsupportedOnnxError, from_onnx
 from axiom.io.pytorch import from_pytorch, to_pytorch
 
@@ -21,6 +22,9 @@ __all__ = [
     "OnnxModel",
     "UnsupportedOnnxError",
     "from_onnx",
+    "from_pretrained",
     "from_pytorch",
+    "locate_package_model",
+    "save_pretrained",
     "to_pytorch",
 ]
