@@ -280,6 +280,8 @@ class _Exporter:
         if self.layout == _FLAT_HWC:
             c = self.channels
             assert c is not None
+            if n_in % c:
+                raise leaf.fail(f"has {n_in} inputs, not a multiple of the {c} channels of the flattened image")
             hw = n_in // c  # axiom row s*C + c  ->  torch column c*HW + s
             w = w.reshape(hw, c, n_out).transpose(1, 0, 2).reshape(n_in, n_out)
             self.layout = _SAME

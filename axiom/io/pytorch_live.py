@@ -116,6 +116,7 @@ _SAME = "same"  # identical layout (features, sequences, or before anything deci
 _IMAGE = "image"  # torch (N, C, H, W) <-> axiom (N, H, W, C)
 _COLLAPSED = "collapsed"  # torch (N, C, 1, 1) <-> axiom (N, C) after a global average pool
 _FLAT_HWC = "flat_hwc"  # torch (N, C*H*W) in C,H,W order <-> axiom (N, H*W*C) in H,W,C order
+_SEQUENCE = "sequence"  # (N, L, E) on both sides, after an Embedding or attention
 
 
 class UnsupportedTorchModuleError(ValueError):
@@ -235,6 +236,8 @@ class _Converter:
             self.layers.append(Reshape((1, 1, -1)))
         elif self.layout == _FLAT_HWC:
             raise leaf.fail("needs an image but follows a Flatten; images cannot be rebuilt from flat vectors")
+        elif self.layout == _SEQUENCE:
+            raise leaf.fail("needs an (N, C, H, W) image but follows an Embedding or attention")
         self.layout = _IMAGE
 
     def _settle_flatten(self) -> None:
@@ -254,6 +257,8 @@ class _Converter:
             if dim % 4 != 1:
                 raise leaf.fail(f"with dim={dim} on a (N, C, 1, 1) pooled image is not supported; expected dim=1")
             return -1
+        if self.layout == _SEQUENCE and dim % 3 == 0:
+            raise leaf.fail(f"with dim={dim} over the batch axis is not supported")
         return dim
 
     # -- the walk ----------------------------------------------------------------------
@@ -327,6 +332,8 @@ class _Converter:
             self.layout = _SAME
         elif self.layout in (_IMAGE, _COLLAPSED):
             raise leaf.fail("is applied to an image (torch would act on its last axis W); put a Flatten before it")
+        elif self.layout == _SEQUENCE:
+            raise leaf.fail("on (batch, seq, features) is not supported: axiom's Dense takes (batch, features)")
         layer = Dense(m.in_features, m.out_features, bias=m.bias is not None, dtype=w.dtype)
         layer.weight = Parameter(np.ascontiguousarray(w.T))
         if m.bias is not None:
@@ -392,6 +399,8 @@ class _Converter:
         self._settle_flatten()
         if self.layout in (_IMAGE, _COLLAPSED):
             raise leaf.fail("follows an image; BatchNorm1d expects (N, C) features (use BatchNorm2d for images)")
+        if self.layout == _SEQUENCE:
+            raise leaf.fail("on (N, L, E) sequences normalises torch's axis 1; only (N, C) inputs are supported")
         self.layers.append(self._batchnorm(leaf))
 
     def _batchnorm2d(self, leaf: _Leaf) -> None:
@@ -458,7 +467,7 @@ class _Converter:
         if self.layout == _IMAGE:
             self.flatten_index = len(self.layers)
             self.layout = _FLAT_HWC
-        elif self.layout == _COLLAPSED:
+        elif self.layout in (_COLLAPSED, _SEQUENCE):
             self.layout = _SAME
         self.layers.append(Flatten())
 
@@ -474,7 +483,7 @@ class _Converter:
         if m.bias_k is not None or m.add_zero_attn:
             raise leaf.fail("with add_bias_kv=True or add_zero_attn=True is not supported")
         self._settle_flatten()
-        if self.layout != _SAME:
+        if self.layout not in (_SAME, _SEQUENCE):
             raise leaf.fail("follows an image; attention expects (batch, seq, embed_dim)")
         e = m.embed_dim
         w = _array(m.in_proj_weight)
@@ -489,6 +498,7 @@ class _Converter:
         if has_bias:
             layer.out_proj.bias = Parameter(_array(m.out_proj.bias))
         self.layers.append(layer)
+        self.layout = _SEQUENCE
 
     def _embedding(self, leaf: _Leaf) -> None:
         m = leaf.module
@@ -499,6 +509,7 @@ class _Converter:
         layer = Embedding(m.num_embeddings, m.embedding_dim, padding_idx=m.padding_idx, dtype=w.dtype)
         layer.weight = Parameter(w)
         self.layers.append(layer)
+        self.layout = _SEQUENCE
 
 
 def from_pytorch_module(module: Any) -> Layer:

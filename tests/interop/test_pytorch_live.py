@@ -330,6 +330,15 @@ def test_linear_on_an_image_is_rejected() -> None:
         from_pytorch(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(6, 2)))
 
 
+def test_layout_dependent_layers_after_an_embedding_are_rejected() -> None:
+    with pytest.raises(UnsupportedTorchModuleError, match=r"layer 2 \(1: torch.nn.BatchNorm1d\) on \(N, L, E\)"):
+        from_pytorch(nn.Sequential(nn.Embedding(5, 4), nn.BatchNorm1d(4)))
+    with pytest.raises(UnsupportedTorchModuleError, match="axiom's Dense takes"):
+        from_pytorch(nn.Sequential(nn.Embedding(5, 4), nn.Linear(4, 2)))
+    with pytest.raises(UnsupportedTorchModuleError, match="follows an Embedding"):
+        from_pytorch(nn.Sequential(nn.Embedding(5, 4), nn.Conv2d(4, 2, 1)))
+
+
 def test_to_pytorch_unsupported_layers() -> None:
     with pytest.raises(UnsupportedAxiomLayerError, match=r"layer 2 \(1: Residual\) is not supported"):
         to_pytorch(Sequential(Dense(2, 2), Residual(Dense(2, 2))))
