@@ -266,8 +266,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         >>> import io, pickle
         >>> from collections import OrderedDict
         >>> data = pickle.dumps(OrderedDict(a=1), protocol=2)
-        >>> RestrictedUnpickler(io.BytesIO(data), storage_reader=None).load()
-        OrderedDict({'a': 1})
+        >>> dict(RestrictedUnpickler(io.BytesIO(data), storage_reader=None).load())
+        {'a': 1}
     """
 
     def __init__(self, file: BinaryIO, storage_reader: StorageReader | None, *, torchscript: bool = False) -> None:

@@ -19,7 +19,7 @@ Example:
     >>> model
     Sequential(
       (0): Dense(4, 2)
-      (1): Tanh()
+      (1): Tanh(tanh)
     )
 """
 
