@@ -218,6 +218,7 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     **{("torch", name): marker for name, marker in STORAGE_DTYPES.items()},
 }
 
+
 def _typed_list(kind: type) -> Callable[[Any], list[Any]]:
     def build(values: Any) -> list[Any]:
         if not isinstance(values, list) or not all(isinstance(v, kind) for v in values):
