@@ -25,7 +25,7 @@ from axiom.compiler import CompiledModel, compile, detect_coprocessor
 # __all__, so ``from axiom import *`` never rebinds the name ``axiom`` to it.
 from axiom.dsl import EnsureViolation, Logits, Probabilities, Scores, ensure, prove
 from axiom.dsl import axiom as axiom
-from axiom.io import from_onnx, from_pretrained, from_pytorch, to_pytorch
+from axiom.io import from_onnx, from_pretrained, from_pytorch, to_onnx, to_pytorch
 from axiom.nn import *  # noqa: F403 - the layer vocabulary is the public API
 from axiom.nn import __all__ as _nn_all
 from axiom.nn.init import manual_seed
@@ -67,6 +67,7 @@ __all__ = [
     "predict",
     "prove",
     "set_backend",
+    "to_onnx",
     "to_pytorch",
     "train",
     "use_backend",

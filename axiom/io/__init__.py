@@ -14,17 +14,20 @@ Example:
 """
 
 from axiom.io.huggingface import from_pretrained, locate_package_model, save_pretrained
+from axiom.io.onnx_export import UnsupportedLayerError, to_onnx
 from axiom.io.onnx_import import InvalidOnnxError, OnnxModel, UnsupportedOnnxError, from_onnx
 from axiom.io.pytorch import from_pytorch, to_pytorch
 
 __all__ = [
     "InvalidOnnxError",
     "OnnxModel",
+    "UnsupportedLayerError",
     "UnsupportedOnnxError",
     "from_onnx",
     "from_pretrained",
     "from_pytorch",
     "locate_package_model",
     "save_pretrained",
+    "to_onnx",
     "to_pytorch",
 ]

@@ -1,4 +1,4 @@
-"""Import ONNX models (opsets 7-18) as plain axiom :class:`~axiom.nn.Sequential` models.
+"""Import ONNX models (opsets 7-20) as plain axiom :class:`~axiom.nn.Sequential` models.
 
 :func:`from_onnx` reads a ``.onnx`` file (or an ``onnx.ModelProto``) whose graph is a **chain**:
 every node has at most one input computed from the graph input; weights come from initializers,
@@ -32,7 +32,9 @@ GlobalAveragePool -> GlobalAvgPool, BatchNormalization -> BatchNorm (eval, runni
 Add/Sub/Mul/Div/Neg by constants -> Affine (consecutive ones merged), Flatten/Reshape/Squeeze/
 Unsqueeze -> Flatten/Reshape, Relu/Sigmoid/Tanh/LeakyRelu/Elu/Selu/Softplus/Softsign/Clip(0, 6
 or 0, inf) -> activation layers, Softmax/LogSoftmax (the coerced-2-D semantics before opset 13),
-Identity/Dropout/Cast-to-same-type -> nothing.
+Identity/Dropout/Cast-to-same-type -> nothing; HardSigmoid (alpha 1/6, beta 0.5)/HardSwish/Mish/Gelu ->
+Hardsigmoid/Hardswish/Mish/GELU, LayerNormalization over trailing axes -> LayerNorm (what ``to_onnx``
+writes for those layers).
 
 Example:
     >>> import numpy as np
@@ -71,10 +73,14 @@ from axiom.autograd import no_grad
 from axiom.nn import init
 from axiom.nn.activations import (
     ELU,
+    GELU,
     SELU,
     Activation,
+    Hardsigmoid,
+    Hardswish,
     LeakyReLU,
     LogSoftmax,
+    Mish,
     ReLU,
     ReLU6,
     Sigmoid,
@@ -89,7 +95,7 @@ from axiom.nn.containers import Residual, Sequential
 from axiom.nn.conv import Conv2d
 from axiom.nn.dense import Dense
 from axiom.nn.layer import Layer
-from axiom.nn.normalization import BatchNorm
+from axiom.nn.normalization import BatchNorm, LayerNorm
 from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
 from axiom.nn.reshape import Flatten, Permute, Reshape
 from axiom.tensor import Tensor
@@ -100,13 +106,14 @@ if TYPE_CHECKING:  # onnx is imported when a model is read, so `import axiom` st
 __all__ = ["InvalidOnnxError", "OnnxModel", "SUPPORTED_OPS", "UnsupportedOnnxError", "from_onnx"]
 
 #: Default-domain opsets the importer understands (attribute/input forms of each).
-MIN_OPSET, MAX_OPSET = 7, 18
+MIN_OPSET, MAX_OPSET = 7, 20
 
 #: ONNX operators with an axiom mapping (constant subgraphs of any operator are folded).
 SUPPORTED_OPS: frozenset[str] = frozenset(
-    """Add AveragePool BatchNormalization Cast Clip Constant Conv Div Dropout Elu Flatten Gemm
-    GlobalAveragePool Identity LeakyRelu LogSoftmax MatMul MaxPool Mul Neg Pad Relu Reshape Selu Shape
-    Sigmoid Size Softmax Softplus Softsign Squeeze Sub Tanh Transpose Unsqueeze""".split()
+    """Add AveragePool BatchNormalization Cast Clip Constant Conv Div Dropout Elu Flatten Gelu Gemm
+    GlobalAveragePool HardSigmoid HardSwish Identity LayerNormalization LeakyRelu LogSoftmax MatMul MaxPool
+    Mish Mul Neg Pad Relu Reshape Selu Shape Sigmoid Size Softmax Softplus Softsign Squeeze Sub Tanh
+    Transpose Unsqueeze""".split()
 )
 
 _FLOAT_TYPES = {1: np.dtype(np.float32), 11: np.dtype(np.float64)}  # TensorProto.FLOAT, TensorProto.DOUBLE
@@ -673,6 +680,44 @@ class _Converter:
         if not (np.isclose(alpha, _SELU_ALPHA, rtol=1e-6) and np.isclose(gamma, _SELU_GAMMA, rtol=1e-6)):
             raise self.unsupported(f"Selu with alpha={alpha}, gamma={gamma} (only the standard constants)")
         self._emit(SELU())
+
+    def _op_HardSwish(self, node: onnx.NodeProto) -> None:
+        self._emit(Hardswish())
+
+    def _op_Mish(self, node: onnx.NodeProto) -> None:
+        self._emit(Mish())
+
+    def _op_HardSigmoid(self, node: onnx.NodeProto) -> None:
+        attrs = _attrs(node)
+        alpha, beta = float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5))
+        if not (np.isclose(alpha, 1.0 / 6.0, rtol=1e-6) and beta == 0.5):
+            raise self.unsupported(f"HardSigmoid with alpha={alpha}, beta={beta} (only alpha=1/6, beta=0.5)")
+        self._emit(Hardsigmoid())
+
+    def _op_Gelu(self, node: onnx.NodeProto) -> None:
+        approximate = _attrs(node).get("approximate", "none")
+        if approximate not in ("none", "tanh"):
+            raise self.unsupported(f"Gelu with approximate={approximate!r}")
+        self._emit(GELU(approximate=approximate))
+
+    def _op_LayerNormalization(self, node: onnx.NodeProto) -> None:
+        attrs = _attrs(node)
+        rank = len(self.shape) + self.batched
+        axis = int(attrs.get("axis", -1))
+        if not -rank <= axis < rank:
+            raise self.unsupported(f"axis {axis} is out of range for rank {rank}")
+        axis %= rank
+        if self.batched and axis == 0:
+            raise self.batch_error("a LayerNormalization over axis 0")
+        ns = self.shape[axis - self.batched :]
+        scale = np.broadcast_to(np.asarray(self.const(node.input[1], "Scale"), np.float64), ns)
+        bias = self.optional_const(node, 2, "B")
+        self._to_layout(tuple(range(len(self.shape))))
+        layer = LayerNorm(ns, eps=float(attrs.get("epsilon", 1e-5)), bias=bias is not None, dtype=self.dtype)
+        layer.weight.data = self.cast(scale)  # type: ignore[union-attr]
+        if bias is not None:
+            layer.bias.data = self.cast(np.broadcast_to(np.asarray(bias, np.float64), ns))  # type: ignore[union-attr]
+        self._emit(layer)
 
     def _op_Clip(self, node: onnx.NodeProto) -> None:
         if self.opset < 11:
