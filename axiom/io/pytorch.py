@@ -33,12 +33,13 @@ def _is_torch_module(obj: Any) -> bool:
     return any(f"{c.__module__}.{c.__qualname__}" == "torch.nn.modules.module.Module" for c in type(obj).__mro__)
 
 
-def from_pytorch(obj: Any, architecture: Any = None) -> Layer:
+def from_pytorch(obj: Any, architecture: Any = None, *, input_shape: Any = None) -> Layer:
     """Convert a live ``torch.nn.Module`` or load a ``.pt``/``.pth``/``.ckpt``/descriptor file.
 
     ``architecture`` (``None``, a descriptor dict or an axiom model) only applies to paths and
-    is passed to :func:`axiom.io.pytorch_ckpt.load_checkpoint`. Anything other than a module
-    or a path raises ``TypeError``.
+    is passed to :func:`axiom.io.pytorch_ckpt.load_checkpoint`; ``input_shape`` (torch's layout,
+    e.g. ``(None, 3, 32, 32)``) only applies to modules. Anything other than a module or a path
+    raises ``TypeError``.
 
     Example:
         >>> import numpy as np, torch
@@ -55,8 +56,12 @@ def from_pytorch(obj: Any, architecture: Any = None) -> Layer:
     if _is_torch_module(obj):
         if architecture is not None:
             raise ValueError("from_pytorch: architecture applies to checkpoint paths, not to a live torch module")
-        return from_pytorch_module(obj)
+        return from_pytorch_module(obj, input_shape=input_shape)
     if isinstance(obj, str | os.PathLike):
+        if input_shape is not None:
+            raise ValueError(
+                "from_pytorch: input_shape applies to live torch modules; a checkpoint path takes architecture"
+            )
         try:
             ckpt = importlib.import_module("axiom.io.pytorch_ckpt")
         except ModuleNotFoundError as err:

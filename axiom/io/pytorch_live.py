@@ -287,7 +287,12 @@ class _Converter:
     def _unsupported(self, leaf: _Leaf) -> UnsupportedTorchModuleError:
         m = leaf.module
         torch = _torch()
-        if list(m.children()) and not isinstance(m, torch.nn.Sequential):
+        if isinstance(m, torch.jit.ScriptModule):
+            why = (
+                "is a TorchScript module; convert the original nn.Module, or pass the saved archive's path "
+                "to from_pytorch"
+            )
+        elif list(m.children()) and not isinstance(m, torch.nn.Sequential):
             why = (
                 "is a custom module with its own forward; only nn.Sequential containers and the supported "
                 "layers can be converted (rewrite it as an nn.Sequential or convert its parts)"
@@ -512,12 +517,23 @@ class _Converter:
         self.layout = _SEQUENCE
 
 
-def from_pytorch_module(module: Any) -> Layer:
+def _axiom_input_shape(input_shape: Any) -> tuple[Any, ...]:
+    """torch's input shape (NCHW for images) as axiom's (NHWC); ``None`` entries stay symbolic."""
+    dims = tuple(input_shape)
+    if len(dims) == 4:
+        n, c, h, w = dims
+        return (n, h, w, c)
+    return dims
+
+
+def from_pytorch_module(module: Any, *, input_shape: Any = None) -> Layer:
     """Convert a live ``torch.nn.Module`` (nested ``nn.Sequential`` of supported layers) to axiom.
 
     Returns a flat :class:`~axiom.nn.containers.Sequential` (or the single converted layer when
     ``module`` is not a container), in the torch module's train/eval mode. Images go in as NHWC
-    (``x_nchw.transpose(0, 2, 3, 1)``). Raises :class:`UnsupportedTorchModuleError` naming the
+    (``x_nchw.transpose(0, 2, 3, 1)``). ``input_shape`` (optional) is torch's input shape, e.g.
+    ``(None, 3, 32, 32)``: the axiom model then checks and reports concrete shapes
+    (``(None, 32, 32, 3)``) instead of symbolic ones. Raises :class:`UnsupportedTorchModuleError` naming the
     first layer that cannot be converted, and ``TypeError`` for anything but an ``nn.Module``.
 
     Example:
@@ -537,5 +553,9 @@ def from_pytorch_module(module: Any) -> Layer:
     if not leaves:
         raise ValueError(f"{type(module).__name__} has no layers to convert")
     layers = _Converter(leaves).run()
-    model = layers[0] if len(layers) == 1 and not isinstance(module, torch.nn.Sequential) else Sequential(*layers)
+    shape = None if input_shape is None else _axiom_input_shape(input_shape)
+    if len(layers) == 1 and not isinstance(module, torch.nn.Sequential) and shape is None:
+        model = layers[0]
+    else:
+        model = Sequential(*layers, input_shape=shape)
     return model.train(bool(module.training))

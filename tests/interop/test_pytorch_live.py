@@ -374,3 +374,21 @@ def test_from_pytorch_path_reads_a_saved_state_dict(tmp_path: Path) -> None:
     model = from_pytorch(path, architecture)
     x = _vec(f=4)
     np.testing.assert_allclose(model(x).numpy(), _torch_out(net, x), rtol=1e-5, atol=1e-6)
+
+
+def test_input_shape_gives_concrete_nhwc_shapes() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 2)).eval()
+    model = from_pytorch(net, input_shape=(None, 3, 8, 8))
+    assert model.input_shape == ("batch", 8, 8, 3)
+    assert model.output_shape(model.input_shape) == ("batch", 2)
+    x = _img()
+    np.testing.assert_allclose(model(_nhwc(x)).numpy(), _torch_out(net, x), rtol=1e-5, atol=2e-5)
+    with pytest.raises(ValueError, match="input_shape applies to live torch modules"):
+        from_pytorch("model.pt", input_shape=(None, 3))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_torchscript_module_is_refused_with_a_pointer() -> None:
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
+    with pytest.raises(UnsupportedTorchModuleError, match="TorchScript module; convert the original"):
+        from_pytorch(scripted)
