@@ -66,7 +66,42 @@ class UnsafeCheckpointError(CheckpointError):
     """A checkpoint whose pickle asks for something outside the allow-list (e.g. ``os.system``)."""
 
 
-class StorageType:
+class _Immutable:
+    """Base of the stand-ins: a hostile pickle's BUILD opcode cannot set attributes on them."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise UnsafeCheckpointError(f"checkpoint pickle: tries to set {name!r} on {type(self).__name__}")
+
+    def __delattr__(self, name: str) -> None:
+        raise UnsafeCheckpointError(f"checkpoint pickle: tries to delete {name!r} of {type(self).__name__}")
+
+
+class _FrozenType(type):
+    """Metaclass of the per-load TorchScript classes: class attributes cannot be changed by the pickle."""
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        raise UnsafeCheckpointError(f"checkpoint pickle: tries to set {name!r} on class {cls.__name__}")
+
+
+class _Callable(_Immutable):
+    """An allowed stand-in function, wrapped so that the pickle cannot change it (``__defaults__`` ...)."""
+
+    __slots__ = ("_fn", "_name")
+
+    def __init__(self, fn: Callable[..., Any], name: str) -> None:
+        object.__setattr__(self, "_fn", fn)
+        object.__setattr__(self, "_name", name)
+
+    def __call__(self, *args: Any) -> Any:
+        return self._fn(*args)
+
+    def __repr__(self) -> str:
+        return f"<stand-in for {self._name}>"
+
+
+class StorageType(_Immutable):
     """Inert stand-in for ``torch.<X>Storage``: it only names a dtype.
 
     Example:
@@ -77,8 +112,8 @@ class StorageType:
     __slots__ = ("name", "dtype")
 
     def __init__(self, name: str, dtype: Any) -> None:
-        self.name = name
-        self.dtype = np.dtype(dtype)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "dtype", np.dtype(dtype))
 
     def __repr__(self) -> str:
         return f"StorageType({self.name!r}, {self.dtype.name})"
@@ -126,13 +161,28 @@ class ScriptObject:
         return f"ScriptObject({self.qualified_name})"
 
 
-class _Storage:
-    """One storage's bytes, already bounds-checked against its declared element count."""
+class _Budget:
+    """Bytes the tensors of one load may still allocate (stride-0 views could otherwise expand without end)."""
 
-    __slots__ = ("key", "dtype", "array")
+    __slots__ = ("left",)
 
-    def __init__(self, key: str, dtype: np.dtype, array: np.ndarray) -> None:
-        self.key, self.dtype, self.array = key, dtype, array
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
+class _Storage(_Immutable):
+    """One storage's elements (read-only), already checked against its declared element count."""
+
+    __slots__ = ("key", "array", "budget")
+
+    def __init__(self, key: str, array: np.ndarray, budget: _Budget) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "array", array)
+        object.__setattr__(self, "budget", budget)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
 
 
 def _int(value: Any, what: str) -> int:
@@ -159,7 +209,7 @@ def _rebuild_tensor(
     metadata: Any = None,
 ) -> np.ndarray:
     """Stand-in for ``torch._utils._rebuild_tensor_v2``: a bounds-checked copy of the view."""
-    if not isinstance(storage, _Storage):
+    if type(storage) is not _Storage:
         raise CheckpointError(f"checkpoint tensor: expected a storage, got {type(storage).__name__}")
     offset = _int(storage_offset, "storage_offset")
     shape = _int_tuple(size, "size")
@@ -185,9 +235,15 @@ def _rebuild_tensor(
         raise CheckpointError(
             f"checkpoint tensor: offset {offset} is past the end of storage data/{storage.key} ({numel} elements)"
         )
+    item = storage.dtype.itemsize
+    if count * item > storage.budget.left:
+        raise CheckpointError(
+            f"checkpoint tensor: view of size {shape} of storage data/{storage.key} would allocate "
+            f"{count * item} bytes, more than this checkpoint may expand to ({storage.budget.left} bytes left)"
+        )
+    storage.budget.left -= count * item
     if not count:
         return np.zeros(shape, storage.dtype)
-    item = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
         storage.array[offset:], shape=shape, strides=tuple(s * item for s in strides), writeable=False
     )
@@ -212,9 +268,9 @@ def _size(*args: Any) -> tuple[int, ...]:
 
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch", "Size"): _size,
+    ("torch._utils", "_rebuild_tensor_v2"): _Callable(_rebuild_tensor, "torch._utils._rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"): _Callable(_rebuild_parameter, "torch._utils._rebuild_parameter"),
+    ("torch", "Size"): _Callable(_size, "torch.Size"),
     **{("torch", name): marker for name, marker in STORAGE_DTYPES.items()},
 }
 
@@ -235,22 +291,18 @@ def _restore_type_tag(value: Any, type_str: Any = None) -> Any:
 
 # TorchScript archives also use these (attribute lists of a scripted module).
 _ALLOWED_TORCHSCRIPT: dict[tuple[str, str], Any] = {
-    ("torch.jit._pickle", "build_intlist"): _typed_list(int),
-    ("torch.jit._pickle", "build_floatlist"): _typed_list(float),
-    ("torch.jit._pickle", "build_boollist"): _typed_list(bool),
-    ("torch.jit._pickle", "build_tensorlist"): _typed_list(np.ndarray),
-    ("torch.jit._pickle", "restore_type_tag"): _restore_type_tag,
+    ("torch.jit._pickle", name): _Callable(fn, f"torch.jit._pickle.{name}")
+    for name, fn in {
+        "build_intlist": _typed_list(int),
+        "build_floatlist": _typed_list(float),
+        "build_boollist": _typed_list(bool),
+        "build_tensorlist": _typed_list(np.ndarray),
+        "restore_type_tag": _restore_type_tag,
+    }.items()
 }
 
-_script_classes: dict[str, type[ScriptObject]] = {}
-
-
-def _script_class(qualified: str) -> type[ScriptObject]:
-    cls = _script_classes.get(qualified)
-    if cls is None:
-        cls = type("ScriptObject", (ScriptObject,), {"qualified_name": qualified, "__module__": __name__})
-        _script_classes[qualified] = cls
-    return cls
+#: Tensors of one checkpoint may allocate this much beyond 4x the size of their storages.
+EXPANSION_ALLOWANCE = 1 << 28
 
 
 StorageReader = Callable[[str, int], bytes]
@@ -276,6 +328,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._reader = storage_reader
         self._torchscript = torchscript
         self._storages: dict[str, _Storage] = {}
+        self._classes: dict[str, type[ScriptObject]] = {}  # per load: one file cannot affect the next
+        self._budget = _Budget(EXPANSION_ALLOWANCE)
 
     def find_class(self, module: str, name: str) -> Any:
         found = _ALLOWED.get((module, name))
@@ -285,7 +339,11 @@ class RestrictedUnpickler(pickle.Unpickler):
             if (module, name) in _ALLOWED_TORCHSCRIPT:
                 return _ALLOWED_TORCHSCRIPT[module, name]
             if module.startswith("__torch__.") and name.isidentifier():
-                return _script_class(f"{module}.{name}")
+                qualified = f"{module}.{name}"
+                if qualified not in self._classes:
+                    attrs = {"qualified_name": qualified, "__module__": __name__}
+                    self._classes[qualified] = _FrozenType("ScriptObject", (ScriptObject,), attrs)
+                return self._classes[qualified]
         hint = ""
         if module.startswith("torch.nn.modules") or module.startswith("__main__"):
             hint = (
@@ -323,6 +381,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         array = np.frombuffer(raw, dtype=marker.dtype.newbyteorder("<")).astype(marker.dtype, copy=False)
         if marker.dtype == np.bool_ and array.size and np.frombuffer(raw, np.uint8).max() > 1:
             raise CheckpointError(f"checkpoint pickle: storage data/{key} holds bytes other than 0/1 for BoolStorage")
-        storage = _Storage(key, marker.dtype, array)
+        array.flags.writeable = False
+        self._budget.left += 4 * array.nbytes
+        storage = _Storage(key, array, self._budget)
         self._storages[key] = storage
         return storage

@@ -40,6 +40,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -112,14 +113,24 @@ class _Archive:
                 f"{self.source}: entry {self.prefix}/{name} holds {info.file_size} bytes; the pickle declares "
                 f"{size} (wrong dtype or size for this storage)"
             )
+        if info.compress_type != zipfile.ZIP_STORED and limit is None:
+            raise CheckpointError(
+                f"{self.source}: storage entry {self.prefix}/{name} is compressed; torch.save and torch.jit.save "
+                "store tensor data uncompressed, and only that is read (memory stays bounded by the file size)"
+            )
         if limit is not None and info.file_size > limit:
             raise CheckpointError(f"{self.source}: entry {self.prefix}/{name} is {info.file_size} bytes; limit {limit}")
         try:
-            data = self.zf.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+            with self.zf.open(info) as f:
+                # never more than declared (+1 to notice a lie): a compressed entry cannot balloon
+                data = f.read(info.file_size + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error) as err:
             raise CheckpointError(f"{self.source}: cannot read {self.prefix}/{name} ({err}) - truncated?") from None
         if len(data) != info.file_size:
-            raise CheckpointError(f"{self.source}: entry {self.prefix}/{name} is truncated")
+            raise CheckpointError(
+                f"{self.source}: entry {self.prefix}/{name} holds {len(data)} bytes, not the {info.file_size} "
+                "its zip header declares (truncated or corrupted)"
+            )
         return data
 
     def storage(self, key: str, nbytes: int) -> bytes:

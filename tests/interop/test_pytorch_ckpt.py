@@ -80,9 +80,9 @@ def _tensor_pickle(storage: str, key: str, numel: int, offset: int, size: tuple,
     )
 
 
-def _archive(path: Path, pkl_body: bytes, storages: dict[str, bytes]) -> Path:
+def _archive(path: Path, pkl_body: bytes, storages: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> Path:
     """A zip laid out like torch.save's: archive/data.pkl, archive/data/<key>, archive/byteorder."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+    with zipfile.ZipFile(path, "w", compression) as zf:
         zf.writestr("archive/data.pkl", b"\x80\x02}(" + pkl_body + b"u.")
         zf.writestr("archive/byteorder", b"little")
         zf.writestr("archive/version", b"3\n")
@@ -411,4 +411,35 @@ def test_restricted_unpickler_never_imports(tmp_path: Path) -> None:
     body = _u("x") + data[2:-1]
     path = _archive(tmp_path / "g.pt", body, {})
     with pytest.raises(UnsafeCheckpointError, match="_io.BytesIO"):
+        read_checkpoint(path)
+
+
+def test_stride_zero_expansion_is_bounded(tmp_path: Path) -> None:
+    # 4 bytes of storage viewed as 2**31 elements through stride 0: refused before allocating 8 GiB
+    body = _u("w") + _tensor_pickle("FloatStorage", "0", 1, 0, (1 << 16, 1 << 15), (0, 0))
+    path = _archive(tmp_path / "bomb.pt", body, {"0": _float_storage(1)})
+    with pytest.raises(CheckpointError, match="would allocate 8589934592 bytes"):
+        read_checkpoint(path)
+
+
+def test_pickle_cannot_modify_the_stand_ins(tmp_path: Path) -> None:
+    # GLOBAL torch.FloatStorage, then BUILD (None, {"dtype": 1}): would retype every later FloatStorage
+    body = _u("m") + b"ctorch\nFloatStorage\nN}" + _u("dtype") + b"K\x01s\x86b"
+    path = _archive(tmp_path / "poison.pt", body, {})
+    with pytest.raises(UnsafeCheckpointError, match="tries to set 'dtype'"):
+        read_checkpoint(path)
+    body = _u("f") + b"ctorch._utils\n_rebuild_tensor_v2\nN}" + _u("__defaults__") + b")s\x86b"
+    path = _archive(tmp_path / "defaults.pt", body, {})
+    with pytest.raises(UnsafeCheckpointError, match="tries to set '__defaults__'"):
+        read_checkpoint(path)
+    ok = _archive(
+        tmp_path / "ok.pt", _u("w") + _tensor_pickle("FloatStorage", "0", 2, 0, (2,), (1,)), {"0": _float_storage(2)}
+    )
+    assert read_checkpoint(ok)["w"].dtype == np.float32
+
+
+def test_compressed_entries_are_refused(tmp_path: Path) -> None:
+    body = _u("w") + _tensor_pickle("FloatStorage", "0", 4, 0, (4,), (1,))
+    path = _archive(tmp_path / "deflated.pt", body, {"0": _float_storage(4)}, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(CheckpointError, match="storage entry archive/data/0 is compressed"):
         read_checkpoint(path)
