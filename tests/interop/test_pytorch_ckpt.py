@@ -443,3 +443,33 @@ def test_compressed_entries_are_refused(tmp_path: Path) -> None:
     path = _archive(tmp_path / "deflated.pt", body, {"0": _float_storage(4)}, compression=zipfile.ZIP_DEFLATED)
     with pytest.raises(CheckpointError, match="storage entry archive/data/0 is compressed"):
         read_checkpoint(path)
+
+
+def test_nested_sequential_embedding_layernorm_protocol4_via_from_pytorch(tmp_path: Path) -> None:
+    from axiom.io import from_pytorch
+
+    torch.manual_seed(10)
+    net = torch.nn.Sequential(
+        torch.nn.Embedding(10, 4),
+        torch.nn.LayerNorm(4),
+        torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)),
+        torch.nn.Tanh(),
+    ).eval()
+    path = tmp_path / "emb.pt"
+    torch.save(net.state_dict(), path, pickle_protocol=4)  # STACK_GLOBAL / FRAME opcodes
+    assert list(read_checkpoint(path)) == ["0.weight", "1.weight", "1.bias", "2.1.weight", "2.1.bias"]
+    arch = {
+        "format": FORMAT,
+        "layers": [
+            {"type": "Embedding", "num_embeddings": 10, "embedding_dim": 4},
+            {"type": "LayerNorm", "normalized_shape": 4},
+            {
+                "type": "Sequential",
+                "layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 12, "out_features": 3}],
+            },
+            {"type": "Tanh"},
+        ],
+    }
+    model = from_pytorch(str(path), architecture=arch)
+    x = np.array([[1, 2, 3], [9, 0, 4]])
+    np.testing.assert_allclose(model(x).numpy(), _torch_out(net, x), atol=1e-6)
