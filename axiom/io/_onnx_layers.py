@@ -349,16 +349,23 @@ EMITTERS: dict[type, Emitter] = {
 
 
 def find_emitter(layer: Layer) -> Emitter | None:
-    """The emitter for ``layer``'s type (or a base class of it), or None.
+    """The emitter for ``layer``'s type or a base class of it that computes the same ``forward``, or None.
+
+    A subclass that overrides ``forward`` computes something the emitter does not know: None.
 
     Example:
-        >>> from axiom import DepthwiseConv2d, ReLU
+        >>> from axiom import Dense, DepthwiseConv2d, ReLU
         >>> find_emitter(DepthwiseConv2d(3, channels=2)) is EMITTERS[Conv2d], find_emitter(ReLU()) is not None
         (True, True)
+        >>> class Shifted(Dense):
+        ...     def forward(self, x):
+        ...         return super().forward(x) + 1
+        >>> find_emitter(Shifted(2, 2)) is None
+        True
     """
     for cls in type(layer).__mro__:
         if cls in EMITTERS:
-            return EMITTERS[cls]
+            return EMITTERS[cls] if type(layer).forward is cls.forward else None
     return None
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from axiom.io._onnx_graph import OnnxGraph, OnnxValue
-from axiom.io._onnx_layers import LayerExportError, emit_layer, find_emitter
+from axiom.io._onnx_layers import EMITTERS, LayerExportError, emit_layer, find_emitter
 from axiom.nn.containers import Parallel, Residual, Sequential
 from axiom.nn.layer import Layer
 from axiom.shapes import BATCH, Dim, ShapeError, format_shape, is_known
@@ -82,12 +82,15 @@ def _walk(layer: Layer, prefix: str) -> Iterator[tuple[str, Layer]]:
         yield prefix, layer
 
 
+def _why_unsupported(layer: Layer) -> str:
+    for cls in type(layer).__mro__[1:]:
+        if cls in EMITTERS:
+            return f"{layer.name} overrides forward() of {cls.__name__}, so the exporter does not know what it computes"
+    return f"no ONNX mapping for {layer.name}"
+
+
 def _check_supported(model: Layer) -> None:
-    missing = [
-        (pos, layer.name, f"no ONNX mapping for {layer.name}")
-        for pos, layer in _walk(model, "")
-        if find_emitter(layer) is None
-    ]
+    missing = [(pos, layer.name, _why_unsupported(layer)) for pos, layer in _walk(model, "") if not find_emitter(layer)]
     if missing:
         supported = "Dense, Conv2d, DepthwiseConv2d, BatchNorm, LayerNorm, RMSNorm, MaxPool2d, AvgPool2d, "
         supported += "GlobalAvgPool, Flatten, Reshape, Permute, Dropout, MultiHeadAttention, Embedding, Affine, "
@@ -133,7 +136,6 @@ def _input_shape(model: Layer, input_shape: Sequence[Dim | None] | None, dynamic
 class _Exporter:
     def __init__(self, graph: OnnxGraph) -> None:
         self.g = graph
-        self.errors: list[tuple[str, str, str]] = []
 
     def emit(self, layer: Layer, v: OnnxValue, prefix: str) -> OnnxValue:
         if isinstance(layer, Sequential):

@@ -153,10 +153,13 @@ def _round_trips(kind: str, opset: int) -> bool:
 def test_every_activation(kind: str, opset: int, tmp_path: Path) -> None:
     assert len(ACTIVATIONS) == 16
     x = np.linspace(-7.0, 7.0, 5 * 12, dtype=np.float32).reshape(5, 12)
-    model = Sequential(Dense(12, 12), Activation(kind))
-    check(model, tmp_path, (12,), opset=opset, round_trip=_round_trips(kind, opset), make_input=lambda b: x[:b] * 1.5)
-    # the same activation given to Dense, on the raw input range
-    check(Sequential(Activation(kind)), tmp_path, (12,), opset=opset, round_trip=False, make_input=lambda b: x[:b])
+    # as a layer, on the input range [-7, 7]
+    layer = Sequential(Activation(kind))
+    check(layer, tmp_path, (12,), opset=opset, round_trip=_round_trips(kind, opset), make_input=lambda b: x[:b])
+    # as the activation argument of Dense and Conv2d
+    check(Sequential(Dense(12, 12, kind)), tmp_path, (12,), opset=opset, round_trip=_round_trips(kind, opset))
+    conv = Sequential(Conv2d(2, 3, 2, activation=kind), input_shape=(None, 3, 3, 2))
+    check(conv, tmp_path, (3, 3, 2), opset=opset, round_trip=_round_trips(kind, opset))
 
 
 def test_activation_ops_by_opset(tmp_path: Path) -> None:
@@ -521,3 +524,21 @@ def test_training_mode_model_exports_its_inference_behaviour(tmp_path: Path) -> 
     (got,) = _session(tmp_path / "m.onnx").run(None, {"input": x})
     np.testing.assert_allclose(got, model.eval()(x).numpy(), rtol=RTOL, atol=ATOL)
     assert "Dropout" in _ops(proto)
+
+
+class ShiftedDense(Dense):
+    """A Dense whose forward differs from Dense's.
+
+    >>> ShiftedDense(2, 2)(np.zeros((1, 2), np.float32)).shape
+    (1, 2)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x) + 1.0
+
+
+def test_subclass_overriding_forward_is_not_exported_as_its_base() -> None:
+    with pytest.raises(
+        UnsupportedLayerError, match=r"layer '0' \(ShiftedDense\): ShiftedDense overrides forward\(\) of Dense"
+    ):
+        to_onnx(Sequential(ShiftedDense(3, 3), ReLU()))
