@@ -38,6 +38,7 @@ import numpy as np
 
 from axiom.io._onnx_graph import OnnxGraph, OnnxValue
 from axiom.io._onnx_layers import EMITTERS, LayerExportError, emit_layer, find_emitter
+from axiom.io._onnx_spec import METADATA_KEY, SpecError, model_spec
 from axiom.nn.containers import Parallel, Residual, Sequential
 from axiom.nn.layer import Layer
 from axiom.shapes import BATCH, Dim, ShapeError, format_shape, is_known
@@ -261,10 +262,24 @@ def to_onnx(
     proto = helper.make_model(
         onnx_graph, opset_imports=opsets, producer_name="axiom", ir_version=helper.find_min_ir_version_for(opsets)
     )
+    _tag_layers(proto, model)
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
         onnx.save(proto, os.fspath(path))
     return proto
+
+
+def _tag_layers(proto: onnx.ModelProto, model: Layer) -> None:
+    """Store the layer tree (no weights) so that ``from_onnx`` can rebuild the exact layers."""
+    import json
+
+    from onnx import helper
+
+    try:
+        spec = model_spec(model)
+    except SpecError:  # pragma: no cover - every exportable layer has a record
+        return
+    helper.set_model_props(proto, {METADATA_KEY: json.dumps(spec, sort_keys=True, separators=(",", ":"))})
 
 
 def _name_output(graph: OnnxGraph, current: str, output_name: str) -> None:

@@ -36,6 +36,11 @@ Identity/Dropout/Cast-to-same-type -> nothing; HardSigmoid (alpha 1/6, beta 0.5)
 Hardsigmoid/Hardswish/Mish/GELU, LayerNormalization over trailing axes -> LayerNorm (what ``to_onnx``
 writes for those layers).
 
+A file written by :func:`axiom.io.to_onnx` carries its layer record (``metadata_props``
+``"axiom.layers"``): when rebuilding those layers and exporting them again gives exactly the
+file's graph, the import returns them as they were (RMSNorm, MultiHeadAttention, Parallel,
+Embedding with an integer input, ...); otherwise the graph is imported operator by operator as above.
+
 Example:
     >>> import numpy as np
     >>> from onnx import TensorProto, helper, numpy_helper
@@ -1414,9 +1419,45 @@ def from_onnx(path_or_model: Any, *, input_name: str | None = None) -> OnnxModel
     rng = init.generator()
     rng_state = rng.bit_generator.state  # layer constructors draw random weights we overwrite: leave no trace
     try:
-        return _import(model, opset, input_name, output_name)
+        tagged = _import_tagged(model, opset, input_name)
+        return tagged if tagged is not None else _import(model, opset, input_name, output_name)
     finally:
         rng.bit_generator.state = rng_state
+
+
+def _import_tagged(model: onnx.ModelProto, opset: int, input_name: str) -> OnnxModel | None:
+    """The exact layers of a graph ``to_onnx`` wrote (its layer record matches the graph), else None."""
+    from axiom.io._onnx_tagged import as_sequential, rebuild_tagged
+
+    found = rebuild_tagged(model)
+    if found is None or found[1]["input_name"] != input_name:
+        return None
+    layer, settings = found
+    shape = settings["input_shape"]
+    seq = as_sequential(layer, ("batch", *shape[1:]))
+    out = tuple(seq.output_shape(("batch", *shape[1:]))[1:])
+    dtype = np.dtype(settings["input_dtype"] or _seq_dtype(seq))
+    return OnnxModel(
+        seq,
+        onnx_model=model,
+        input_name=input_name,
+        output_name=settings["output_name"],
+        input_shape=tuple(shape[1:]),
+        output_shape=out,
+        input_batched=True,
+        output_batched=True,
+        onnx_input_dims=tuple(shape),
+        opset=opset,
+        dtype=dtype,
+        ops=tuple(n.op_type for n in model.graph.node),
+        layer_sources=[(name,) for name, _ in seq.named_children()],
+    )
+
+
+def _seq_dtype(model: Layer) -> np.dtype:
+    """The dtype of ``model``'s parameters (float32 when it has none)."""
+    dtypes = [np.dtype(t.dtype) for _, t in model.named_parameters()]
+    return dtypes[0] if dtypes else np.dtype(np.float32)
 
 
 def _import(model: onnx.ModelProto, opset: int, input_name: str, output_name: str) -> OnnxModel:
