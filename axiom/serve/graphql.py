@@ -194,7 +194,7 @@ def _handler_class(service: InferenceService, schema: GraphQLSchema) -> type[Bas
 
         def _discard(self, length: int) -> None:
             """Read and drop a refused body (so the client sees the reply), or close on a huge one."""
-            if 0 <= length <= 4 * service.max_request_bytes:
+            if 0 <= length <= max(4 * service.max_request_bytes, 64 << 20):
                 while length > 0:
                     chunk = self.rfile.read(min(length, 1 << 16))
                     if not chunk:

@@ -20,7 +20,8 @@ Errors: every refused request gets a gRPC status with a message naming the probl
 ``INVALID_ARGUMENT`` (bad shape, datatype, values, NaN/inf, a malformed message, an oversized
 request, a non-finite model output), ``NOT_FOUND`` (unknown model or version), ``INTERNAL``
 (the model failed). The server keeps serving. A message larger than the gRPC receive limit
-(``max_request_bytes`` plus 1 MiB) is refused by gRPC itself with ``RESOURCE_EXHAUSTED``.
+(the larger of 4 x ``max_request_bytes`` and 64 MiB) is refused by gRPC itself with
+``RESOURCE_EXHAUSTED``.
 
 Example:
     >>> import grpc, json
@@ -238,7 +239,7 @@ def serve_grpc(
         service = model_or_service
     else:
         service = InferenceService(model_or_service, **service_options)
-    limit = service.max_request_bytes + (1 << 20)
+    limit = max(4 * service.max_request_bytes, 64 << 20)  # larger ones get our INVALID_ARGUMENT, not gRPC's
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="axiom-grpc"),
         handlers=[_generic_handler(service)],

@@ -198,6 +198,7 @@ RAW_CASES = {
     "both contents and raw": (_raw_request(contents=[0.0] * 4), "both contents and raw_input_contents"),
     "unknown input name": (_raw_request(name="pixels"), "unknown input 'pixels'"),
     "unknown output name": (_raw_request(outputs=["logits"]), "unknown output 'logits'"),
+    "oversized message": (_raw_request(raw=[b"\x00" * (2 << 20)]), "exceeds the limit of 65536 bytes"),
     "malformed JSON": (b'{"model_name": "tiny", ', "malformed ModelInfer request (JSON)"),
     "JSON unknown field": (b'{"model_name": "tiny", "bogus": 1}', "bogus"),
 }
