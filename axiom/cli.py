@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("cert", metavar="CERT.json", help="the certificate (plain JSON or a DSSE envelope)")
     c.add_argument("--model", required=True, metavar="MODEL.onnx", help="the model (ONNX)")
     c.add_argument("--public-key", metavar="KEY.pem", help="also verify the envelope's Ed25519 signature")
+    from axiom.serve.cli import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -193,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _export_proof(args)
     if args.command == "check-cert":
         return _check_cert(args)
+    if args.command == "serve":
+        from axiom.serve.cli import run_serve
+
+        return run_serve(args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
     return 2
 
