@@ -62,7 +62,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``axiom`` argument parser (subcommands ``verify``, ``export-proof`` and ``check-cert``).
+    """The ``axiom`` argument parser (subcommands ``verify``, ``export-proof``, ``check-cert``, ``serve``, ``package``).
 
     Example:
         >>> a = build_parser().parse_args(["verify", "--instances", "i.csv", "--limit", "3"])
@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     from axiom.serve.cli import add_serve_parser
 
     add_serve_parser(sub)
+    from axiom.registry.cli import add_package_parser
+
+    add_package_parser(sub)
     return parser
 
 
@@ -200,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from axiom.serve.cli import run_serve
 
         return run_serve(args)
+    if args.command == "package":
+        from axiom.registry.cli import run_package
+
+        return run_package(args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
     return 2
 

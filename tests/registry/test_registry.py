@@ -456,3 +456,20 @@ def test_forged_layer_spec_is_refused(pkg):
     rehash(pkg, "metadata.json")
     with pytest.raises(PackageError, match=r"^model\.safetensors: does not fit the model"):
         load_model_package(pkg)
+
+
+def test_cli_package(master, pkg, tmp_path, capsys):
+    from axiom.cli import main
+
+    assert main(["package", str(master[0]), "--entry", str(tmp_path / "e.json"), "--channel", "beta"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "OK small-mlp 1.2.3 (mlp): 7 files verified, 2 claims"
+    assert out[1].startswith("  bounded: proven - proof re-checked")
+    assert out[2].startswith("  very-negative: falsified - counterexample re-checked")
+    entry = json.loads((tmp_path / "e.json").read_text())
+    assert (entry["id"], entry["channel"]) == ("small-mlp@1.2.3", "beta")
+    assert main(["package", str(master[0]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["claims"][1]["status"] == "falsified"
+    flip_last_byte(pkg / "model.onnx")
+    assert main(["package", str(pkg)]) == 1
+    assert capsys.readouterr().err.startswith("REFUSED: model.onnx: SHA-256")
