@@ -36,6 +36,9 @@ Identity/Dropout/Cast-to-same-type -> nothing; HardSigmoid (alpha 1/6, beta 0.5)
 Hardsigmoid/Hardswish/Mish/GELU, LayerNormalization over trailing axes -> LayerNorm (what ``to_onnx``
 writes for those layers).
 
+SiLU ``Mul(x, Sigmoid(x))``, Mish ``Mul(x, Tanh(Softplus(x)))`` and the erf GELU spelled out over
+several nodes are recognised and fused first (``axiom.io._onnx_patterns``).
+
 A file written by :func:`axiom.io.to_onnx` carries its layer record (``metadata_props``
 ``"axiom.layers"``): when rebuilding those layers and exporting them again gives exactly the
 file's graph, the import returns them as they were (RMSNorm, MultiHeadAttention, Parallel,
@@ -89,6 +92,7 @@ from axiom.nn.activations import (
     ReLU,
     ReLU6,
     Sigmoid,
+    SiLU,
     Softmax,
     Softplus,
     Softsign,
@@ -688,6 +692,9 @@ class _Converter:
 
     def _op_HardSwish(self, node: onnx.NodeProto) -> None:
         self._emit(Hardswish())
+
+    def _op_AxiomSilu(self, node: onnx.NodeProto) -> None:  # Mul(x, Sigmoid(x)), fused by _onnx_patterns
+        self._emit(SiLU())
 
     def _op_Mish(self, node: onnx.NodeProto) -> None:
         self._emit(Mish())
@@ -1461,14 +1468,17 @@ def _seq_dtype(model: Layer) -> np.dtype:
 
 
 def _import(model: onnx.ModelProto, opset: int, input_name: str, output_name: str) -> OnnxModel:
+    from axiom.io._onnx_patterns import fuse_activations
+
     graph = model.graph
+    fused = fuse_activations(model)  # SiLU / Mish / GELU spelled out over several nodes -> one node each
     try:
-        conv = _Converter(model, opset, input_name, batched=True)
+        conv = _Converter(fused, opset, input_name, batched=True)
         conv.run(output_name)
     except _BatchAxisError as err:
         if not conv.input_batched or conv.batch is None:
             raise
-        conv = _Converter(model, opset, input_name, batched=False)  # a fixed batch size: the whole input
+        conv = _Converter(fused, opset, input_name, batched=False)  # a fixed batch size: the whole input
         try:  # tensor can be one example
             conv.run(output_name)
         except UnsupportedOnnxError:

@@ -196,3 +196,68 @@ def test_unknown_record_type_falls_back() -> None:
         to_onnx(Sequential(Dense(2, 2)), input_shape=(None, 2)), lambda s: s["layers"][0].update(type="LSTM")
     )
     assert [type(m).__name__ for m in from_onnx(proto).model] == ["Dense"]
+
+
+# -- graphs without the layer record: activations spelled out over several nodes ------------------------
+@pytest.mark.parametrize("opset", list(SUPPORTED_OPSETS))
+def test_untagged_activation_subgraphs_are_recognised(opset: int) -> None:
+    manual_seed(0)
+    model = Sequential(Dense(4, 4, "silu"), Activation("gelu"), Activation("mish"), Dense(4, 3, "gelu"))
+    proto = to_onnx(model, input_shape=(None, 4), opset=opset)
+    del proto.metadata_props[:]  # as if another tool had written it
+    net = from_onnx(proto)
+    assert [type(m).__name__ for m in net.model] == ["Dense", "SiLU", "GELU", "Mish", "Dense", "GELU"]
+    x = np.random.default_rng(5).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(net(x), model(x).numpy(), rtol=RTOL, atol=ATOL)
+
+
+def _torch_style_gelu(half: float) -> onnx.ModelProto:
+    """GELU as torch's TorchScript exporter writes it below opset 20, with Constant nodes."""
+    h = onnx.helper
+
+    def const(name: str, v: float) -> onnx.NodeProto:
+        return h.make_node("Constant", [], [name], value=onnx.numpy_helper.from_array(np.array(v, np.float32)))
+
+    nodes = [
+        const("sqrt2", np.sqrt(2.0)),
+        h.make_node("Div", ["x", "sqrt2"], ["d"]),
+        h.make_node("Erf", ["d"], ["e"]),
+        const("one", 1.0),
+        h.make_node("Add", ["e", "one"], ["a"]),
+        h.make_node("Mul", ["x", "a"], ["m"]),
+        const("half", half),
+        h.make_node("Mul", ["m", "half"], ["y"], name="gelu_out"),
+    ]
+    graph = h.make_graph(
+        nodes,
+        "g",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3])],
+    )
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+
+
+def test_torch_style_gelu_is_recognised_and_a_near_miss_is_refused() -> None:
+    net = from_onnx(_torch_style_gelu(0.5))
+    assert [type(m).__name__ for m in net.model] == ["GELU"]
+    x = np.random.default_rng(6).normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_allclose(net(x), net.run_onnxruntime(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(UnsupportedOnnxError, match=r"Mul.*2 computed tensors"):
+        from_onnx(_torch_style_gelu(0.6))  # not GELU: the join is named, nothing is guessed
+
+
+def test_a_gate_on_another_tensor_is_not_silu() -> None:
+    h = onnx.helper
+    nodes = [
+        h.make_node("Neg", ["x"], ["n"]),
+        h.make_node("Sigmoid", ["n"], ["s"]),
+        h.make_node("Mul", ["x", "s"], ["y"]),
+    ]
+    graph = h.make_graph(
+        nodes,
+        "g",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3])],
+    )
+    with pytest.raises(UnsupportedOnnxError, match=r"2 computed tensors"):
+        from_onnx(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
