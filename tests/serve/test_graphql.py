@@ -213,3 +213,21 @@ def test_non_finite_model_output_is_refused():
         status, reply = _infer(server, np.ones((1, 2), np.float32), name="broken")
         assert status == 422 and "model output 'output' is not finite" in reply["errors"][0]["message"]
         assert _post(server, {"query": "{ serverReady }"}) == (200, {"data": {"serverReady": True}})
+
+
+def test_serves_a_model_package(tmp_path, model):
+    """A package directory (axiom.registry) is served under its name and SemVer version."""
+    from axiom.registry import create_metadata, export_model_package
+
+    meta = create_metadata(model, name="tiny-pkg", architecture="mlp", version="1.2.3")
+    export_model_package(model, meta, tmp_path / "pkg")
+    with serve_graphql(tmp_path / "pkg", background=True) as server:
+        status, reply = _post(server, {"query": '{ modelMetadata(name: "tiny-pkg") { versions } }'})
+        assert status == 200 and reply["data"]["modelMetadata"]["versions"] == ["1.2.3"]
+        x = _x(2, seed=8)
+        status, reply = _infer(server, x, name="tiny-pkg", version="1.2.3")
+        assert status == 200, reply
+        out = reply["data"]["infer"]["outputs"][0]
+        np.testing.assert_allclose(
+            np.asarray(out["data"], np.float32).reshape(out["shape"]), np.asarray(model(x)), rtol=1e-6, atol=1e-6
+        )

@@ -315,3 +315,20 @@ def test_embedded_descriptor_is_the_compiled_proto(tmp_path):
     embedded = descriptor_pb2.FileDescriptorProto.FromString(pb._DESCRIPTOR)
     assert compiled == embedded
     assert [m.name for m in embedded.service[0].method] == list(pb.METHODS)
+
+
+def test_serves_a_model_package(tmp_path, model):
+    """A package directory (axiom.registry) is served under its name and SemVer version."""
+    from axiom.registry import create_metadata, export_model_package
+
+    meta = create_metadata(model, name="tiny-pkg", architecture="mlp", version="1.2.3")
+    export_model_package(model, meta, tmp_path / "pkg")
+    with serve_grpc(tmp_path / "pkg", background=True) as server:
+        client = grpcclient.InferenceServerClient(server.url)
+        try:
+            assert client.get_model_metadata("tiny-pkg", as_json=True)["versions"] == ["1.2.3"]
+            x = _x(3, seed=9)
+            y = _infer(client, x, model="tiny-pkg", model_version="1.2.3")
+            np.testing.assert_allclose(y, _expected(model, x), rtol=1e-6, atol=1e-6)
+        finally:
+            client.close()
