@@ -18,7 +18,20 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_from_spec", "is_rebuildable", "layer_spec"]
+__all__ = ["as_layer", "build_from_spec", "is_rebuildable", "layer_spec"]
+
+
+def as_layer(model: Any) -> Any:
+    """The axiom layer behind ``model``: an imported ONNX model's ``.model``, anything else unchanged.
+
+    Example:
+        >>> from axiom import Dense
+        >>> d = Dense(2, 1)
+        >>> as_layer(d) is d
+        True
+    """
+    inner = getattr(model, "model", None)
+    return inner if inner is not None and type(model).__name__ == "OnnxModel" else model
 
 
 def _fn_spec(fn: Any) -> dict[str, Any] | None:

@@ -82,7 +82,10 @@ def verify_and_claim(
         verify_and_claim: property must be an axiom.verify Property
     """
     from axiom.cert import CertificateError, check, generate_certificate
+    from axiom.registry.architecture import as_layer
     from axiom.verify import Property, verify
+
+    model = as_layer(model)
 
     if not isinstance(property, Property):
         raise TypeError(

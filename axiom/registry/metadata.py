@@ -97,8 +97,9 @@ def create_metadata(
     """
     import axiom
     from axiom.cert.subject import model_digests
-    from axiom.registry.architecture import layer_spec
+    from axiom.registry.architecture import as_layer, layer_spec
 
+    model = as_layer(model)
     digests = model_digests(model)
     in_shape = _input_shape(model)
     out_shape = None

@@ -99,8 +99,10 @@ def export_model_package(
     """
     from axiom.cert import check, save_certificate
     from axiom.nn.state import save_safetensors
+    from axiom.registry.architecture import as_layer
     from axiom.registry.model_card import model_card
 
+    model = as_layer(model)
     validate_metadata(metadata, model)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +227,7 @@ def load_model_package(path: str | Path, model: Any = None) -> ModelPackage:
     """
     from axiom.cert import check, load_certificate
     from axiom.nn.state import SafetensorsError, load_safetensors
-    from axiom.registry.architecture import build_from_spec, is_rebuildable
+    from axiom.registry.architecture import as_layer, build_from_spec, is_rebuildable
 
     root = Path(path)
     if not root.is_dir():
@@ -250,7 +252,7 @@ def load_model_package(path: str | Path, model: Any = None) -> ModelPackage:
     except (SafetensorsError, OSError) as err:
         raise PackageError(f"{wfile}: {err}") from None
     if model is not None:
-        net = copy.deepcopy(model)
+        net = copy.deepcopy(as_layer(model))
     elif is_rebuildable(metadata["layers"]):
         try:
             net = build_from_spec(metadata["layers"])

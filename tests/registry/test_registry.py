@@ -473,3 +473,38 @@ def test_cli_package(master, pkg, tmp_path, capsys):
     flip_last_byte(pkg / "model.onnx")
     assert main(["package", str(pkg)]) == 1
     assert capsys.readouterr().err.startswith("REFUSED: model.onnx: SHA-256")
+
+
+def test_package_of_an_imported_onnx_model(claimed, master, tmp_path):
+    """A model imported with from_onnx (an OnnxModel wrapper) packages, certifies and rebuilds."""
+    from axiom.io import from_onnx
+
+    model, _ = claimed
+    imported = from_onnx(master[0] / "model.onnx")
+    meta = create_metadata(imported, name="imported", architecture="mlp", version="0.1.0")
+    claim = verify_and_claim(meta, OutputBounds(upper=100.0, over=BOX), imported, claim_id="bounded")
+    assert claim["status"] == "proven" and claim["checkable"]
+    export_model_package(imported, meta, tmp_path / "p")
+    loaded = load_model_package(tmp_path / "p")
+    from axiom.registry.architecture import layer_spec
+
+    assert loaded.metadata["layers"] == layer_spec(imported) == layer_spec(loaded.model)
+    assert loaded.checks["bounded"].valid
+    x = np.random.default_rng(2).uniform(-1, 1, size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(loaded.model(x).numpy(), model(x).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_separate_activation_and_flatten_layers_rebuild(tmp_path):
+    from axiom import ReLU
+    from axiom.nn import Activation
+
+    manual_seed(0)
+    model = Sequential(Flatten(), Dense(4, 3), ReLU(), Dense(3, 2), Activation("leaky_relu", alpha=0.2))
+    meta = create_metadata(model, name="flat", architecture="mlp", version="3.0.0")
+    export_model_package(model, meta, tmp_path / "p", onnx=False)
+    loaded = load_model_package(tmp_path / "p")
+    assert [type(layer).__name__ for layer in loaded.model] == ["Flatten", "Dense", "Activation", "Dense", "Activation"]
+    assert loaded.model[4].fn.alpha == pytest.approx(0.2)
+    x = np.random.default_rng(3).normal(size=(2, 2, 2)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.model(x).numpy(), model(x).numpy())
+    assert not (tmp_path / "p" / "model.onnx").exists()
