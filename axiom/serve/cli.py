@@ -42,7 +42,13 @@ def _port(text: str) -> int:
 
 
 def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add the ``serve`` subcommand to an argparse sub-parsers object; returns its parser."""
+    """Add the ``serve`` subcommand to an argparse sub-parsers object; returns its parser.
+
+    Example:
+        >>> sub = argparse.ArgumentParser().add_subparsers()
+        >>> add_serve_parser(sub).parse_args(["m.onnx", "--rest", "0"]).rest
+        0
+    """
     s = sub.add_parser(
         "serve",
         help="serve a model over Open Inference Protocol v2 REST, gRPC and/or GraphQL",
@@ -92,7 +98,12 @@ def load_served_model(path: str | Path, architecture: str | None = None) -> tupl
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Start the requested servers and block until Ctrl-C or SIGTERM; the exit code."""
+    """Start the requested servers and block until Ctrl-C or SIGTERM; the exit code (2: no server asked for).
+
+    Example:
+        >>> run_serve(argparse.Namespace(model="m.onnx", rest=None, grpc=None, graphql=None))
+        2
+    """
     if args.rest is None and args.grpc is None and args.graphql is None:
         print("axiom serve: give at least one of --rest PORT, --grpc PORT, --graphql PORT", file=sys.stderr)
         return 2
