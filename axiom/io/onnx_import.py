@@ -37,7 +37,9 @@ Hardsigmoid/Hardswish/Mish/GELU, LayerNormalization over trailing axes -> LayerN
 writes for those layers).
 
 SiLU ``Mul(x, Sigmoid(x))``, Mish ``Mul(x, Tanh(Softplus(x)))`` and the erf GELU spelled out over
-several nodes are recognised and fused first (``axiom.io._onnx_patterns``).
+several nodes are recognised and fused first (``axiom.io._onnx_patterns``). An int64/int32 input
+read by one ``Gather(constant table, input, axis=0)`` becomes an ``Embedding`` (``OnnxModel.dtype``
+is then the integer input type).
 
 A file written by :func:`axiom.io.to_onnx` carries its layer record (``metadata_props``
 ``"axiom.layers"``): when rebuilding those layers and exporting them again gives exactly the
@@ -103,6 +105,7 @@ from axiom.nn.affine import Affine
 from axiom.nn.containers import Residual, Sequential
 from axiom.nn.conv import Conv2d
 from axiom.nn.dense import Dense
+from axiom.nn.embedding import Embedding
 from axiom.nn.layer import Layer
 from axiom.nn.normalization import BatchNorm, LayerNorm
 from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
@@ -120,12 +123,13 @@ MIN_OPSET, MAX_OPSET = 7, 20
 #: ONNX operators with an axiom mapping (constant subgraphs of any operator are folded).
 SUPPORTED_OPS: frozenset[str] = frozenset(
     """Add AveragePool BatchNormalization Cast Clip Constant Conv Div Dropout Elu Flatten Gelu Gemm
-    GlobalAveragePool HardSigmoid HardSwish Identity LayerNormalization LeakyRelu LogSoftmax MatMul MaxPool
+    Gather GlobalAveragePool HardSigmoid HardSwish Identity LayerNormalization LeakyRelu LogSoftmax MatMul MaxPool
     Mish Mul Neg Pad Relu Reshape Selu Shape Sigmoid Size Softmax Softplus Softsign Squeeze Sub Tanh
     Transpose Unsqueeze""".split()
 )
 
 _FLOAT_TYPES = {1: np.dtype(np.float32), 11: np.dtype(np.float64)}  # TensorProto.FLOAT, TensorProto.DOUBLE
+_INT_TYPES = {7: np.dtype(np.int64), 6: np.dtype(np.int32)}  # TensorProto.INT64, TensorProto.INT32
 _SELU_ALPHA, _SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 
 
@@ -216,10 +220,15 @@ class _Converter:
         self.sources: list[list[str]] = []  # ONNX node labels behind each layer
         value = next(v for v in self.graph.input if v.name == input_name)
         tensor_type = value.type.tensor_type
-        if tensor_type.elem_type not in _FLOAT_TYPES:
+        self.input_name = input_name
+        if tensor_type.elem_type in _INT_TYPES:
+            self.dtype = self._embedding_dtype(input_name, tensor_type.elem_type)
+            self.input_dtype = _INT_TYPES[tensor_type.elem_type]
+        elif tensor_type.elem_type not in _FLOAT_TYPES:
             name = _onnx().TensorProto.DataType.Name(tensor_type.elem_type)
             raise UnsupportedOnnxError(f"input {input_name!r} has element type {name}; axiom imports FLOAT/DOUBLE")
-        self.dtype = _FLOAT_TYPES[tensor_type.elem_type]
+        else:
+            self.dtype = self.input_dtype = _FLOAT_TYPES[tensor_type.elem_type]
         if not tensor_type.HasField("shape"):
             raise UnsupportedOnnxError(f"input {input_name!r} has no shape; axiom needs the input's shape")
         dims: list[int | str] = [
@@ -249,6 +258,22 @@ class _Converter:
         self.pending_pad: tuple[str, tuple[tuple[int, int], tuple[int, int]]] | None = None
         self.node: onnx.NodeProto | None = None
         self.label = ""
+
+    def _embedding_dtype(self, input_name: str, elem_type: int) -> np.dtype:
+        """An integer input is accepted only as the indices of ``Gather(table, input, axis=0)`` (an Embedding)."""
+        readers = [n for n in self.graph.node if input_name in n.input]
+        node = readers[0] if len(readers) == 1 else None
+        table = self.consts.get(node.input[0]) if node is not None and node.op_type == "Gather" else None
+        axis = int(_attrs(node).get("axis", 0)) if node is not None else 0
+        if table is None or list(node.input[1:]) != [input_name] or axis != 0 or table.ndim != 2:
+            name = _onnx().TensorProto.DataType.Name(elem_type)
+            raise UnsupportedOnnxError(
+                f"input {input_name!r} has element type {name}; axiom imports FLOAT/DOUBLE inputs, and integer "
+                "inputs only as the indices of one Gather(constant 2-D table, input, axis=0) (an Embedding)"
+            )
+        if table.dtype not in _FLOAT_TYPES.values():
+            raise UnsupportedOnnxError(f"the Gather table {node.input[0]!r} is {table.dtype.name}, not float32/64")
+        return np.dtype(table.dtype)
 
     # -- errors ------------------------------------------------------------------------------
     def unsupported(self, why: str, cls: type[UnsupportedOnnxError] = UnsupportedOnnxError) -> UnsupportedOnnxError:
@@ -692,6 +717,17 @@ class _Converter:
 
     def _op_HardSwish(self, node: onnx.NodeProto) -> None:
         self._emit(Hardswish())
+
+    def _op_Gather(self, node: onnx.NodeProto) -> None:
+        if self.live != self.input_name or node.input[1] != self.live:  # checked up front: cannot happen
+            raise self.unsupported("Gather is imported only as an Embedding lookup of the integer graph input")
+        table = self.consts[node.input[0]]
+        layer = Embedding(int(table.shape[0]), int(table.shape[1]), dtype=self.dtype)
+        with no_grad():
+            layer.weight.data = np.ascontiguousarray(table, dtype=self.dtype)
+        self._emit(layer)
+        self.shape = (*self.shape, int(table.shape[1]))
+        self.layout = tuple(range(len(self.shape)))
 
     def _op_AxiomSilu(self, node: onnx.NodeProto) -> None:  # Mul(x, Sigmoid(x)), fused by _onnx_patterns
         self._emit(SiLU())
@@ -1499,7 +1535,7 @@ def _import(model: onnx.ModelProto, opset: int, input_name: str, output_name: st
         output_batched=conv.batched,
         onnx_input_dims=conv.onnx_input_dims,
         opset=opset,
-        dtype=conv.dtype,
+        dtype=conv.input_dtype,
         ops=tuple(n.op_type for n in graph.node),
         layer_sources=[tuple(s) for s in conv.sources],
     )

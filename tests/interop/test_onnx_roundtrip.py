@@ -261,3 +261,28 @@ def test_a_gate_on_another_tensor_is_not_silu() -> None:
     )
     with pytest.raises(UnsupportedOnnxError, match=r"2 computed tensors"):
         from_onnx(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
+
+
+@pytest.mark.parametrize("input_dtype", [np.int64, np.int32])
+def test_untagged_gather_on_the_integer_input_is_an_embedding(input_dtype: Any) -> None:
+    manual_seed(0)
+    model = Sequential(Embedding(11, 4), LayerNorm(4), Flatten(), Dense(12, 3))
+    proto = to_onnx(model, input_shape=(None, 3), input_dtype=input_dtype)
+    del proto.metadata_props[:]
+    net = from_onnx(proto)
+    assert [type(m).__name__ for m in net.model] == ["Embedding", "LayerNorm", "Flatten", "Dense"]
+    x = np.random.default_rng(8).integers(0, 11, size=(4, 3)).astype(input_dtype)
+    np.testing.assert_allclose(net(x), model(x).numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(net.run_onnxruntime(x), model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_an_integer_input_used_otherwise_is_refused() -> None:
+    h = onnx.helper
+    graph = h.make_graph(
+        [h.make_node("Cast", ["x"], ["f"], to=onnx.TensorProto.FLOAT), h.make_node("Relu", ["f"], ["y"])],
+        "g",
+        [h.make_tensor_value_info("x", onnx.TensorProto.INT64, ["N", 3])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3])],
+    )
+    with pytest.raises(UnsupportedOnnxError, match=r"element type INT64.*Gather"):
+        from_onnx(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
