@@ -62,10 +62,16 @@ def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (all bound at once, so no two are the same)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _time_case(call: Callable[[], np.ndarray], want: np.ndarray, warmup: int, requests: int) -> dict[str, Any]:
@@ -138,7 +144,7 @@ def _run_benchmark(warmup: int, requests: int, log: Callable[[str], None] = prin
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / f"{NAME}.safetensors"
         save_safetensors(model.state_dict(), weights)
-        rest_port, grpc_port = _free_port(), _free_port()
+        rest_port, grpc_port = _free_ports(2)
         cmd = [sys.executable, "-m", "axiom", "serve", str(weights), "--architecture", NAME, "--rest", str(rest_port)]
         cmd += ["--grpc", str(grpc_port)] if grpc_available else []
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
