@@ -300,3 +300,26 @@ def test_cli_serve_smoke(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_serves_a_model_package_and_refuses_a_tampered_one(model, tmp_path):
+    from axiom.registry import create_metadata, export_model_package
+    from axiom.registry.package import PackageError
+
+    pkg = tmp_path / "pkg"
+    export_model_package(model, create_metadata(model, name="pkgmodel", architecture="mlp", version="1.2.0"), pkg)
+    with serve_rest(str(pkg), background=True) as handle:
+        c = httpclient.InferenceServerClient(handle.url.removeprefix("http://"))
+        try:
+            assert c.get_model_metadata("pkgmodel")["versions"] == ["1.2.0"]
+            x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+            inp = httpclient.InferInput("input", [3, 4], "FP32")
+            inp.set_data_from_numpy(x)
+            got = c.infer("pkgmodel", [inp], model_version="1.2.0").as_numpy("output")
+            np.testing.assert_allclose(got, np.asarray(model(x)), rtol=1e-6, atol=1e-7)
+        finally:
+            c.close()
+    weights = next(p for p in pkg.iterdir() if p.suffix == ".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(PackageError, match="model.safetensors: SHA-256 .* differs from the manifest"):
+        InferenceService(str(pkg))
