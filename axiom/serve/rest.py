@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -271,12 +272,29 @@ class _Handler(BaseHTTPRequestHandler):
             left -= len(chunk)
         return b"".join(parts)
 
+    def _decompress(self, body: bytes) -> bytes:
+        """Undo ``Content-Encoding: gzip`` / ``deflate`` (tritonclient's request compression), within the size limit."""
+        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in ("", "identity"):
+            return body
+        if encoding not in ("gzip", "deflate"):
+            raise InferenceError(400, f"Content-Encoding {encoding!r} is not supported (gzip, deflate, identity)")
+        limit = self.service.max_request_bytes
+        inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+        try:
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error as err:
+            raise InferenceError(400, f"the {encoding} body does not decompress: {err}") from None
+        self.service.check_request_size(len(out))  # a decompression bomb stops at limit + 1 bytes
+        if not inflater.eof:
+            raise InferenceError(400, f"the {encoding} body is truncated")
+        return out
+
     def do_POST(self) -> None:  # noqa: N802 - the http.server name
         """``/v2/models/{name}[/versions/{v}]/infer``."""
         try:
             body = self._read_body()
-            if self.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
-                raise InferenceError(400, f"Content-Encoding {self.headers['Content-Encoding']!r} is not supported")
+            body = self._decompress(body)
             name, version, action = self._route()
             if action != "infer":
                 raise InferenceError(404, f"no endpoint POST {urlsplit(self.path).path}")

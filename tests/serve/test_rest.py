@@ -323,3 +323,27 @@ def test_serves_a_model_package_and_refuses_a_tampered_one(model, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
     with pytest.raises(PackageError, match="model.safetensors: SHA-256 .* differs from the manifest"):
         InferenceService(str(pkg))
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests(model, client, algorithm):
+    x = np.random.default_rng(3).normal(size=(4, 4)).astype(np.float32)
+    inp = httpclient.InferInput("input", [4, 4], "FP32")
+    inp.set_data_from_numpy(x)
+    result = client.infer("tiny", [inp], request_compression_algorithm=algorithm)
+    np.testing.assert_allclose(result.as_numpy("output"), np.asarray(model(x)), rtol=1e-6, atol=1e-7)
+
+
+def test_bad_compressed_bodies(model, server, client):
+    import gzip
+
+    cases = [
+        (b"abc", "br", 400, "Content-Encoding 'br' is not supported"),
+        (b"not gzip at all", "gzip", 400, "does not decompress"),
+        (gzip.compress(b"{" * 100)[:-8], "gzip", 400, "truncated"),
+        (gzip.compress(b" " * 100_000), "gzip", 413, "exceeds the limit of 4096 bytes"),  # a small bomb
+    ]
+    for body, encoding, status, expected in cases:
+        got, reply = _post(server, "/v2/models/tiny/infer", body, {"Content-Encoding": encoding})
+        assert got == status and expected in reply["error"], reply
+        _good(model, server, client)
