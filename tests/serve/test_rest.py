@@ -347,3 +347,19 @@ def test_bad_compressed_bodies(model, server, client):
         got, reply = _post(server, "/v2/models/tiny/infer", body, {"Content-Encoding": encoding})
         assert got == status and expected in reply["error"], reply
         _good(model, server, client)
+
+
+def test_cli_serve_refusals(tmp_path, capsys):
+    from axiom.cli import main
+    from axiom.nn.state import save_safetensors
+
+    weights = tmp_path / "w.safetensors"
+    save_safetensors(_model().state_dict(), weights)
+    assert main(["serve", str(weights)]) == 2  # no server asked for
+    assert "at least one of --rest" in capsys.readouterr().err
+    assert main(["serve", str(weights), "--rest", "0"]) == 1
+    assert "give --architecture" in capsys.readouterr().err
+    assert main(["serve", str(weights), "--rest", "0", "--architecture", "mlp_784"]) == 1  # wrong shapes
+    assert "cannot load" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "model.bin"), "--rest", "0"]) == 1
+    assert "expected a model package directory" in capsys.readouterr().err
