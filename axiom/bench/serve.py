@@ -2,10 +2,10 @@
 
 The MLP (:func:`axiom.train.examples.mlp_784`, 784-256-10, seeded weights) is saved as
 safetensors and served by a separate ``python -m axiom serve W.safetensors --architecture
-mlp_784 --rest P --grpc Q`` process on 127.0.0.1, so client and server do not share an
-interpreter (or its GIL). Real clients drive it over loopback: ``tritonclient.http`` with the
-binary tensor extension (``rest``) and with JSON tensors (``rest-json``), and
-``tritonclient.grpc`` (``grpc``). Each case sends one request at a time (closed loop, one
+mlp_784 --rest 0 --grpc 0`` process on 127.0.0.1 (free ports, which it reports on stdout), so
+client and server do not share an interpreter (or its GIL). Real clients drive it over
+loopback: ``tritonclient.http`` with the binary tensor extension (``rest``) and with JSON
+tensors (``rest-json``), and ``tritonclient.grpc`` (``grpc``). Each case sends one request at a time (closed loop, one
 client): ``warmup`` untimed requests, then ``requests`` timed ones; it records requests/s,
 samples/s, p50 / p99 / mean latency (ms) and the largest difference between the served output
 and the model run locally. gRPC is measured when :mod:`axiom.serve.grpc` exists at run time
@@ -23,10 +23,10 @@ import argparse
 import datetime as dt
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,18 +60,6 @@ def latency_stats(seconds: list[float], batch: int) -> dict[str, float]:
         "p99_ms": float(np.percentile(arr, 99) * 1e3),
         "mean_ms": float(arr.mean() * 1e3),
     }
-
-
-def _free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports (all bound at once, so no two are the same)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _time_case(call: Callable[[], np.ndarray], want: np.ndarray, warmup: int, requests: int) -> dict[str, Any]:
@@ -110,22 +98,24 @@ def _grpc_call(client: Any, x: np.ndarray) -> Callable[[], np.ndarray]:
     return call
 
 
-def _wait_ready(proc: subprocess.Popen, rest_port: int, timeout: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"axiom serve exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v2/health/ready", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("axiom serve did not become ready")
+def _wait_urls(proc: subprocess.Popen, flags: list[str], timeout: float = 60.0) -> dict[str, str]:
+    """The ``host:port`` each server of the child reports (``axiom serve: FLAG URL ...`` lines)."""
+    watchdog = threading.Timer(timeout, proc.kill)  # a child that never reports is killed: readline ends
+    watchdog.start()
+    urls: dict[str, str] = {}
+    seen: list[str] = []
+    try:
+        while len(urls) < len(flags):
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line:
+                raise RuntimeError(f"axiom serve exited before serving: {''.join(seen)}")
+            seen.append(line)
+            parts = line.split()
+            if len(parts) >= 4 and parts[:2] == ["axiom", "serve:"] and parts[2] in flags:
+                urls[parts[2]] = parts[3].split("://", 1)[-1]
+    finally:
+        watchdog.cancel()
+    return urls
 
 
 def _run_benchmark(warmup: int, requests: int, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -144,19 +134,20 @@ def _run_benchmark(warmup: int, requests: int, log: Callable[[str], None] = prin
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / f"{NAME}.safetensors"
         save_safetensors(model.state_dict(), weights)
-        rest_port, grpc_port = _free_ports(2)
-        cmd = [sys.executable, "-m", "axiom", "serve", str(weights), "--architecture", NAME, "--rest", str(rest_port)]
-        cmd += ["--grpc", str(grpc_port)] if grpc_available else []
+        flags = ["rest", "grpc"] if grpc_available else ["rest"]
+        cmd = [sys.executable, "-m", "axiom", "serve", str(weights), "--architecture", NAME]
+        for flag in flags:
+            cmd += [f"--{flag}", "0"]  # the child binds free ports and reports them
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         try:
-            _wait_ready(proc, rest_port)
-            rest = httpclient.InferenceServerClient(f"127.0.0.1:{rest_port}")
+            urls = _wait_urls(proc, flags)
+            rest = httpclient.InferenceServerClient(urls["rest"])
             grpc = None
             if grpc_available:
                 import tritonclient.grpc as grpcclient
 
-                grpc = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+                grpc = grpcclient.InferenceServerClient(urls["grpc"])
             for batch in BATCHES:
                 x = rng.normal(size=(batch, 784)).astype(np.float32)
                 want = np.asarray(model(x))

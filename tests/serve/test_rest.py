@@ -6,7 +6,6 @@ import gc
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -262,28 +261,23 @@ def test_service_object_is_served_as_is(model):
     assert handle.stopped
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_cli_serve_smoke(tmp_path):
     from axiom.io import to_onnx
 
     model = _model()
     path = tmp_path / "tiny.onnx"
     to_onnx(model, path, input_shape=(None, 4))
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "axiom", "serve", str(path), "--rest", str(port), "--name", "tiny"],
+        [sys.executable, "-m", "axiom", "serve", str(path), "--rest", "0", "--name", "tiny"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
     )
     try:
-        c = httpclient.InferenceServerClient(f"127.0.0.1:{port}")
+        line = proc.stdout.readline().decode()  # "axiom serve: rest http://127.0.0.1:PORT model 'tiny' version 1"
+        assert line.startswith("axiom serve: rest http://127.0.0.1:"), line + proc.stdout.read().decode()
+        c = httpclient.InferenceServerClient(line.split()[3].removeprefix("http://"))
         deadline = time.monotonic() + 20
         while True:
             try:
