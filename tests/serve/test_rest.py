@@ -291,9 +291,12 @@ def test_cli_serve_smoke(tmp_path):
         x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
         np.testing.assert_allclose(_infer(c, x), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
         c.close()
+        proc.terminate()  # SIGTERM: the servers stop and the command exits 0
+        assert proc.wait(timeout=10) == 0
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def test_serves_a_model_package_and_refuses_a_tampered_one(model, tmp_path):
