@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -295,7 +296,7 @@ class InferenceService:
             raise InferenceError(400, f"input {name!r}: the batch dimension must be at least 1, got {shape[0]}")
         if shape[0] > self.max_batch_size:
             raise InferenceError(400, f"input {name!r}: batch {shape[0]} exceeds max_batch_size {self.max_batch_size}")
-        count = int(np.prod(shape))
+        count = math.prod(shape)
         self.check_request_size(count * dtype.itemsize)
         data = tensor.get("data")
         try:
