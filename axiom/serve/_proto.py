@@ -1,140 +1,22 @@
 """The Open Inference Protocol v2 gRPC messages (package ``inference``), built at import time.
 
-``PROTO`` is the source of ``grpc_predict_v2.proto`` (the KServe / Triton definitions that
-``tritonclient.grpc`` speaks); ``_DESCRIPTOR`` is the same file compiled once with grpcio-tools
+``PROTO`` is the text of the shipped ``grpc_predict_v2.proto`` (the KServe / Triton definitions
+that ``tritonclient.grpc`` speaks); ``_DESCRIPTOR`` is the same file compiled once with grpcio-tools
 (``python -m grpc_tools.protoc --descriptor_set_out``) and embedded here, so serving needs only
 ``protobuf`` at run time. The messages live in a private descriptor pool: importing
 ``tritonclient.grpc`` (which registers its own ``inference.*`` messages in the default pool) in the
-same process does not clash. ``tests/serve/test_grpc.py`` checks that ``PROTO``, the shipped
-``axiom/serve/grpc_predict_v2.proto`` and ``_DESCRIPTOR`` agree.
+same process does not clash. ``tests/serve/test_grpc.py`` checks that the shipped ``.proto`` and
+``_DESCRIPTOR`` agree.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-PROTO = """// Open Inference Protocol v2 (KServe grpc_predict_v2 / Triton "inference" package), the messages
-// and service served by axiom.serve.grpc. Compatible on the wire with tritonclient.grpc.
-// Regenerate the message classes with:
-//   python -m grpc_tools.protoc -I axiom/serve --python_out=axiom/serve/_pb axiom/serve/grpc_predict_v2.proto
-syntax = "proto3";
-
-package inference;
-
-service GRPCInferenceService {
-  rpc ServerLive(ServerLiveRequest) returns (ServerLiveResponse) {}
-  rpc ServerReady(ServerReadyRequest) returns (ServerReadyResponse) {}
-  rpc ModelReady(ModelReadyRequest) returns (ModelReadyResponse) {}
-  rpc ServerMetadata(ServerMetadataRequest) returns (ServerMetadataResponse) {}
-  rpc ModelMetadata(ModelMetadataRequest) returns (ModelMetadataResponse) {}
-  rpc ModelInfer(ModelInferRequest) returns (ModelInferResponse) {}
-}
-
-message ServerLiveRequest {}
-
-message ServerLiveResponse {
-  bool live = 1;
-}
-
-message ServerReadyRequest {}
-
-message ServerReadyResponse {
-  bool ready = 1;
-}
-
-message ModelReadyRequest {
-  string name = 1;
-  string version = 2;
-}
-
-message ModelReadyResponse {
-  bool ready = 1;
-}
-
-message ServerMetadataRequest {}
-
-message ServerMetadataResponse {
-  string name = 1;
-  string version = 2;
-  repeated string extensions = 3;
-}
-
-message ModelMetadataRequest {
-  string name = 1;
-  string version = 2;
-}
-
-message ModelMetadataResponse {
-  message TensorMetadata {
-    string name = 1;
-    string datatype = 2;
-    repeated int64 shape = 3;
-  }
-  string name = 1;
-  repeated string versions = 2;
-  string platform = 3;
-  repeated TensorMetadata inputs = 4;
-  repeated TensorMetadata outputs = 5;
-}
-
-message ModelInferRequest {
-  message InferInputTensor {
-    string name = 1;
-    string datatype = 2;
-    repeated int64 shape = 3;
-    map<string, InferParameter> parameters = 4;
-    InferTensorContents contents = 5;
-  }
-  message InferRequestedOutputTensor {
-    string name = 1;
-    map<string, InferParameter> parameters = 2;
-  }
-  string model_name = 1;
-  string model_version = 2;
-  string id = 3;
-  map<string, InferParameter> parameters = 4;
-  repeated InferInputTensor inputs = 5;
-  repeated InferRequestedOutputTensor outputs = 6;
-  repeated bytes raw_input_contents = 7;
-}
-
-message ModelInferResponse {
-  message InferOutputTensor {
-    string name = 1;
-    string datatype = 2;
-    repeated int64 shape = 3;
-    map<string, InferParameter> parameters = 4;
-    InferTensorContents contents = 5;
-  }
-  string model_name = 1;
-  string model_version = 2;
-  string id = 3;
-  map<string, InferParameter> parameters = 4;
-  repeated InferOutputTensor outputs = 5;
-  repeated bytes raw_output_contents = 6;
-}
-
-message InferParameter {
-  oneof parameter_choice {
-    bool bool_param = 1;
-    int64 int64_param = 2;
-    string string_param = 3;
-    double double_param = 4;
-    uint64 uint64_param = 5;
-  }
-}
-
-message InferTensorContents {
-  repeated bool bool_contents = 1;
-  repeated int32 int_contents = 2;
-  repeated int64 int64_contents = 3;
-  repeated uint32 uint_contents = 4;
-  repeated uint64 uint64_contents = 5;
-  repeated float fp32_contents = 6;
-  repeated double fp64_contents = 7;
-  repeated bytes bytes_contents = 8;
-}
-"""
+#: The source of the shipped ``grpc_predict_v2.proto`` (package data next to this module).
+PROTO = (Path(__file__).parent / "grpc_predict_v2.proto").read_text(encoding="utf-8")
 
 _DESCRIPTOR = (
     b'\n\x15grpc_predict_v2.proto\x12\tinference"\x13\n\x11ServerLiveRequest"(\n\x12ServerLiveResponse'
