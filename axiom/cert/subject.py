@@ -52,7 +52,7 @@ def model_layers(model: Any) -> list[Any]:
         for m in model:
             out += model_layers(m)
         return out
-    if type(model).__name__ == "Sequential":
+    if any(c.__name__ == "Sequential" for c in type(model).__mro__):  # subclasses too (@axiom models); no nn import
         return model_layers(list(model))
     return [model]
 

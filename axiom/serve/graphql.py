@@ -36,7 +36,7 @@ import numpy as np
 from graphql import GraphQLError, GraphQLSchema, build_schema, graphql_sync
 
 from axiom.serve._handle import ServerHandle
-from axiom.serve.service import InferenceError, InferenceService
+from axiom.serve.service import InferenceError, InferenceService, as_service
 
 __all__ = ["SCHEMA", "graphql_schema", "serve_graphql"]
 
@@ -258,12 +258,7 @@ def serve_graphql(
         ...         json.loads(reply.read())["data"]["infer"]["outputs"]
         [{'name': 'output', 'shape': [1, 1]}]
     """
-    if isinstance(model_or_service, InferenceService):
-        if service_options:
-            raise TypeError(f"serve_graphql: options {sorted(service_options)} need a model, not an InferenceService")
-        service = model_or_service
-    else:
-        service = InferenceService(model_or_service, **service_options)
+    service = as_service(model_or_service, "serve_graphql", **service_options)
     httpd = ThreadingHTTPServer((host, port), _handler_class(service, graphql_schema(service)))
     httpd.daemon_threads = True
     bound = httpd.server_address[1]

@@ -49,7 +49,7 @@ from google.protobuf.message import DecodeError
 
 from axiom.serve import _proto as pb
 from axiom.serve._handle import ServerHandle
-from axiom.serve.service import InferenceError, InferenceService, numpy_dtype
+from axiom.serve.service import InferenceError, InferenceService, as_service, numpy_dtype
 
 __all__ = ["generate_grpc_proto", "serve_grpc"]
 
@@ -233,12 +233,7 @@ def serve_grpc(
         ...         list(infer(request, timeout=10).outputs[0].shape)
         [1, 1]
     """
-    if isinstance(model_or_service, InferenceService):
-        if service_options:
-            raise TypeError(f"serve_grpc: options {sorted(service_options)} need a model, not an InferenceService")
-        service = model_or_service
-    else:
-        service = InferenceService(model_or_service, **service_options)
+    service = as_service(model_or_service, "serve_grpc", **service_options)
     limit = max(4 * service.max_request_bytes, 64 << 20)  # larger ones get our INVALID_ARGUMENT, not gRPC's
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="axiom-grpc"),

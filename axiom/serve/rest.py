@@ -36,17 +36,11 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from axiom.serve._handle import ServerHandle
-from axiom.serve.service import InferenceError, InferenceService, numpy_dtype
+from axiom.serve.service import InferenceError, InferenceService, as_service, numpy_dtype
 
 __all__ = ["serve_rest"]
 
 _HEADER_LENGTH = "Inference-Header-Content-Length"
-
-
-def _as_service(model_or_service: Any, **options: Any) -> InferenceService:
-    if isinstance(model_or_service, InferenceService):
-        return model_or_service
-    return InferenceService(model_or_service, **options)
 
 
 def _parse_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:
@@ -336,7 +330,7 @@ def serve_rest(
         200
         >>> handle.stop()
     """
-    service = _as_service(model_or_service, **service_options)
+    service = as_service(model_or_service, "serve_rest", **service_options)
     handler = type("AxiomRestHandler", (_Handler,), {"service": service})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DATATYPES", "InferenceError", "InferenceService", "datatype_of", "numpy_dtype"]
+__all__ = ["DATATYPES", "InferenceError", "InferenceService", "as_service", "datatype_of", "numpy_dtype"]
 
 #: OIP datatype names and their NumPy dtypes (BYTES is not a numeric tensor and is refused).
 DATATYPES: dict[str, np.dtype] = {
@@ -362,3 +362,21 @@ class InferenceService:
         y = np.ascontiguousarray(y)
         result = {"name": self.output_name, "datatype": datatype_of(y.dtype), "shape": list(y.shape), "data": y}
         return [result for _ in wanted]
+
+
+def as_service(model_or_service: Any, adapter: str, **options: Any) -> InferenceService:
+    """The service an adapter serves: ``model_or_service`` itself, or a new one over the model.
+
+    Service options (``name=``, ``version=``, limits) only apply when a model is given.
+
+    Example:
+        >>> from axiom import Dense
+        >>> svc = as_service(Dense(2, 1), "serve_rest", name="d")
+        >>> as_service(svc, "serve_rest") is svc, svc.name
+        (True, 'd')
+    """
+    if isinstance(model_or_service, InferenceService):
+        if options:
+            raise TypeError(f"{adapter}: options {sorted(options)} need a model, not an InferenceService")
+        return model_or_service
+    return InferenceService(model_or_service, **options)
