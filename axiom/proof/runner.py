@@ -355,8 +355,13 @@ def _answer(
     runner: str,
 ) -> SolverAnswer:
     parsed = parse_answer(out)
+    # the solver also gets the limit itself (z3 -T, cvc5 --tlimit) and may stop on it just before the kill
+    own_limit = not timed_out and parsed in (None, "unknown") and timeout is not None and elapsed >= timeout
+    timed_out = timed_out or own_limit
     answer = parsed if parsed is not None and not timed_out else "unknown"
-    if timed_out:
+    if own_limit:
+        message = f"timeout after {timeout} s: the solver stopped at its own time limit"
+    elif timed_out:
         message = f"timeout after {timeout} s: the solver's process group was killed"
     elif parsed is None:
         rc = returncode
