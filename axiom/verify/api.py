@@ -42,7 +42,8 @@ def verify(
       ``unknown``. ``method`` is ``"auto"`` (attack, IBP, CROWN, alpha-CROWN, then branch-and-bound
       for ReLU networks), one of ``"ibp"``, ``"crown"``, ``"alpha-crown"``, or ``"smt"`` (an
       exact Z3 decision, for small piecewise-linear nets); ``timeout`` in seconds bounds the
-      whole call; ``attack=False`` skips the search.
+      whole call (each property gets an equal share of what is left when it starts, so an
+      undecidable one cannot starve the rest); ``attack=False`` skips the search.
     - ``properties=None`` takes the model's ``prove(...)`` statements (``@axiom`` models).
 
     Every call is recorded in the verification telemetry (``verification_telemetry_report``).

@@ -189,6 +189,13 @@ def _bab_info(out: Any) -> dict:
     }
 
 
+def _budget_text(timeout: float | None, share: float | None, n_props: int) -> str:
+    """How a timeout message names the budget: the whole timeout, or this property's share of it."""
+    if n_props == 1 or share is None:
+        return f"{timeout} s"
+    return f"{share:.3g} s, this property's share of the {timeout} s budget"
+
+
 def verify_formal(
     model: Any,
     properties: Iterable[Property],
@@ -209,7 +216,7 @@ def verify_formal(
         'falsified'
     """
     t0 = time.perf_counter()
-    deadline = None if timeout is None else t0 + float(timeout)
+    overall = None if timeout is None else t0 + float(timeout)
     methods = _methods(method)
     model.eval()
     in_shape = model_input_shape(model)
@@ -217,8 +224,13 @@ def verify_formal(
     replayer = Replayer(model)
     rng = np.random.default_rng(seed)
     results = []
-    for prop in resolve_labels(model, list(properties)):
+    props = resolve_labels(model, list(properties))
+    for index, prop in enumerate(props):
         t1 = time.perf_counter()
+        # Each property gets an equal share of what is left, so one undecidable property cannot
+        # starve the ones after it; time a property does not use carries over to the rest.
+        deadline = None if overall is None else t1 + max(overall - t1, 0.0) / (len(props) - index)
+        budget = _budget_text(timeout, None if deadline is None else deadline - t1, len(props))
         if prop.input_set is None:
             raise ValueError(
                 f"formal verification of {prop.name} needs an input set, e.g. over=Box(0, 1, shape={in_shape}); "
@@ -244,7 +256,7 @@ def verify_formal(
         direct = chain is not None and chain.n_in <= _bab_input_dims()
         for m in ("ibp",) if direct else methods:
             if deadline is not None and time.perf_counter() > deadline:
-                timed_out, message = True, f"timeout after {timeout} s"
+                timed_out, message = True, f"timeout after {budget}"
                 break
             used = m
             unsupported = _unsupported(model)
@@ -288,7 +300,7 @@ def verify_formal(
                     message += f", {100 * out.verified_fraction:.6g}% of the input volume verified"
                 if deadline is not None and time.perf_counter() > deadline:
                     timed_out = True
-                    message += f"; timeout after {timeout} s"
+                    message += f"; timeout after {budget}"
         if status != "proven" and attack and not timed_out:
             # Bounds could not prove it: spend what is left of the budget looking for a violation.
             rounds = 50 if deadline is not None else 3
@@ -310,7 +322,7 @@ def verify_formal(
                 continue
             if deadline is not None and time.perf_counter() > deadline:
                 timed_out = True
-                message += f"; no counterexample found before the timeout ({timeout} s)"
+                message += f"; no counterexample found before the timeout ({budget})"
         if status != "proven" and not timed_out and chain is None:
             message += "; branch-and-bound needs a Dense/ReLU chain over a box or L-inf ball"
         results.append(
