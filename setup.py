@@ -52,7 +52,7 @@ class BuildExt(build_ext):
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         cmd = [
             sys.executable, "-m", "ziglang", "build-lib", "-dynamic", "-O", "ReleaseFast",
-            f"-mcpu={ZIG_CPU}", "-fstrip", f"-femit-bin={out}", ext.sources[0],
+            f"-mcpu={ZIG_CPU}", "-lc", "-fstrip", f"-femit-bin={out}", ext.sources[0],
         ]  # fmt: skip
         print("zig:", " ".join(cmd))
         try:

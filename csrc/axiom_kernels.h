@@ -2,8 +2,12 @@
  * axiom_kernels.h - the one kernel ABI of axiom.
  *
  * The C (csrc/), Rust (rust/) and Zig (zig/) libraries all export exactly the symbols
- * declared here, with these C signatures, so that one Python table of signatures
- * (axiom/backends/abi.py) loads any of them and one test suite fuzzes all of them.
+ * declared here and in axiom_kernels_nn.h, with these C signatures, so that one Python
+ * table of signatures (axiom/backends/abi.py) loads any of them and one test suite fuzzes
+ * all of them (tests/backends/test_abi_consistency.py checks the symbols and signatures).
+ *
+ * Threads: C uses OpenMP (OMP_NUM_THREADS); Rust and Zig use their own std threads, as
+ * many as AXIOM_NUM_THREADS, else OMP_NUM_THREADS, else the CPU count says (read once).
  *
  * Conventions shared by every kernel:
  *   - arrays are dense, row-major (C order) and contiguous; sizes are int64_t;
@@ -39,14 +43,15 @@ extern "C" {
 
 /* Version of this ABI. Bump it whenever a signature or a documented behaviour changes;
  * Python refuses to load a library whose axiom_abi_version() differs. */
-#define AXIOM_ABI_VERSION 1
+#define AXIOM_ABI_VERSION 2
 
 /* Return codes of every kernel. */
 enum {
     AXIOM_OK = 0,       /* success */
     AXIOM_ERR_NULL = 1, /* a required pointer is NULL (its array has elements) */
     AXIOM_ERR_SIZE = 2, /* a negative dimension, or an element count / byte size that overflows */
-    AXIOM_ERR_NOMEM = 3 /* scratch memory could not be allocated (C library extensions below only) */
+    AXIOM_ERR_NOMEM = 3, /* scratch memory (or a worker thread) could not be allocated */
+    AXIOM_ERR_INTERNAL = 4 /* a library-internal failure caught at the boundary (a Rust panic); a bug */
 };
 
 /* Return AXIOM_ABI_VERSION as compiled into the library. */
@@ -66,14 +71,11 @@ AXIOM_API int axiom_matmul_f32(const float *a, const float *b, float *c, int64_t
 AXIOM_API int axiom_matmul_f64(const double *a, const double *b, double *c, int64_t m, int64_t k, int64_t n);
 
 /* ======================================================================================
- * C library extensions: GEMM, conv2d and their backward kernels.
- *
- * Implemented by the C library only (csrc/gemm.c, csrc/conv.c); the Rust and Zig
- * libraries do not export them and axiom/backends/abi.py's SIGNATURES does not list them
- * (axiom/backends/native.py has their ctypes table). Same conventions as above, plus:
- * strided / transposed operands through leading dimensions, and AXIOM_ERR_SIZE for any
- * inconsistent size or layout argument (a leading dimension smaller than a row, a
- * transpose flag other than 0 / 1, groups not dividing the channels, a wrong output size).
+ * GEMM, conv2d and their backward kernels (C: csrc/gemm.c, csrc/conv.c; Rust: rust/src/;
+ * Zig: zig/). Same conventions as above, plus: strided / transposed operands through
+ * leading dimensions, and AXIOM_ERR_SIZE for any inconsistent size or layout argument (a
+ * leading dimension smaller than a row, a transpose flag other than 0 / 1, groups not
+ * dividing the channels, a wrong output size).
  * ====================================================================================== */
 
 /* Micro-kernel instruction-set levels. */

@@ -2,7 +2,8 @@
  * axiom_kernels_nn.h - the NN kernels of the axiom ABI (included at the end of axiom_kernels.h).
  *
  * Norms, pooling, softmax, activations, attention and RoPE, forward and the backward kernels
- * training needs most. Implemented in C (csrc/nn_*.c); the conventions of axiom_kernels.h hold:
+ * training needs most. Implemented in C (csrc/nn_*.c), Rust (rust/src/nn_*.rs) and Zig
+ * (zig/nn_*.zig); the conventions of axiom_kernels.h hold:
  *   - arrays are dense, row-major (C order) and contiguous; sizes are int64_t;
  *   - outputs are written, never accumulated into;
  *   - a pointer may be NULL only when its array has zero elements, except the optional
@@ -15,8 +16,8 @@
  *   - IEEE semantics: NaN and Inf propagate like the NumPy reference
  *     (axiom/backends/reference.py) computes them; results agree with it up to rounding;
  *   - images are NHWC, attention tensors (batch, heads, seq, head_dim);
- *   - float32 kernels use SIMD (8 lanes, FMA) and OpenMP above a work threshold (never for
- *     small inputs); float64 kernels are plain loops. Reductions (sums, means) may use a
+ *   - float32 kernels use SIMD (8 lanes, FMA) and threads above a work threshold (never for
+ *     small inputs); float64 kernels may be plain loops. Reductions (sums, means) may use a
  *     different order than the reference, so finite results differ by rounding only.
  *
  * Every kernel exists as _f32 (float) and _f64 (double); only the f32 signatures are spelled

@@ -36,12 +36,13 @@ from typing import Any, Literal
 from axiom.backends.base import KernelError
 
 #: ``AXIOM_ABI_VERSION``: a library whose ``axiom_abi_version()`` differs is refused.
-ABI_VERSION = 1
+ABI_VERSION = 2
 #: Status codes (``enum`` in ``csrc/axiom_kernels.h``).
 OK = 0
 ERR_NULL = 1
 ERR_SIZE = 2
 ERR_NOMEM = 3
+ERR_INTERNAL = 4
 
 _f32p = ctypes.POINTER(ctypes.c_float)
 _f64p = ctypes.POINTER(ctypes.c_double)

@@ -201,3 +201,22 @@ fn edge<T: Element>(a: &[T], b: &[T], c: &mut [T], k: usize, n: usize, kk: usize
         }
     }
 }
+
+/// `c = a @ b` for row-major contiguous `a` (m x k), `b` (k x n), `c` (m x n), float32.
+///
+/// # Safety
+/// Non-NULL pointers must point to at least as many elements as the sizes say, and `c`
+/// must not overlap `a` or `b`.
+#[no_mangle]
+pub unsafe extern "C" fn axiom_matmul_f32(a: *const f32, b: *const f32, c: *mut f32, m: i64, k: i64, n: i64) -> c_int {
+    crate::abi::guard(|| matmul(a, b, c, m, k, n))
+}
+
+/// `c = a @ b` for row-major contiguous `a` (m x k), `b` (k x n), `c` (m x n), float64.
+///
+/// # Safety
+/// As for [`axiom_matmul_f32`].
+#[no_mangle]
+pub unsafe extern "C" fn axiom_matmul_f64(a: *const f64, b: *const f64, c: *mut f64, m: i64, k: i64, n: i64) -> c_int {
+    crate::abi::guard(|| matmul(a, b, c, m, k, n))
+}

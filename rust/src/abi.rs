@@ -1,0 +1,89 @@
+//! Constants of the kernel ABI (`csrc/axiom_kernels.h`) and helpers every kernel shares:
+//! size checks, the panic guard of the FFI boundary and the thread count.
+
+use std::os::raw::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+/// Version of the kernel ABI (`AXIOM_ABI_VERSION`).
+pub const AXIOM_ABI_VERSION: c_int = 2;
+/// Success.
+pub const AXIOM_OK: c_int = 0;
+/// A required pointer is NULL (its array has elements).
+pub const AXIOM_ERR_NULL: c_int = 1;
+/// A negative dimension, or an element count / byte size that overflows.
+pub const AXIOM_ERR_SIZE: c_int = 2;
+/// Scratch memory or a worker thread could not be allocated.
+pub const AXIOM_ERR_NOMEM: c_int = 3;
+/// A panic caught at the FFI boundary (a bug in this library, never a bad argument).
+pub const AXIOM_ERR_INTERNAL: c_int = 4;
+
+/// Run a kernel body, turning a panic into `AXIOM_ERR_INTERNAL`: unwinding across
+/// `extern "C"` is undefined behaviour, so every exported function goes through this.
+#[inline]
+pub fn guard<F: FnOnce() -> c_int>(body: F) -> c_int {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(AXIOM_ERR_INTERNAL)
+}
+
+/// Element count of an array with these dimensions and `elem_size`-byte elements, or `None`
+/// when a dimension is negative or the byte size overflows `i64` / `usize`.
+pub fn count(dims: &[i64], elem_size: usize) -> Option<usize> {
+    let mut total: i64 = 1;
+    for &d in dims {
+        if d < 0 {
+            return None;
+        }
+        total = total.checked_mul(d)?;
+    }
+    let bytes = total.checked_mul(elem_size as i64)?;
+    usize::try_from(bytes).ok()?;
+    Some(total as usize)
+}
+
+/// `AXIOM_ERR_NULL` when `ptr` is NULL although its array has `n > 0` elements.
+#[inline]
+pub fn null_with_elements<T>(ptr: *const T, n: usize) -> bool {
+    n > 0 && ptr.is_null()
+}
+
+/// Worker threads the kernels may use: `AXIOM_NUM_THREADS`, else `OMP_NUM_THREADS` (so one
+/// setting limits C, Rust and Zig alike), else the CPU count; read once per process.
+pub fn num_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        for var in ["AXIOM_NUM_THREADS", "OMP_NUM_THREADS"] {
+            if let Some(n) = std::env::var(var)
+                .ok()
+                .and_then(|v| v.split(',').next().and_then(|s| s.trim().parse::<usize>().ok()))
+                .filter(|&n| n > 0)
+            {
+                return n;
+            }
+        }
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guard_turns_a_panic_into_an_error_code() {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let code = guard(|| panic!("boom"));
+        std::panic::set_hook(prev);
+        assert_eq!(code, AXIOM_ERR_INTERNAL);
+        assert_eq!(guard(|| AXIOM_OK), AXIOM_OK);
+    }
+
+    #[test]
+    fn count_rejects_negative_and_overflowing_sizes() {
+        assert_eq!(count(&[2, 3], 4), Some(6));
+        assert_eq!(count(&[-1, 3], 4), None);
+        assert_eq!(count(&[i64::MAX, 2], 1), None);
+        assert_eq!(count(&[i64::MAX / 4 + 1], 4), None);
+        assert_eq!(count(&[0, i64::MAX], 8), Some(0));
+    }
+}
