@@ -62,3 +62,50 @@ pub fn numThreads() usize {
     threads_cache.store(@max(n, 1), .monotonic);
     return @max(n, 1);
 }
+
+/// Run `body(context, task)` for every task in 0..tasks on up to numThreads() threads (the
+/// calling thread takes part; tasks are handed out one at a time through an atomic counter).
+/// Runs inline when one thread is allowed or tasks <= 1; a worker thread that cannot be
+/// spawned leaves its tasks to the others, so the result never depends on how many ran.
+/// Tasks must write disjoint parts of the output.
+pub fn parallelFor(tasks: usize, context: anytype, comptime body: fn (@TypeOf(context), usize) void) void {
+    const threads = @min(numThreads(), tasks);
+    if (threads <= 1) {
+        for (0..tasks) |t| body(context, t);
+        return;
+    }
+    const Shared = struct {
+        next: std.atomic.Value(usize) = std.atomic.Value(usize).init(0),
+        tasks: usize,
+        context: @TypeOf(context),
+
+        fn work(self: *@This()) void {
+            while (true) {
+                const t = self.next.fetchAdd(1, .monotonic);
+                if (t >= self.tasks) break;
+                body(self.context, t);
+            }
+        }
+    };
+    var shared = Shared{ .tasks = tasks, .context = context };
+    var workers: [63]?std.Thread = @splat(null);
+    const extra = @min(threads - 1, workers.len);
+    for (workers[0..extra]) |*w| {
+        w.* = std.Thread.spawn(.{ .stack_size = 1 << 20 }, Shared.work, .{&shared}) catch null;
+    }
+    shared.work();
+    for (workers[0..extra]) |w| {
+        if (w) |thread| thread.join();
+    }
+}
+
+test "parallelFor runs every task once" {
+    var hits: [1000]std.atomic.Value(usize) = @splat(std.atomic.Value(usize).init(0));
+    const Ctx = struct {
+        fn body(h: *[1000]std.atomic.Value(usize), t: usize) void {
+            _ = h[t].fetchAdd(1, .monotonic);
+        }
+    };
+    parallelFor(hits.len, &hits, Ctx.body);
+    for (hits) |h| try std.testing.expectEqual(@as(usize, 1), h.load(.monotonic));
+}

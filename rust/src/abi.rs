@@ -64,6 +64,41 @@ pub fn num_threads() -> usize {
     })
 }
 
+/// A raw pointer that may cross threads: kernels hand disjoint parts of one output to
+/// [`parallel_for`] tasks, which is sound because no two tasks write the same element.
+#[derive(Clone, Copy)]
+pub struct SendPtr<T>(pub *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// Run `body(task)` for every task in `0..tasks` on up to [`num_threads`] threads (the
+/// calling thread takes part; tasks are handed out one at a time through an atomic counter).
+/// Runs inline when one thread is allowed or `tasks <= 1`; a worker thread that cannot be
+/// started leaves its tasks to the others, so the result never depends on how many ran. A
+/// panic in a task resurfaces in the caller (and [`guard`] turns it into an error code).
+pub fn parallel_for<F: Fn(usize) + Sync>(tasks: usize, body: F) {
+    let threads = num_threads().min(tasks);
+    if threads <= 1 {
+        (0..tasks).for_each(body);
+        return;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || loop {
+        let task = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if task >= tasks {
+            break;
+        }
+        body(task);
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            // a thread that cannot be spawned is simply not used
+            let _ = std::thread::Builder::new().spawn_scoped(scope, work);
+        }
+        work();
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +111,15 @@ mod tests {
         std::panic::set_hook(prev);
         assert_eq!(code, AXIOM_ERR_INTERNAL);
         assert_eq!(guard(|| AXIOM_OK), AXIOM_OK);
+    }
+
+    #[test]
+    fn parallel_for_runs_every_task_once() {
+        let hits: Vec<std::sync::atomic::AtomicUsize> = (0..1000).map(|_| Default::default()).collect();
+        parallel_for(hits.len(), |i| {
+            hits[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert!(hits.iter().all(|h| h.load(std::sync::atomic::Ordering::Relaxed) == 1));
     }
 
     #[test]
