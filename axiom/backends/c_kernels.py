@@ -9,9 +9,8 @@ in float32 and are cast back, like the reference), calls the C kernel of
 ``csrc/axiom_kernels_nn.h`` and turns a non-zero status code into an exception.
 
 The kernels are reached through the Cython module ``axiom._core._nn`` (GIL released) for
-``CBackend()``, or through ctypes (:data:`NN_SIGNATURES`) for ``CBackend(path)``, the library
-at ``path``. If neither provides a kernel, the op runs on the reference, recorded in
-``backend.fallbacks`` and warned once.
+``CBackend()``, or through ctypes (:data:`axiom.backends.abi.SIGNATURES`) for the Rust and
+Zig libraries and for a backend given a ``path``.
 
 Backward kernels, for the autograd engine (extra methods, not part of the contract; every
 ``grad_out`` has the shape of the forward output):
@@ -53,7 +52,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -73,51 +71,6 @@ ACTIVATION_CODES: dict[str, int] = {name: i for i, name in enumerate(ACTIVATIONS
 #: ``AXIOM_ERR_NOMEM``: a kernel could not allocate its scratch memory.
 ERR_NOMEM = 3
 
-_f32p = ctypes.POINTER(ctypes.c_float)
-_f64p = ctypes.POINTER(ctypes.c_double)
-_i64, _int, _dbl = ctypes.c_int64, ctypes.c_int, ctypes.c_double
-
-
-def _sig(pattern: str) -> tuple[Any, tuple[Any, ...]]:
-    """argtypes from a compact pattern: ``p`` array of the kernel's type, ``d`` float64 array,
-    ``i`` int64, ``c`` int, ``f`` double; the ``{T}`` in the table picks float or double."""
-    return ctypes.c_int, tuple({"i": _i64, "c": _int, "f": _dbl, "d": _f64p, "p": None}[ch] for ch in pattern)
-
-
-_PATTERNS: dict[str, str] = {
-    "batchnorm": "pppppp" + "iif",
-    "layernorm": "pppp" + "iif",
-    "rmsnorm": "ppp" + "iif",
-    "batchnorm_backward": "pppppppp" + "iif",
-    "layernorm_backward": "pppppp" + "iif",
-    "rmsnorm_backward": "ppppp" + "iif",
-    "max_pool2d": "pp" + "i" * 14,
-    "avg_pool2d": "pp" + "i" * 12 + "c",
-    "global_avg_pool": "pp" + "iii",
-    "max_pool2d_backward": "ppp" + "i" * 14,
-    "avg_pool2d_backward": "pp" + "i" * 12 + "c",
-    "softmax": "pp" + "iii" + "c",
-    "softmax_backward": "ppp" + "iii" + "c",
-    "activation": "pp" + "i" + "c" + "f",
-    "activation_backward": "ppp" + "i" + "c" + "f",
-    "attention": "ppppp" + "i" * 6 + "fc" + "iiii",
-    "attention_backward": "pppppppp" + "i" * 6 + "fc" + "iiii",
-    "rope": "pdp" + "iii" + "f",
-}
-
-
-def _signatures() -> dict[str, tuple[Any, tuple[Any, ...]]]:
-    table = {}
-    for name, pattern in _PATTERNS.items():
-        for suffix, ptr in (("f32", _f32p), ("f64", _f64p)):
-            restype, argtypes = _sig(pattern)
-            table[f"axiom_{name}_{suffix}"] = (restype, tuple(ptr if a is None else a for a in argtypes))
-    return table
-
-
-#: symbol -> (restype, argtypes) of every NN kernel, for ctypes (like :data:`axiom.backends.abi.SIGNATURES`).
-NN_SIGNATURES: dict[str, tuple[Any, tuple[Any, ...]]] = _signatures()
-
 
 def kernel_error(code: int, symbol: str) -> Exception:
     """The exception for a non-zero status ``code`` of an NN kernel.
@@ -134,7 +87,7 @@ def kernel_error(code: int, symbol: str) -> Exception:
 
 
 class NNKernels:
-    """Calls the NN kernels by name: Cython (``path=None``) or ctypes (the library at ``path``).
+    """Calls the NN kernels by name: Cython (``lib=None``) or ctypes (``lib`` from ``abi.load_kernel_library``).
 
     ``kernels(name, dtype, *args)`` calls ``axiom_<name>_f32`` or ``_f64`` with ``args`` in the
     C order: arrays (C-contiguous, of the kernel's dtype, any shape; ``None`` for NULL) and
@@ -153,39 +106,23 @@ class NNKernels:
         axiom.backends.abi.KernelArgumentError: axiom_activation_f64 returned AXIOM_ERR_SIZE (2): ...
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = None if path is None else os.fspath(path)
+    def __init__(self, lib: ctypes.CDLL | None = None) -> None:
+        self.lib = lib
         self._funcs: dict[str, Callable[..., int]] = {}
-        self._missing: dict[str, str | None] = {}
         self._lock = threading.Lock()
-        self._error: str | None = None
-        self._lib: ctypes.CDLL | None = None
         self._module: Any = None
-        try:
-            if self.path is None:
+        self._error: str | None = None
+        if lib is None:
+            try:
                 from axiom._core import _nn
 
                 self._module = _nn
-            else:
-                self._lib = ctypes.CDLL(self.path)
-        except (ImportError, OSError) as e:
-            self._error = f"the NN kernels could not be loaded ({e}); build them with `make build`"
+            except ImportError as e:
+                self._error = f"the NN kernels could not be loaded ({e}); build them with `make build`"
 
     def missing(self, name: str) -> str | None:
         """Why ``axiom_<name>_f32`` / ``_f64`` cannot be called, or ``None`` when they can."""
-        try:
-            return self._missing[name]
-        except KeyError:
-            pass
-        reason = self._error
-        if reason is None:
-            try:
-                self._get(name, "f32")
-                self._get(name, "f64")
-            except AttributeError as e:
-                reason = str(e)
-        self._missing[name] = reason
-        return reason
+        return self._error
 
     def _get(self, name: str, suffix: str) -> Callable[..., int]:
         key = f"{name}_{suffix}"
@@ -193,16 +130,11 @@ class NNKernels:
         if fn is not None:
             return fn
         with self._lock:
-            if self._module is not None:
-                fn = getattr(self._module, key)
-            else:
-                symbol = f"axiom_{key}"
-                if not hasattr(self._lib, symbol):
-                    raise AttributeError(f"{self.path} does not export {symbol}")
-                cfn = getattr(self._lib, symbol)
-                cfn.restype, argtypes = NN_SIGNATURES[symbol]
-                cfn.argtypes = list(argtypes)
-                fn = _ctypes_caller(cfn)
+            fn = (
+                getattr(self._module, key)
+                if self._module is not None
+                else _ctypes_caller(getattr(self.lib, f"axiom_{key}"))
+            )
             self._funcs[key] = fn
         return fn
 
@@ -217,14 +149,9 @@ class NNKernels:
 
 
 def _ctypes_caller(cfn: Any) -> Callable[..., int]:
-    ptrs = [t for t in cfn.argtypes]
-
     def call(*args: Any) -> int:
-        conv = [
-            (None if a is None or a.size == 0 else a.ctypes.data_as(t)) if t in (_f32p, _f64p) else a
-            for a, t in zip(args, ptrs)
-        ]
-        return int(cfn(*conv))
+        # arrays become addresses (the library's argtypes declare arrays as c_void_p); empty ones NULL
+        return int(cfn(*[(None if a.size == 0 else a.ctypes.data) if type(a) is np.ndarray else a for a in args]))
 
     return call
 
@@ -399,7 +326,8 @@ class CKernelsMixin:
     """
 
     fallback: Callable[..., np.ndarray]
-    path: str | None
+    #: the ctypes library of the backend, or None for the C library's Cython modules
+    kernel_lib: ctypes.CDLL | None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -408,7 +336,7 @@ class CKernelsMixin:
         """The :class:`NNKernels` of this backend (loaded on first use)."""
         kernels = self.__dict__.get("_nn_kernels")
         if kernels is None:
-            kernels = self.__dict__["_nn_kernels"] = NNKernels(getattr(self, "path", None))
+            kernels = self.__dict__["_nn_kernels"] = NNKernels(self.kernel_lib)
         return kernels
 
     def _missing(self, kernel: str) -> str | None:

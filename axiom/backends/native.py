@@ -1,22 +1,22 @@
-"""Native backends: the C (Cython + OpenMP), Rust and Zig kernel libraries.
+"""Native backends: the C (Cython + OpenMP), Rust (std threads) and Zig (``@Vector``) kernel libraries.
 
-All three export the one C ABI of ``csrc/axiom_kernels.h``. :class:`CBackend` calls the C
-kernels through the Cython module ``axiom._core._kernels`` (GIL released); every backend
-given a ``path`` loads that shared library with ctypes through the one signature table in
-:mod:`axiom.backends.abi` (ctypes releases the GIL too). Ops other than those in
-``native_ops`` run on the NumPy reference, recorded in ``backend.fallbacks`` and warned once
-(see :class:`~axiom.backends.base.PartialBackend`).
+All three export the whole kernel ABI of ``csrc/axiom_kernels.h`` and run the whole kernel
+contract natively, through one class, :class:`NativeBackend`: :class:`CBackend` calls the C
+kernels through the Cython modules ``axiom._core._kernels`` / ``_nn`` (GIL released);
+:class:`RustBackend`, :class:`ZigBackend` and every backend given a ``path`` load that shared
+library with ctypes through the one signature table :data:`axiom.backends.abi.SIGNATURES`
+(ctypes releases the GIL too; :class:`~axiom.backends.library.LibraryKernels` gives it the
+Cython module's interface).
 
-:class:`CBackend` also runs ``conv2d`` natively (NHWC, implicit-im2col GEMM, see
-``csrc/conv.c``) and offers the training kernels :meth:`CBackend.matmul_backward`,
-:meth:`CBackend.conv2d_backward_input`, :meth:`CBackend.conv2d_backward_weight` and
-:meth:`CBackend.conv2d_backward` (NumPy references in :mod:`axiom.backends.reference_grad`).
-Its matmul goes through the packed GEMM of ``csrc/gemm.c`` (AVX-512 / AVX2 micro-kernels
-chosen at run time; ``AXIOM_CPU_FEATURES=avx2`` or :func:`set_cpu_features` caps them) and
-takes strided or transposed operands without copying them. float16 and bfloat16 inputs of
-matmul, conv2d and their gradients compute in float32 and are cast back (as the reference
-does); integer inputs fall back to the reference (recorded in ``backend.fallbacks``, warned
-once), as do half-precision ones on the Rust and Zig backends. ``import axiom`` sets
+Natively: ``matmul`` (packed GEMM, AVX-512 / AVX2 micro-kernels chosen at run time,
+``AXIOM_CPU_FEATURES=avx2`` or :meth:`NativeBackend.set_cpu_features` caps them; strided or
+transposed operands are read without copies), ``conv2d`` (NHWC, implicit-im2col GEMM), the NN
+ops of :data:`~axiom.backends.c_kernels.C_NN_OPS`, and the training kernels
+:meth:`NativeBackend.matmul_backward`, :meth:`NativeBackend.conv2d_backward_input`,
+:meth:`NativeBackend.conv2d_backward_weight` and the NN backward kernels (NumPy references in
+:mod:`axiom.backends.reference_grad`). float16 and bfloat16 inputs compute in float32 and are
+cast back (as the reference does); integer inputs fall back to the reference (recorded in
+``backend.fallbacks``, warned once). ``import axiom`` sets
 ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set already (idle OpenMP threads sleep
 instead of spinning; it only takes effect if no libgomp was started before, see
 :mod:`axiom.backends.openmp`).
@@ -30,6 +30,8 @@ Example:
            [12., 12.]], dtype=float32)
     >>> bool((ZigBackend().matmul(a, b) == RustBackend().matmul(a, b)).all())
     True
+    >>> RustBackend().softmax(np.array([0.0, 0.0], np.float32), axis=-1).tolist()
+    [0.5, 0.5]
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import numpy as np
 from axiom.backends import abi, reference_grad
 from axiom.backends.base import GRAD_OPS, Padding2d, Pair, PartialBackend
 from axiom.backends.c_kernels import C_NN_OPS, CKernelsMixin
+from axiom.backends.library import LibraryKernels
 from axiom.backends.openmp import warn_if_openmp_busy
 from axiom.backends.reference_grad import sum_to
 
@@ -66,10 +69,6 @@ def _c_compute_dtype(*arrays: np.ndarray | None) -> np.dtype | None:
     return np.dtype(np.float64) if any(d == np.float64 for d in dts) else np.dtype(np.float32)
 
 
-# kernel(a, b, out): out[...] = a @ b for C-contiguous 2-D arrays of one native dtype
-Matmul2d = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
-
-
 def _cython_module() -> ModuleType:
     """The Cython module ``axiom._core._kernels`` (raises ImportError saying how to build it)."""
     try:
@@ -85,41 +84,6 @@ def _cython_module() -> ModuleType:
             f"expected {abi.ABI_VERSION}: rebuild it with `make build`"
         )
     return _kernels
-
-
-def _cython_matmul() -> tuple[Matmul2d, str]:
-    """The C kernels through the Cython module (raises ImportError saying how to build it)."""
-    _kernels = _cython_module()
-    funcs = {np.dtype(np.float32): _kernels.matmul_f32, np.dtype(np.float64): _kernels.matmul_f64}
-
-    def matmul2d(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        code = funcs[out.dtype](a, b, out)
-        if code != abi.OK:
-            raise abi.error_for(code, f"axiom_matmul_{'f32' if out.dtype == np.float32 else 'f64'}")
-
-    return matmul2d, f"{_kernels.__file__} (Cython)"
-
-
-def _ctypes_matmul(path: str | os.PathLike[str]) -> tuple[Matmul2d, str]:
-    """The kernels of the shared library at ``path`` through the ctypes table."""
-    path = os.fspath(path)
-    try:
-        lib = abi.load_kernel_library(path)
-    except abi.AbiMismatchError:
-        raise
-    except OSError as e:
-        raise OSError(f"cannot load kernel library {path!r}: {e}") from e
-    symbols = {np.dtype(np.float32): "axiom_matmul_f32", np.dtype(np.float64): "axiom_matmul_f64"}
-
-    def matmul2d(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-        symbol = symbols[out.dtype]
-        ptr = abi.POINTER_TYPES[out.dtype.name]
-        (m, k), n = a.shape, b.shape[1]
-        code = getattr(lib, symbol)(a.ctypes.data_as(ptr), b.ctypes.data_as(ptr), out.ctypes.data_as(ptr), m, k, n)
-        if code != abi.OK:
-            raise abi.error_for(code, symbol)
-
-    return matmul2d, path
 
 
 def matmul_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int, int, int]:
@@ -151,160 +115,38 @@ def matmul_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[t
     return tuple(batch), a2[-2], a2[-1], b2[-1]
 
 
-class NativeBackend(PartialBackend):
-    """Base of the native backends: NumPy ``matmul`` semantics on top of a 2-D kernel.
-
-    Subclasses set ``name`` and ``kind`` (the library: ``"c"``, ``"rust"`` or ``"zig"``);
-    ``path`` (or ``None`` for the built library) and ``library`` (what was loaded) are public.
-
-    Example:
-        >>> [(cls.__name__, cls.kind) for cls in NativeBackend.__subclasses__()]
-        [('CBackend', 'c'), ('RustBackend', 'rust'), ('ZigBackend', 'zig')]
-        >>> ZigBackend().library.endswith(".so")
-        True
-    """
-
-    name = "native"
-    kind: abi.LibraryKind = "c"
-    native_ops = ("matmul",)
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        super().__init__()
-        self.path = None if path is None else os.fspath(path)
-        self._matmul2d, self.library = self._load(self.path)
-
-    def _load(self, path: str | None) -> tuple[Matmul2d, str]:
-        return _ctypes_matmul(abi.built_library_path(self.kind) if path is None else path)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(path={self.path!r})"
-
-    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``a @ b`` with NumPy semantics (2-D, batched with broadcasting, or 1-D operands).
-
-        float32 and float64 (and the mix, computed in float64) run on the native kernel;
-        other dtypes run on the reference, recorded in ``self.fallbacks`` and warned once.
-        Raises ``TypeError`` for non-arrays and ``ValueError`` for incompatible shapes.
-
-        Example:
-            >>> import numpy as np
-            >>> be = CBackend()
-            >>> c = be.matmul(np.ones((2, 1, 1, 3), np.float64), np.ones((4, 3, 2), np.float32))
-            >>> c.dtype, c.shape
-            (dtype('float64'), (2, 4, 1, 2))
-            >>> be.matmul(np.ones(3, np.float32), np.ones(3, np.float32))
-            array(3., dtype=float32)
-        """
-        if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
-            raise TypeError(f"matmul: expected two numpy.ndarray, got {type(a).__name__} and {type(b).__name__}")
-        batch, m, k, n = matmul_shapes(a.shape, b.shape)
-        if a.dtype not in NATIVE_DTYPES or b.dtype not in NATIVE_DTYPES:
-            names = a.dtype.name if a.dtype == b.dtype else f"{a.dtype.name} and {b.dtype.name}"
-            reason = f"dtype {names} has no native kernel (only float32 and float64)"
-            return self.fallback("matmul", reason, a, b)
-        dtype = np.result_type(a.dtype, b.dtype)
-        # one copy at most: cast and/or make C-contiguous (views stay views)
-        a3 = np.ascontiguousarray(a, dtype=dtype).reshape(a.shape if a.ndim >= 2 else (1, k))
-        b3 = np.ascontiguousarray(b, dtype=dtype).reshape(b.shape if b.ndim >= 2 else (k, 1))
-        out = np.empty((*batch, m, n), dtype=dtype)
-        if b3.ndim == 2:
-            # b is one matrix: fold a's batch into its rows, one kernel call
-            rows = math.prod(out.shape[:-1])
-            self._matmul2d(a3.reshape(rows, k), b3, out.reshape(rows, n))
-        else:
-            a_b = np.broadcast_to(a3, (*batch, m, k))
-            b_b = np.broadcast_to(b3, (*batch, k, n))
-            for idx in np.ndindex(*batch):
-                self._matmul2d(a_b[idx], b_b[idx], out[idx])
-        if a.ndim == 1:
-            out = out.reshape(out.shape[:-2] + out.shape[-1:])
-        if b.ndim == 1:
-            out = out.reshape(out.shape[:-1])
-        return out
-
-
-# -- C library extensions: GEMM and conv2d (csrc/gemm.c, csrc/conv.c) ------------------------------
+# -- CPU feature levels of the GEMM / conv micro-kernels -----------------------------------------
 
 #: Micro-kernel levels of the C GEMM / conv kernels (index = level).
 CPU_FEATURE_LEVELS: tuple[str, ...] = ("generic", "avx2", "avx512")
 
 
-class Conv2dShape(ctypes.Structure):
-    """``axiom_conv2d_shape`` of ``csrc/axiom_kernels.h`` (all fields ``int64_t``), for ctypes calls.
-
-    Example:
-        >>> s = Conv2dShape(n=1, h=5, w=5, c_in=3, c_out=4, k_h=3, k_w=3, out_h=3, out_w=3, stride_h=1, stride_w=1,
-        ...                 dilation_h=1, dilation_w=1, groups=1)
-        >>> s.pad_top, s.out_w, ctypes.sizeof(s)
-        (0, 3, 144)
-    """
-
-    _fields_ = [
-        (name, ctypes.c_int64)
-        for name in (
-            "n h w c_in c_out k_h k_w out_h out_w stride_h stride_w pad_top pad_bottom pad_left pad_right "
-            "dilation_h dilation_w groups"
-        ).split()
-    ]
+def _isa_name(kernels: Any) -> str:
+    return CPU_FEATURE_LEVELS[kernels.cpu_isa()]
 
 
-_vp = ctypes.c_void_p
-_i32 = ctypes.c_int32
-_i64 = ctypes.c_int64
-_shape_p = ctypes.POINTER(Conv2dShape)
-
-#: ctypes signatures of the C-only symbols (not part of :data:`abi.SIGNATURES`: Rust and Zig lack them).
-#: Array arguments are ``c_void_p`` (pass ``array.ctypes.data`` or ``None``).
-C_EXTENSION_SIGNATURES: dict[str, tuple[Any, tuple[Any, ...]]] = {
-    "axiom_cpu_isa": (ctypes.c_int, ()),
-    "axiom_cpu_isa_supported": (ctypes.c_int, ()),
-    "axiom_set_cpu_isa": (ctypes.c_int, (_i32,)),
-    **{
-        f"axiom_gemm_{s}": (ctypes.c_int, (_i32, _i32, _i64, _i64, _i64, t, _vp, _i64, _vp, _i64, t, _vp, _i64))
-        for s, t in (("f32", ctypes.c_float), ("f64", ctypes.c_double))
-    },
-    **{
-        f"axiom_gemm_batched_{s}": (
-            ctypes.c_int,
-            (_i64, _i32, _i32, _i64, _i64, _i64, t, _vp, _i64, _i64, _vp, _i64, _i64, t, _vp, _i64, _i64),
-        )
-        for s, t in (("f32", ctypes.c_float), ("f64", ctypes.c_double))
-    },
-    **{f"axiom_conv2d_nhwc_{s}": (ctypes.c_int, (_shape_p, _vp, _vp, _vp, _vp)) for s in ("f32", "f64")},
-    **{f"axiom_conv2d_backward_input_nhwc_{s}": (ctypes.c_int, (_shape_p, _vp, _vp, _vp)) for s in ("f32", "f64")},
-    **{
-        f"axiom_conv2d_backward_weight_nhwc_{s}": (ctypes.c_int, (_shape_p, _vp, _vp, _vp, _vp)) for s in ("f32", "f64")
-    },
-}
-
-
-def load_c_extensions(path: str | os.PathLike[str]) -> ctypes.CDLL | None:
-    """The library at ``path`` with :data:`C_EXTENSION_SIGNATURES` applied, or ``None`` if it lacks a symbol.
-
-    Example:
-        >>> lib = load_c_extensions(abi.built_library_path("c"))
-        >>> lib.axiom_cpu_isa() in (0, 1, 2)
-        True
-        >>> load_c_extensions(abi.built_library_path("zig")) is None  # Zig implements the core ABI only
-        True
-    """
-    lib = ctypes.CDLL(os.fspath(path))
-    for symbol, (restype, argtypes) in C_EXTENSION_SIGNATURES.items():
-        fn = getattr(lib, symbol, None)
-        if fn is None:
-            return None
-        fn.restype, fn.argtypes = restype, list(argtypes)
-    return lib
+def _set_isa(kernels: Any, level: str | None) -> str:
+    if level is None:
+        code = kernels.set_cpu_isa(-1)
+    elif level in CPU_FEATURE_LEVELS:
+        code = kernels.set_cpu_isa(CPU_FEATURE_LEVELS.index(level))
+    else:
+        raise ValueError(f"unknown CPU feature level {level!r}; expected one of {CPU_FEATURE_LEVELS} or None")
+    if code != abi.OK:
+        raise abi.error_for(code, "axiom_set_cpu_isa")
+    return _isa_name(kernels)
 
 
 def cpu_features() -> str:
     """Micro-kernel level the C GEMM / conv kernels use now: ``"generic"``, ``"avx2"`` or ``"avx512"``.
 
+    The Rust and Zig libraries keep their own level: :meth:`NativeBackend.cpu_features`.
+
     Example:
         >>> cpu_features() in CPU_FEATURE_LEVELS
         True
     """
-    return CPU_FEATURE_LEVELS[_cython_module().cpu_isa()]
+    return _isa_name(_cython_module())
 
 
 def set_cpu_features(level: str | None) -> str:
@@ -321,16 +163,7 @@ def set_cpu_features(level: str | None) -> str:
         >>> set_cpu_features(None) == old
         True
     """
-    kernels = _cython_module()
-    if level is None:
-        code = kernels.set_cpu_isa(-1)
-    elif level in CPU_FEATURE_LEVELS:
-        code = kernels.set_cpu_isa(CPU_FEATURE_LEVELS.index(level))
-    else:
-        raise ValueError(f"unknown CPU feature level {level!r}; expected one of {CPU_FEATURE_LEVELS} or None")
-    if code != abi.OK:
-        raise abi.error_for(code, "axiom_set_cpu_isa")
-    return cpu_features()
+    return _set_isa(_cython_module(), level)
 
 
 def _pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
@@ -423,47 +256,79 @@ def _as_3d(x: np.ndarray) -> np.ndarray | None:
     return np.lib.stride_tricks.as_strided(x, (batch, *x.shape[-2:]), (stride, *x.strides[-2:]), writeable=False)
 
 
-class CBackend(CKernelsMixin, NativeBackend):
-    """C kernels (``csrc/``, OpenMP). ``path=None``: the Cython module; else that library via ctypes.
+class NativeBackend(CKernelsMixin, PartialBackend):
+    """A kernel library of the ABI (C, Rust or Zig) running the whole kernel contract natively.
 
-    Natively: ``matmul`` (packed AVX-512 / AVX2 GEMM), ``conv2d`` (NHWC) and the NN ops of
-    :data:`~axiom.backends.c_kernels.C_NN_OPS`, plus the backward kernels
-    :meth:`matmul_backward`, :meth:`conv2d_backward_input`, :meth:`conv2d_backward_weight`.
+    Subclasses set ``name`` and ``kind`` (the library: ``"c"``, ``"rust"`` or ``"zig"``).
+    ``path=None`` loads the built library (the C one through Cython); a ``path`` loads that
+    shared library with ctypes. ``path`` and ``library`` (what was loaded) are public.
 
     Example:
+        >>> [(cls.__name__, cls.kind) for cls in NativeBackend.__subclasses__()]
+        [('CBackend', 'c'), ('RustBackend', 'rust'), ('ZigBackend', 'zig')]
         >>> import numpy as np
-        >>> CBackend().matmul(np.eye(2, dtype=np.float32), np.ones((2, 3), np.float32)).sum()
-        np.float32(6.0)
-        >>> CBackend().conv2d(np.ones((1, 4, 4, 1), np.float32), np.ones((3, 3, 1, 2), np.float32), None,
-        ...                   (1, 1), ((1, 1), (1, 1)), (1, 1), 1)[0, :, :, 0]
-        array([[4., 6., 6., 4.],
-               [6., 9., 9., 6.],
-               [6., 9., 9., 6.],
-               [4., 6., 6., 4.]], dtype=float32)
+        >>> be = ZigBackend()
+        >>> be.library.endswith(".so"), be.conv2d(np.ones((1, 3, 3, 1)), np.ones((3, 3, 1, 1)), None, (1, 1),
+        ...                                        ((0, 0), (0, 0)), (1, 1), 1).item()
+        (True, 9.0)
     """
 
-    name = "c"
-    kind = "c"
+    name = "native"
+    kind: abi.LibraryKind = "c"
     native_ops = ("matmul", "conv2d", *C_NN_OPS)
     native_grad_ops = GRAD_OPS  # the whole backward table (conv2d_backward and rope_backward derived)
 
-    def _load(self, path: str | None) -> tuple[Matmul2d, str]:
-        #: the Cython module (path None) or the ctypes library of C extensions (None if it lacks them)
-        self._ext: ModuleType | None = None
-        self._ext_lib: ctypes.CDLL | None = None
-        warn_if_openmp_busy()
-        if path is None:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__()
+        self.path = None if path is None else os.fspath(path)
+        #: the GEMM / conv entry points: the Cython module, or the ctypes library behind LibraryKernels
+        self._ext: Any
+        #: the ctypes library (None when the C kernels are reached through Cython)
+        self.kernel_lib: ctypes.CDLL | None = None
+        if self.kind == "c":
+            warn_if_openmp_busy()
+        if self.kind == "c" and self.path is None:
             self._ext = _cython_module()
-            return _cython_matmul()
-        loaded = _ctypes_matmul(path)
-        self._ext_lib = load_c_extensions(path)
-        return loaded
+            self.library = f"{self._ext.__file__} (Cython)"
+            return
+        path_ = abi.built_library_path(self.kind) if self.path is None else self.path
+        try:
+            self.kernel_lib = abi.load_kernel_library(path_)
+        except abi.AbiMismatchError:
+            raise
+        except OSError as e:
+            raise OSError(f"cannot load kernel library {path_!r}: {e}") from e
+        self._ext = LibraryKernels(self.kernel_lib)
+        self.library = path_
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(path={self.path!r})"
+
+    def cpu_features(self) -> str:
+        """Micro-kernel level this library's GEMM / conv kernels use now (``"generic"``, ``"avx2"``, ``"avx512"``).
+
+        Example:
+            >>> RustBackend().cpu_features() in CPU_FEATURE_LEVELS
+            True
+        """
+        return _isa_name(self._ext)
+
+    def set_cpu_features(self, level: str | None) -> str:
+        """Cap this library's micro-kernels at ``level`` (``None``: the default); returns the level in use.
+
+        Example:
+            >>> be = ZigBackend(); old = be.cpu_features()
+            >>> be.set_cpu_features("generic")
+            'generic'
+            >>> be.set_cpu_features(None) == old
+            True
+        """
+        return _set_isa(self._ext, level)
 
     # -- matmul -----------------------------------------------------------------------------------
 
     def _gemm(self, a: np.ndarray, b: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-        """``alpha * a @ b`` for arrays of one native dtype, >= 2-D, via the Cython GEMM (no copy of strided views)."""
-        assert self._ext is not None
+        """``alpha * a @ b`` for arrays of one native dtype, >= 2-D, via the batched GEMM (no copy of strided views)."""
         batch, m, k, n = matmul_shapes(a.shape, b.shape)
         out = np.empty((*batch, m, n), dtype=a.dtype)
         if out.size == 0:
@@ -490,7 +355,7 @@ class CBackend(CKernelsMixin, NativeBackend):
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a @ b`` with NumPy semantics (2-D, batched with broadcasting, or 1-D operands).
 
-        float32 and float64 (and the mix, computed in float64) run on the packed C GEMM;
+        float32 and float64 (and the mix, computed in float64) run on the packed GEMM;
         transposed or strided views are read in place (no copy). Other dtypes run on the
         reference, recorded in ``self.fallbacks`` and warned once. Raises ``TypeError`` for
         non-arrays and ``ValueError`` for incompatible shapes.
@@ -503,8 +368,6 @@ class CBackend(CKernelsMixin, NativeBackend):
                    [26., 35.]], dtype=float32)
         """
         ext = self._ext
-        if ext is None:
-            return super().matmul(a, b)
         if (
             type(a) is np.ndarray
             and type(b) is np.ndarray
@@ -570,12 +433,8 @@ class CBackend(CKernelsMixin, NativeBackend):
                 f"for a {a.shape} and b {b.shape}"
             )
         dt = _c_compute_dtype(a, b, grad_out)
-        if dt is None or self._ext is None:
-            why = (
-                "the library has no transposed GEMM"
-                if self._ext is None
-                else "dtype has no native kernel (only float32, float64, float16, bfloat16)"
-            )
+        if dt is None:
+            why = "dtype has no native kernel (only float32, float64, float16, bfloat16)"
             return self._grad_fallback("matmul_backward", why, reference_grad.matmul_backward, a, b, grad_out)
         a2 = a.astype(dt, copy=False).reshape(a.shape if a.ndim >= 2 else (1, k))
         b2 = b.astype(dt, copy=False).reshape(b.shape if b.ndim >= 2 else (k, 1))
@@ -605,36 +464,20 @@ class CBackend(CKernelsMixin, NativeBackend):
             warnings.warn(f"backend {self.name!r}: {op} runs on the NumPy reference ({reason})", FallbackWarning, 3)
         return fn(*args)
 
-    def _conv_call(self, kind: str, shape_arrays: tuple[np.ndarray, ...], args: tuple[Any, ...], params: tuple) -> None:
-        """Call the conv kernel ``kind`` (forward, input, weight) through Cython or ctypes; raise on a bad code."""
-        sfx = "f32" if shape_arrays[-1].dtype == np.float32 else "f64"
-        symbol = {
-            "forward": f"axiom_conv2d_nhwc_{sfx}",
-            "input": f"axiom_conv2d_backward_input_nhwc_{sfx}",
-            "weight": f"axiom_conv2d_backward_weight_nhwc_{sfx}",
+    def _conv_call(self, kind: str, dtype: np.dtype, args: tuple[Any, ...], params: tuple) -> None:
+        """Call the conv kernel ``kind`` (forward, input, weight); raise on a bad status code."""
+        fn, symbol = {
+            "forward": (self._ext.conv2d_nhwc, "axiom_conv2d_nhwc"),
+            "input": (self._ext.conv2d_backward_input_nhwc, "axiom_conv2d_backward_input_nhwc"),
+            "weight": (self._ext.conv2d_backward_weight_nhwc, "axiom_conv2d_backward_weight_nhwc"),
         }[kind]
-        if self._ext is not None:
-            fn = {
-                "forward": self._ext.conv2d_nhwc,
-                "input": self._ext.conv2d_backward_input_nhwc,
-                "weight": self._ext.conv2d_backward_weight_nhwc,
-            }[kind]
-            code = fn(*args, *params)
-        else:
-            assert self._ext_lib is not None
-            x_shape, w_shape, y_shape = (a.shape for a in shape_arrays)
-            (sh, sw), ((pt, pb), (pl, pr)), (dh, dw), groups = params
-            shape = Conv2dShape(*x_shape, w_shape[3], w_shape[0], w_shape[1], y_shape[1], y_shape[2], sh, sw, pt, pb,
-                                pl, pr, dh, dw, groups)  # fmt: skip
-            ptrs = [None if a is None or a.size == 0 else a.ctypes.data for a in args]
-            code = getattr(self._ext_lib, symbol)(ctypes.byref(shape), *ptrs)
+        code = fn(*args, *params)
         if code != abi.OK:
-            raise abi.error_for(code, symbol)
+            raise abi.error_for(code, f"{symbol}_{'f32' if dtype == np.float32 else 'f64'}")
 
-    def _conv_native(self, *arrays: np.ndarray | None) -> str | None:
+    @staticmethod
+    def _conv_native(*arrays: np.ndarray | None) -> str | None:
         """Why conv cannot run natively on these arrays (None if it can)."""
-        if self._ext is None and self._ext_lib is None:
-            return f"library {self.library} does not export the C conv2d kernels"
         if _c_compute_dtype(*arrays) is None:
             bad = sorted({a.dtype.name for a in arrays if a is not None and a.dtype not in NATIVE_DTYPES + HALF_DTYPES})
             return f"dtype {' and '.join(bad)} has no native kernel (only float32, float64, float16, bfloat16)"
@@ -682,7 +525,7 @@ class CBackend(CKernelsMixin, NativeBackend):
         xc, wc = np.ascontiguousarray(x, dt), np.ascontiguousarray(w, dt)
         bc = None if bias is None else np.ascontiguousarray(bias, dt)
         y = np.empty(out_shape, dt)
-        self._conv_call("forward", (xc, wc, y), (xc, wc, bc, y), params)
+        self._conv_call("forward", dt, (xc, wc, bc, y), params)
         return y.astype(x.dtype, copy=False)
 
     def conv2d_backward_input(
@@ -723,7 +566,7 @@ class CBackend(CKernelsMixin, NativeBackend):
         dt = _c_compute_dtype(grad_out, w)
         gc, wc = np.ascontiguousarray(grad_out, dt), np.ascontiguousarray(w, dt)
         dx = np.empty(x_shape, dt)
-        self._conv_call("input", (dx, wc, gc), (gc, wc, dx), params)
+        self._conv_call("input", dt, (gc, wc, dx), params)
         return dx.astype(grad_out.dtype, copy=False)
 
     def conv2d_backward_weight(
@@ -762,7 +605,7 @@ class CBackend(CKernelsMixin, NativeBackend):
         dt = _c_compute_dtype(x, grad_out)
         xc, gc = np.ascontiguousarray(x, dt), np.ascontiguousarray(grad_out, dt)
         dw, db = np.empty(w_shape, dt), np.empty(w_shape[3], dt)
-        self._conv_call("weight", (xc, dw, gc), (xc, gc, dw, db), params)
+        self._conv_call("weight", dt, (xc, gc, dw, db), params)
         return dw.astype(grad_out.dtype, copy=False), db.astype(grad_out.dtype, copy=False)
 
     @staticmethod
@@ -789,8 +632,27 @@ class CBackend(CKernelsMixin, NativeBackend):
             )
 
 
+class CBackend(NativeBackend):
+    """C kernels (``csrc/``, OpenMP). ``path=None``: the Cython modules; else that library via ctypes.
+
+    Example:
+        >>> import numpy as np
+        >>> CBackend().matmul(np.eye(2, dtype=np.float32), np.ones((2, 3), np.float32)).sum()
+        np.float32(6.0)
+        >>> CBackend().conv2d(np.ones((1, 4, 4, 1), np.float32), np.ones((3, 3, 1, 2), np.float32), None,
+        ...                   (1, 1), ((1, 1), (1, 1)), (1, 1), 1)[0, :, :, 0]
+        array([[4., 6., 6., 4.],
+               [6., 9., 9., 6.],
+               [6., 9., 9., 6.],
+               [4., 6., 6., 4.]], dtype=float32)
+    """
+
+    name = "c"
+    kind = "c"
+
+
 class RustBackend(NativeBackend):
-    """Rust kernels (``rust/``, std threads). ``path=None``: the built ``axiom._core._rust``.
+    """Rust kernels (``rust/``, std only, std threads). ``path=None``: the built ``axiom._core._rust``.
 
     Example:
         >>> import numpy as np
@@ -803,7 +665,7 @@ class RustBackend(NativeBackend):
 
 
 class ZigBackend(NativeBackend):
-    """Zig kernels (``zig/``, ``@Vector``). ``path=None``: the built ``axiom._core._zig``.
+    """Zig kernels (``zig/``, ``@Vector`` SIMD, std threads). ``path=None``: the built ``axiom._core._zig``.
 
     Example:
         >>> import numpy as np
