@@ -14,6 +14,7 @@ See docs/developer/build.md.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from glob import glob
@@ -93,22 +94,33 @@ if os.path.exists("axiom/_core/_nn.pyx"):
         )
     )
 
+# The Rust library is optional: without cargo the build goes on and RustBackend() reports
+# itself unavailable (saying how to build it); C and Zig are required.
+RUST_EXTENSIONS = [
+    RustExtension(
+        "axiom._core._rust",
+        path="rust/Cargo.toml",
+        binding=Binding.NoBinding,
+        debug=False,
+        strip=Strip.All,
+        optional=True,  # a failing cargo build is reported and skipped too
+        rustc_flags=["-C", f"target-cpu={MARCH}"],
+    )
+]
+if shutil.which("cargo") is None:
+    print(
+        "axiom: `cargo` is not on PATH, so the Rust kernel library (axiom._core._rust, RustBackend) is "
+        "SKIPPED; the C and Zig backends are built. Install Rust (https://rustup.rs) and rebuild to get it.",
+        file=sys.stderr,
+    )
+    RUST_EXTENSIONS = []
+
 setup(
     ext_modules=[
         *cythonize(extensions, language_level=3, compiler_directives={"embedsignature": True}),
         ZigExtension("axiom._core._zig", sources=["zig/axiom.zig"], depends=sorted(glob("zig/*.zig"))),
     ],
-    rust_extensions=[
-        RustExtension(
-            "axiom._core._rust",
-            path="rust/Cargo.toml",
-            binding=Binding.NoBinding,
-            debug=False,
-            strip=Strip.All,
-            optional=True,  # no cargo -> no Rust backend (RustBackend() then says how to build it)
-            rustc_flags=["-C", f"target-cpu={MARCH}"],
-        )
-    ],
+    rust_extensions=RUST_EXTENSIONS,
     cmdclass={"build_ext": BuildExt},
     zip_safe=False,
 )

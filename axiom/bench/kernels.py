@@ -402,6 +402,45 @@ def _fallback_reason(backend: KernelBackend, op: str) -> str | None:
     return None
 
 
+#: The native kernel libraries compared side by side (``ratio_native_best``).
+NATIVE_BACKENDS: tuple[str, ...] = ("c", "rust", "zig")
+#: Parity target: every native backend within 0.8x of the fastest one (time <= 1.25x).
+NATIVE_PARITY = 0.8
+
+
+def _native_side_by_side(impls: dict[str, dict[str, Any]]) -> None:
+    """Add ``ratio_native_best`` (median time / the fastest native backend's) and ``native_fastest``."""
+    timed = {n: impls[n] for n in NATIVE_BACKENDS if impls.get(n, {}).get("status") == "native" and impls[n]["timed"]}
+    if len(timed) < 2:
+        return
+    fastest = min(timed, key=lambda n: timed[n]["median_ms"])
+    for entry in timed.values():
+        entry["ratio_native_best"] = entry["median_ms"] / timed[fastest]["median_ms"]
+        entry["native_fastest"] = fastest
+
+
+def native_parity(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per native backend: cases compared, cases within :data:`NATIVE_PARITY` of the fastest, the worst case.
+
+    Example:
+        >>> recs = [{"name": "k", "impls": {"c": {"ratio_native_best": 1.0}, "zig": {"ratio_native_best": 1.5}}}]
+        >>> native_parity(recs)["zig"]
+        {'cases': 1, 'within': 0, 'worst': 'k', 'worst_ratio': 1.5}
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        for name in NATIVE_BACKENDS:
+            r = rec["impls"].get(name, {}).get("ratio_native_best")
+            if r is None:
+                continue
+            stats = out.setdefault(name, {"cases": 0, "within": 0, "worst": None, "worst_ratio": 0.0})
+            stats["cases"] += 1
+            stats["within"] += int(r <= 1.0 / NATIVE_PARITY)
+            if r > stats["worst_ratio"]:
+                stats["worst"], stats["worst_ratio"] = rec["name"], r
+    return out
+
+
 def run_case(
     case: KernelCase,
     backends: dict[str, KernelBackend],
@@ -418,7 +457,8 @@ def run_case(
     ``record["impls"][name]`` has ``status`` (``baseline`` for NumPy, ``native``, ``fallback``,
     ``error``, ``torch``), ``median_ms``/``best_ms``/``cpu_ms`` per call, ``gflops`` or ``gbps``,
     ``pct_peak`` (of ``peak_gflops``), ``ratio_numpy`` and ``ratio_torch`` (medians of per-round
-    time ratios) and the error against the NumPy reference. Fallbacks are timed only with
+    time ratios), ``ratio_native_best`` (time over the fastest of the C, Rust and Zig backends, when
+    two or more ran natively) and the error against the NumPy reference. Fallbacks are timed only with
     ``time_fallbacks`` (and stay labelled ``fallback``).
 
     Example:
@@ -496,6 +536,7 @@ def run_case(
                 entry[f"ratio_{base}"] = 1.0
     for entry in impls.values():
         entry.setdefault("timed", False)
+    _native_side_by_side(impls)
     return {
         "name": case.name,
         "op": case.op,

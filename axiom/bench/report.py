@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from axiom.bench.kernels import NATIVE_BACKENDS, NATIVE_PARITY, native_parity
+
 #: Markers of the generated section in README.md.
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
@@ -164,7 +166,7 @@ def text_tables(run: dict[str, Any]) -> str:
         lines.append("")
         lines.append(
             f"{title:<38} {'impl':<12} {'median ms':>10} {'(best)':>9} {'cpu ms':>9}  {'rate':<24}"
-            f" {'t/t_numpy':>9} {'t/t_torch':>9}" + (f" {'t/t_ort':>8}" if title == "models" else "")
+            f" {'t/t_numpy':>9} {'t/t_torch':>9}" + (f" {'t/t_ort':>8}" if title == "models" else f" {'t/t_best':>8}")
         )
         for rec in records:
             first = True
@@ -187,6 +189,8 @@ def text_tables(run: dict[str, Any]) -> str:
                     f" {fmt_ms(e.get('cpu_ms')):>9}  {_rate(e):<24} {fmt_ratio(e.get('ratio_numpy')):>9}"
                     f" {fmt_ratio(e.get('ratio_torch')):>9}"
                 )
+                if title == "kernels" and e.get("ratio_native_best") is not None:
+                    line += f" {fmt_ratio(e.get('ratio_native_best')):>8}"
                 if title == "models":
                     line += f" {fmt_ratio(e.get('ratio_onnxruntime')):>8}"
                     if e.get("fallbacks"):
@@ -195,9 +199,26 @@ def text_tables(run: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         "* fallback timed on the NumPy reference; + some ops of the model ran on the NumPy reference;"
-        " ! output disagrees with the reference"
+        " ! output disagrees with the reference; t/t_best = time over the fastest of c, rust, zig"
     )
+    parity = native_parity(run.get("kernels", []))
+    if parity:
+        lines.append(parity_line(parity))
     return "\n".join(lines)
+
+
+def parity_line(parity: dict[str, dict[str, Any]]) -> str:
+    """One line: how many kernel cases each native backend runs within 0.8x of the fastest.
+
+    Example:
+        >>> parity_line({"zig": {"cases": 2, "within": 1, "worst": "k", "worst_ratio": 1.5}})
+        'native parity (time <= 1.25x the fastest of c, rust, zig): zig 1/2 (worst k 1.50)'
+    """
+    parts = [
+        f"{name} {p['within']}/{p['cases']} (worst {p['worst']} {fmt_ratio(p['worst_ratio'])})"
+        for name, p in parity.items()
+    ]
+    return f"native parity (time <= {1 / NATIVE_PARITY:.3g}x the fastest of c, rust, zig): " + "; ".join(parts)
 
 
 def _cell(entry: dict[str, Any] | None, bases: tuple[str, ...]) -> str:
@@ -230,6 +251,33 @@ def _summary_kernels(records: list[dict[str, Any]], full: bool) -> list[dict[str
             covered.add(r["op"])
     order = {r["name"]: i for i, r in enumerate(records)}
     return sorted(chosen, key=lambda r: order[r["name"]])
+
+
+def _native_tables(result: dict[str, Any], full: bool) -> list[str]:
+    """Markdown: the C, Rust and Zig backends side by side, time over the fastest of them, per thread setting."""
+    lines: list[str] = []
+    for run in result.get("runs", []):
+        records = [r for r in run.get("kernels", []) if any("ratio_native_best" in e for e in r["impls"].values())]
+        if not records:
+            continue
+        t = run["threads"]
+        names = [n for n in NATIVE_BACKENDS if any(n in r["impls"] for r in records)]
+        lines += [
+            f"Native backends side by side, {t} thread{'s' if t > 1 else ''}: median ms (time / fastest of "
+            f"{', '.join(names)}); target: every backend <= {1 / NATIVE_PARITY:.3g}x the fastest.",
+            "",
+            "| kernel | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for rec in records if full else _summary_kernels(records, full):
+            cells = []
+            for n in names:
+                e = rec["impls"].get(n) or {}
+                r = e.get("ratio_native_best")
+                cells.append(_cell(e, ()) if r is None else f"{fmt_ms(e.get('median_ms'))} ({fmt_ratio(r)})")
+            lines.append(f"| {rec['name']} | " + " | ".join(cells) + " |")
+        lines += ["", parity_line(native_parity(records)) + " (all cases of this run).", ""]
+    return lines
 
 
 def markdown_summary(result: dict[str, Any], full: bool = False) -> str:
@@ -284,6 +332,7 @@ def markdown_summary(result: dict[str, Any], full: bool = False) -> str:
             cells += [_cell(rec["impls"].get(b), ("numpy", "torch")) for b in backends if b != "numpy"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _native_tables(result, full)
     model_rows = [(run["threads"], rec) for run in result.get("runs", []) for rec in run.get("models", [])]
     if model_rows:
         lines += [
