@@ -136,7 +136,18 @@ class LibraryKernels:
 
     def gemm(self, a: np.ndarray, b: np.ndarray, c: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> int:
         """``c = alpha * a @ b + beta * c`` for 2-D views (strided or transposed ``a`` / ``b`` read in place)."""
-        return self.gemm_batched(a[None], b[None], c[None], alpha, beta)
+        (m, k), n = a.shape, c.shape[1]
+        if c.shape[0] != m or b.shape != (k, n):
+            raise ValueError(
+                f"gemm: a is {a.shape}, b is {b.shape}, c is {c.shape}; expected a (m, k), b (k, n) and c (m, n)"
+            )
+        sfx = _suffix(a, b, c)
+        item = c.itemsize
+        ta, lda = _layout(m, k, *a.strides, item, True, "a")
+        tb, ldb = _layout(k, n, *b.strides, item, True, "b")
+        _, ldc = _layout(m, n, *c.strides, item, False, "c")
+        fn = getattr(self.lib, f"axiom_gemm_{sfx}")
+        return int(fn(ta, tb, m, n, k, alpha, _address(a), lda, _address(b), ldb, beta, _address(c), ldc))
 
     def conv2d_nhwc(self, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, y: np.ndarray, stride: Any,
                     padding: Any, dilation: Any, groups: int) -> int:  # fmt: skip
