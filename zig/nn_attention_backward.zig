@@ -209,15 +209,14 @@ fn Job(comptime T: type) type {
                 self.scores(h, br, bc, q0, j0);
                 for (0..br) |i| {
                     const row = h.s + i * BC;
-                    var mx: T = neg_inf;
-                    for (row[0..bc]) |x| mx = if (x > mx) x else mx; // a NaN shows up through the sum
+                    const mx = rowMax(T, row, bc); // a NaN shows up through the sum
                     const m_new = if (mx > h.m[i]) mx else h.m[i];
                     const shift = if (m_new == neg_inf) 0 else m_new;
                     const alpha: T = @floatCast(nc.exp(@floatCast(h.m[i] - shift)));
                     const sum = expRow(row, bc, shift);
                     h.l[i] = h.l[i] * alpha + sum;
                     h.m[i] = m_new;
-                    for (h.o[i * dv ..][0..dv]) |*x| x.* *= alpha;
+                    scaleRow(T, h.o + i * dv, dv, alpha);
                 }
                 mm(T, false, true, h.o, dv, h.s, BC, h.v + j0 * dv, dv, br, dv, bc);
             }
@@ -262,12 +261,7 @@ fn Job(comptime T: type) type {
                 const g = h.g + q0 * dv;
                 mm(T, true, true, h.gv + j0 * dv, dv, h.s, BC, g, dv, bc, dv, br);
                 mm(T, false, false, h.dp, BC, g, dv, h.vt, BC, br, bc, dv);
-                for (0..br) |i| {
-                    const p = h.s + i * BC;
-                    const dp = h.dp + i * BC;
-                    const di = h.dd[q0 + i];
-                    for (0..bc) |j| p[j] = p[j] * (dp[j] - di) * self.scale; // dS, in place of P
-                }
+                for (0..br) |i| dsRow(T, h.s + i * BC, h.dp + i * BC, bc, h.dd[q0 + i], self.scale);
                 mm(T, true, true, h.gk + j0 * d, d, h.s, BC, h.q + q0 * d, d, bc, d, br);
                 mm(T, false, true, h.gq + q0 * d, d, h.s, BC, h.k + j0 * d, d, br, d, bc);
             }
@@ -278,7 +272,7 @@ fn Job(comptime T: type) type {
             mm(T, false, false, h.s, BC, h.q + q0 * self.d, self.d, h.kt, BC, br, bc, self.d);
             for (0..br) |i| {
                 const row = h.s[i * BC ..][0..bc];
-                for (row) |*x| x.* *= self.scale;
+                scaleRow(T, row.ptr, bc, self.scale);
                 if (h.mk.ptr) |mp0| {
                     const mp = mp0 + (q0 + i) * h.mk.sq + j0 * h.mk.sk;
                     for (row, 0..) |*x, j| x.* += mp[j * h.mk.sk];
@@ -299,6 +293,39 @@ fn packT(x: anytype, d: usize, j0: usize, bc: usize, xt: anytype) void {
         const row = x + (j0 + j) * d;
         for (0..d) |t| xt[t * BC + j] = row[t];
     }
+}
+
+/// The maximum of x[0..n), skipping NaN (-inf when empty or all NaN): the order of the
+/// comparisons does not matter, so it is taken lane-wise first.
+fn rowMax(comptime T: type, x: [*]const T, n: usize) T {
+    const L = nc.lanes(T);
+    var mv: nc.Vec(T) = @splat(-std.math.inf(T));
+    var j: usize = 0;
+    while (j + L <= n) : (j += L) mv = nc.maxFast(T, nc.load(T, x + j), mv);
+    var mx: T = -std.math.inf(T);
+    inline for (0..L) |l| mx = if (mv[l] > mx) mv[l] else mx;
+    while (j < n) : (j += 1) mx = if (x[j] > mx) x[j] else mx;
+    return mx;
+}
+
+/// x[0..n) *= s, vectorised (a plain loop through `self` would not be: the row might alias it).
+fn scaleRow(comptime T: type, x: [*]T, n: usize, s: T) void {
+    const L = nc.lanes(T);
+    const sv: nc.Vec(T) = @splat(s);
+    var j: usize = 0;
+    while (j + L <= n) : (j += L) nc.store(T, x + j, nc.load(T, x + j) * sv);
+    while (j < n) : (j += 1) x[j] *= s;
+}
+
+/// dS = P (dP - D) * scale for one row, in place of P.
+fn dsRow(comptime T: type, p: [*]T, dp: [*]const T, n: usize, di: T, scale: T) void {
+    const L = nc.lanes(T);
+    const V = nc.Vec(T);
+    const dv: V = @splat(di);
+    const sv: V = @splat(scale);
+    var j: usize = 0;
+    while (j + L <= n) : (j += L) nc.store(T, p + j, nc.load(T, p + j) * (nc.load(T, dp + j) - dv) * sv);
+    while (j < n) : (j += 1) p[j] = p[j] * (dp[j] - di) * scale;
 }
 
 /// p[j] = exp(p[j] - shift) for j < n (p[j] - shift <= 0 or NaN); returns the sum.
