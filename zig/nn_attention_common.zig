@@ -15,8 +15,8 @@ pub const PAR_FLOPS: f64 = 1 << 22;
 pub extern "c" fn exp(x: f64) f64;
 pub extern "c" fn log(x: f64) f64;
 pub extern "c" fn pow(x: f64, y: f64) f64;
-pub extern "c" fn sin(x: f64) f64;
-pub extern "c" fn cos(x: f64) f64;
+/// sin and cos at once (what gcc makes of C's sin(a) and cos(a) pairs; same values).
+pub extern "c" fn sincos(x: f64, s: *f64, c: *f64) void;
 
 /// nn_numel: the product of dims if every dim is >= 0 and the product of the non-zero dims
 /// times elem bytes fits in an i64 and a usize (so no index product can overflow); else null.

@@ -48,6 +48,15 @@ fn sincos4(a: V4, s: *V4, c: *V4) void {
     c.* = @select(f64, (q == s4(1.0)) | (q == s4(2.0)), -cc, cc);
 }
 
+/// s, c = sin(a), cos(a) by libm, rounded to T.
+fn setSinCos(comptime T: type, a: f64, s: *T, c: *T) void {
+    var sv: f64 = undefined;
+    var cv: f64 = undefined;
+    nc.sincos(a, &sv, &cv);
+    s.* = @floatCast(sv);
+    c.* = @floatCast(cv);
+}
+
 /// Context of the table and rotation tasks.
 fn Job(comptime T: type) type {
     return struct {
@@ -91,17 +100,10 @@ fn Job(comptime T: type) type {
                 }
                 for (0..i) |t| {
                     const a = p * self.inv[t];
-                    if (!(@abs(a) < huge_angle)) {
-                        c[t] = @floatCast(nc.cos(a));
-                        sn[t] = @floatCast(nc.sin(a));
-                    }
+                    if (!(@abs(a) < huge_angle)) setSinCos(T, a, &sn[t], &c[t]);
                 }
             }
-            for (i..half) |t| {
-                const a = p * self.inv[t];
-                c[t] = @floatCast(nc.cos(a));
-                sn[t] = @floatCast(nc.sin(a));
-            }
+            for (i..half) |t| setSinCos(T, p * self.inv[t], &sn[t], &c[t]);
         }
 
         fn rotateTask(self: *const @This(), task: usize) void {
