@@ -291,10 +291,12 @@ def test_concurrent_calls_from_threads(kind: str) -> None:
 LOW_PRECISION = [np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16), np.dtype(np.int32)]
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
 @pytest.mark.parametrize("dtype", LOW_PRECISION[:2], ids=str)
-def test_c_half_precision_matmul_computes_in_float32_natively(dtype: np.dtype) -> None:
-    """float16/bfloat16 on the C backend: float32 GEMM, cast back, like the reference; no fallback."""
-    be = CBackend()
+def test_half_precision_matmul_computes_in_float32_natively(kind: str, dtype: np.dtype) -> None:
+    """float16/bfloat16 on a native backend: float32 GEMM, cast back, like the reference; no fallback."""
+    backend(kind)  # skip/fail if not built
+    be = _fresh(kind)
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((5, 37, 19)).astype(dtype), rng.standard_normal((19, 23)).astype(dtype)
     with warnings.catch_warnings():
@@ -314,8 +316,8 @@ def test_c_half_precision_matmul_computes_in_float32_natively(dtype: np.dtype) -
 @pytest.mark.parametrize("dtype", LOW_PRECISION, ids=str)
 def test_other_dtypes_fall_back_recorded_and_warned_once(kind: str, dtype: np.dtype) -> None:
     backend(kind)  # skip/fail if not built
-    if kind == "c" and dtype != np.int32:
-        pytest.skip("the C backend computes float16/bfloat16 natively in float32 (next test)")
+    if dtype != np.int32:
+        pytest.skip("the native backends compute float16/bfloat16 natively in float32 (previous test)")
     be = _fresh(kind)
     a = np.arange(6).reshape(2, 3).astype(dtype)
     b = np.ones((3, 2), dtype)
@@ -331,19 +333,8 @@ def test_other_dtypes_fall_back_recorded_and_warned_once(kind: str, dtype: np.dt
         be.matmul(a, b)
 
 
-@pytest.mark.parametrize("kind", ["rust", "zig"])  # matmul-only backends
-def test_unimplemented_ops_fall_back(kind: str) -> None:
-    backend(kind)
-    be = _fresh(kind)
-    assert be.implemented_ops() == ("matmul",)
-    with pytest.warns(FallbackWarning, match="softmax"):
-        out = be.softmax(np.zeros((1, 4), np.float32), axis=-1)
-    np.testing.assert_allclose(out, 0.25)
-    assert "softmax" in be.fallbacks
-
-
-@pytest.mark.parametrize("kind", ["c", "c-ctypes"])
-def test_c_backend_implements_the_whole_contract(kind: str) -> None:
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_native_backend_implements_the_whole_contract(kind: str) -> None:
     backend(kind)
     be = _fresh(kind)
     assert be.implemented_ops() == OPS

@@ -6,16 +6,18 @@
 has a special-value story), the dtypes it is tested in, an error bound and, where one
 exists, the PyTorch equivalent. Three kinds of tests drive it:
 
-1. every backend of :func:`~axiom.backends.available_backends` against the oracle, the
-   NumPy reference on float64 inputs (rounded to the output dtype). An op a backend lacks is
-   skipped for it; an op the C backend lists as native (``native_ops``) must run natively:
-   no fallback may be recorded;
-2. a few large inputs (1000+ elements per axis, and arrays big enough for the OpenMP paths);
-3. the C backend against PyTorch (float64) where the op has a PyTorch equivalent.
+1. every backend, the NumPy reference and the three native backends (C, Rust, Zig: the
+   kernel libraries of the one ABI), against the oracle, the NumPy reference on float64
+   inputs (rounded to the output dtype). A native backend that is not built is skipped
+   (a failure with ``AXIOM_REQUIRE_NATIVE=1``); a native backend must run every op
+   natively: no fallback may be recorded;
+2. a few large inputs (1000+ elements per axis, and arrays big enough for the threaded paths);
+3. the C backend against PyTorch (float64) where the op has a PyTorch equivalent (the
+   others agree with the reference, and so with C, through 1.).
 
-A second test feeds every NN kernel of the C library wrong sizes, NULL pointers and bad
-flags through ctypes (:data:`axiom.backends.c_kernels.NN_SIGNATURES`): it must return the
-documented code, write nothing and never crash.
+A second test feeds every NN kernel of every library (C, Rust, Zig) wrong sizes, NULL
+pointers and bad flags through ctypes (:data:`axiom.backends.abi.SIGNATURES`): it must return
+the documented code, write nothing and never crash.
 
 Comparison: where the oracle is NaN the result must be NaN, where it is +-inf the same inf,
 elsewhere ``|result - oracle| <= bound`` with the case's bound (a few units of the dtype's
@@ -38,8 +40,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from axiom.backends import ACTIVATIONS, OPS, FallbackWarning, ReferenceBackend, abi, available_backends, get_backend
-from axiom.backends.c_kernels import ACTIVATION_CODES, C_NN_OPS, NN_SIGNATURES
+from axiom.backends import ACTIVATIONS, OPS, FallbackWarning, ReferenceBackend, abi, get_backend
+from axiom.backends.c_kernels import ACTIVATION_CODES, C_NN_OPS
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -532,14 +534,26 @@ def assert_close(got: np.ndarray, want: np.ndarray, bound: Any, dtype: np.dtype,
         )
 
 
+#: the native backends: every op must run natively on each (no fallback recorded)
+NATIVE = ("c", "rust", "zig")
+BACKEND_NAMES = ["numpy", *NATIVE]
 _BACKENDS: dict[str, Any] = {}
 
 
 def backend(name: str) -> Any:
+    """The test's instance of backend ``name`` (its own ``fallbacks``); skips / fails if not built."""
     if name not in _BACKENDS:
-        be = get_backend(name)
-        _BACKENDS[name] = type(be)() if name != "numpy" else be  # a fresh instance: its own fallbacks
-    return _BACKENDS[name]
+        try:
+            be = get_backend(name)
+            _BACKENDS[name] = type(be)() if name != "numpy" else be  # a fresh instance: its own fallbacks
+        except (ImportError, OSError) as e:
+            _BACKENDS[name] = e
+    be = _BACKENDS[name]
+    if isinstance(be, Exception):
+        if REQUIRE_NATIVE:
+            pytest.fail(f"the {name} backend is not available (AXIOM_REQUIRE_NATIVE=1): {be}")
+        pytest.skip(f"the {name} backend is not available: {be}")
+    return be
 
 
 def run_case(name: str, case: OpCase, args: Args, dtype: np.dtype) -> None:
@@ -559,18 +573,25 @@ def run_case(name: str, case: OpCase, args: Args, dtype: np.dtype) -> None:
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("error", FallbackWarning)
         got = case.call(be, args)
-    if name == "c":
-        assert case.op not in getattr(be, "fallbacks", {}), f"c backend: {case.op} fell back: {be.fallbacks}"
+    if name in NATIVE:
+        assert case.op not in be.fallbacks, f"{name} backend: {case.op} fell back: {be.fallbacks}"
     assert_close(got, want, case.bound(args, dtype), dtype, f"{name}: {case.label} ({dtype})")
 
 
 def native_or_skip(name: str, case: OpCase) -> None:
     be = backend(name)
     if case.op not in be.implemented_ops():
+        assert name not in NATIVE, f"the {name} backend must implement {case.op} natively"
         pytest.skip(f"backend {name!r} does not implement {case.op}")
 
 
-BACKEND_NAMES = available_backends()
+def test_native_backends_implement_the_whole_contract() -> None:
+    for name in NATIVE:
+        try:
+            be = backend(name)
+        except pytest.skip.Exception:
+            continue
+        assert set(be.implemented_ops()) == set(OPS), name
 
 
 @pytest.mark.parametrize("name", BACKEND_NAMES)
@@ -600,10 +621,7 @@ def test_op_large(name: str, label: str, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_c_backend_matches_torch(label: str, data: st.DataObject) -> None:
     """The C backend against PyTorch in float64, on finite inputs (NaN conventions differ at times)."""
-    if "c" not in BACKEND_NAMES:
-        if REQUIRE_NATIVE:
-            pytest.fail("the C backend is not built (AXIOM_REQUIRE_NATIVE=1)")
-        pytest.skip("the C backend is not built")
+    backend("c")  # skip / fail when not built
     case = CASES[label]
     dtype = data.draw(st.sampled_from((F32, F64)), label="dtype")
     args = case.draw(Gen(data, dtype))
@@ -700,33 +718,21 @@ ABI_CASES: dict[str, AbiCase] = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def c_library() -> ctypes.CDLL:
-    try:
-        return ctypes.CDLL(abi.built_library_path("c"))
-    except (ImportError, OSError) as e:
-        if REQUIRE_NATIVE:
-            pytest.fail(f"the C library is not built: {e}")
-        pytest.skip(f"the C library is not built: {e}")
-
-
 def test_abi_cases_cover_every_nn_kernel() -> None:
-    assert {f"axiom_{name}_{s}" for name in ABI_CASES for s in ("f32", "f64")} == set(NN_SIGNATURES)
+    assert set(ABI_CASES) == set(abi.NN_PATTERNS)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
 @pytest.mark.parametrize("name", list(ABI_CASES))
-def test_nn_kernel_rejects_bad_arguments(c_library: ctypes.CDLL, name: str, dtype: np.dtype) -> None:
-    """Wrong sizes, NULL pointers and bad flags give the documented code and write nothing."""
+def test_nn_kernel_rejects_bad_arguments(kernel_lib: ctypes.CDLL, name: str, dtype: np.dtype) -> None:
+    """Wrong sizes, NULL pointers and bad flags give the documented code and write nothing (C, Rust, Zig)."""
     case = ABI_CASES[name]
     symbol = f"axiom_{name}_{'f32' if dtype == F32 else 'f64'}"
-    fn = getattr(c_library, symbol)
-    restype, argtypes = NN_SIGNATURES[symbol]
-    fn.restype, fn.argtypes = restype, list(argtypes)
+    fn = getattr(kernel_lib, symbol)  # load_kernel_library declared its arrays c_void_p: pass addresses
+    argtypes = abi.SIGNATURES[symbol][1]
 
     def call(args: list[Any]) -> int:
-        conv = [a.ctypes.data_as(t) if isinstance(a, np.ndarray) else a for a, t in zip(args, argtypes)]
-        return fn(*conv)
+        return fn(*[a.ctypes.data if isinstance(a, np.ndarray) else a for a in args])
 
     def check(args: list[Any], code: int, what: str) -> None:
         sentinel = [a.copy() if isinstance(a, np.ndarray) else None for a in args]

@@ -1,4 +1,5 @@
-"""Specific checks of the C backend's NN kernels (``csrc/nn_*.c`` through ``axiom._core._nn``).
+"""Specific checks of the NN kernels of every library: C (``csrc/nn_*.c`` through ``axiom._core._nn``),
+Rust and Zig (through ctypes); each test runs once per library (``library_kind`` in ``conftest.py``).
 
 The op table (``test_op_table.py``) fuzzes every op; this file checks what fuzzing samples
 poorly: flash attention at block boundaries, with masks and causal alignment, against the
@@ -6,7 +7,8 @@ reference and PyTorch SDPA, and with long sequences in linear memory; the backwa
 (norms, pooling, softmax, every activation, flash-attention backward) against PyTorch
 autograd in float64; the SIMD math
 of the activations and of their derivatives on dense grids, in ulps; results that do not
-depend on the number of OpenMP threads; errors, dtypes and fallbacks of the Python layer.
+depend on the number of threads (OpenMP in C, std threads in Rust and Zig); errors, dtypes and
+fallbacks of the Python layer.
 """
 
 from __future__ import annotations
@@ -24,28 +26,21 @@ import numpy as np
 import pytest
 
 from axiom.backends import ACTIVATIONS, FallbackWarning, ReferenceBackend, abi
-from axiom.backends.c_kernels import ACTIVATION_CODES, C_NN_OPS, NNKernels
+from axiom.backends.c_kernels import ACTIVATION_CODES, C_NN_OPS
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-REQUIRE_NATIVE = os.environ.get("AXIOM_REQUIRE_NATIVE", "") == "1"
 REF = ReferenceBackend()
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 
-@pytest.fixture(scope="module")
-def be():  # noqa: ANN201 - CBackend, imported lazily so a missing build skips
-    try:
-        from axiom.backends.native import CBackend
-
-        backend = CBackend()
-        NNKernels().missing("softmax") is None or pytest.skip("axiom._core._nn is not built")
-        return backend
-    except (ImportError, OSError) as e:
-        if REQUIRE_NATIVE:
-            pytest.fail(f"the C backend is not built: {e}")
-        pytest.skip(f"the C backend is not built: {e}")
+@pytest.fixture(scope="session")
+def be(native):  # noqa: ANN001, ANN201 - the NativeBackend under test (conftest.py: C, Rust, Zig)
+    missing = native.nn_kernels.missing("softmax")  # the C library's Cython module axiom._core._nn
+    if missing:
+        (pytest.fail if os.environ.get("AXIOM_REQUIRE_NATIVE") == "1" else pytest.skip)(missing)
+    return native
 
 
 def t(a: np.ndarray) -> torch.Tensor:
@@ -493,7 +488,7 @@ def test_activation_backward_shapes_layouts_and_dtypes(be) -> None:  # noqa: ANN
     # in place through the kernel: dx may be dy
     xs, gs = rng.standard_normal(37).astype(np.float32), rng.standard_normal(37).astype(np.float32)
     want = be.activation_backward(gs, xs, "elu", 0.5)
-    NNKernels()("activation_backward", gs.dtype, gs, xs, gs, gs.size, ACTIVATION_CODES["elu"], 0.5)
+    be.nn_kernels("activation_backward", gs.dtype, gs, xs, gs, gs.size, ACTIVATION_CODES["elu"], 0.5)
     np.testing.assert_array_equal(gs, want)
 
 
@@ -507,10 +502,11 @@ def test_activation_backward_bad_arguments(be) -> None:  # noqa: ANN001
         be.activation_backward(x, [0.0], "relu")
     with pytest.raises(TypeError, match="activation_backward: grad_out has dtype complex128"):
         be.activation_backward(x.astype(complex), x, "relu")
-    with pytest.raises(ValueError, match="activation_backward_f32: dx has 5 elements, the sizes need 6"):
-        NNKernels()("activation_backward", x.dtype, x, x, np.zeros(5, np.float32), 6, 0, 0.0)
+    if be.kind == "c" and be.kernel_lib is None:  # the Cython layer checks buffer sizes too
+        with pytest.raises(ValueError, match="activation_backward_f32: dx has 5 elements, the sizes need 6"):
+            be.nn_kernels("activation_backward", x.dtype, x, x, np.zeros(5, np.float32), 6, 0, 0.0)
     with pytest.raises(abi.KernelArgumentError, match="axiom_activation_backward_f64 returned AXIOM_ERR_SIZE"):
-        NNKernels()("activation_backward", np.dtype(np.float64), None, None, None, 0, len(ACTIVATIONS), 0.0)
+        be.nn_kernels("activation_backward", np.dtype(np.float64), None, None, None, 0, len(ACTIVATIONS), 0.0)
 
 
 def test_autograd_uses_the_native_activation_gradient(be) -> None:  # noqa: ANN001
@@ -676,13 +672,12 @@ def test_attention_backward_broadcast_dims_layouts_and_errors(be) -> None:  # no
         be.attention_backward(g, q, k[..., :3], v, False, 0.5)
     with pytest.raises(ValueError, match=r"attention_backward: mask has shape \(4,\); expected it to broadcast"):
         be.attention_backward(g, q, k, v, False, 0.5, np.zeros(4))
-    path = abi.built_library_path("c")  # the ctypes path runs the same kernel
-    from axiom.backends.native import CBackend
+    if be.kind == "c":  # the ctypes path runs the same kernel
+        from axiom.backends.native import CBackend
 
-    for a, w in zip(
-        CBackend(path).attention_backward(g, q, k, v, True, 0.5), be.attention_backward(g, q, k, v, True, 0.5)
-    ):
-        np.testing.assert_array_equal(a, w)
+        by_path = CBackend(abi.built_library_path("c")).attention_backward(g, q, k, v, True, 0.5)
+        for a, w in zip(by_path, be.attention_backward(g, q, k, v, True, 0.5)):
+            np.testing.assert_array_equal(a, w)
 
 
 def test_autograd_uses_the_native_attention_gradient(be) -> None:  # noqa: ANN001
@@ -708,8 +703,8 @@ def test_autograd_uses_the_native_attention_gradient(be) -> None:  # noqa: ANN00
 THREADS_SCRIPT = textwrap.dedent(
     """
     import numpy as np, sys
-    from axiom.backends.native import CBackend
-    be = CBackend()
+    from axiom.backends import native
+    be = getattr(native, sys.argv[2])()
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((2, 4, 300, 64)).astype(np.float32) for _ in range(3))
     x = rng.standard_normal((600, 2000)).astype(np.float32)
@@ -731,11 +726,14 @@ THREADS_SCRIPT = textwrap.dedent(
 
 
 def test_results_do_not_depend_on_thread_count(be, tmp_path) -> None:  # noqa: ANN001
+    """1 and 2 threads (``OMP_NUM_THREADS``, read by C's OpenMP and by Rust and Zig) give the same bits."""
     files = {}
     for threads in (1, 2):
         files[threads] = tmp_path / f"t{threads}.npz"
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-        subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(files[threads])], check=True, env=env, timeout=120)
+        env.pop("AXIOM_NUM_THREADS", None)
+        cmd = [sys.executable, "-c", THREADS_SCRIPT, str(files[threads]), type(be).__name__]
+        subprocess.run(cmd, check=True, env=env, timeout=180)
     one, two = np.load(files[1]), np.load(files[2])
     for key in one.files:
         if key == "dgamma":  # a sum over rows: per-thread partial sums change the order
@@ -790,20 +788,24 @@ def test_errors_name_the_op_and_shapes(be) -> None:  # noqa: ANN001
         be.layernorm_backward(x[0], x, None, 1e-5, 1)
 
 
-def test_kernel_codes_become_exceptions() -> None:
-    kernels = NNKernels()
-    if kernels.missing("softmax"):
-        pytest.skip(kernels.missing("softmax"))
+def test_kernel_codes_become_exceptions(be) -> None:  # noqa: ANN001
+    kernels = be.nn_kernels
     x = np.zeros(4, np.float32)
     with pytest.raises(abi.KernelArgumentError, match="axiom_softmax_f32 returned AXIOM_ERR_SIZE"):
         kernels("softmax", x.dtype, x, x, 1, 4, 1, 7)  # log must be 0 or 1
-    with pytest.raises(ValueError, match="softmax_f32: x has 4 elements, the sizes need 8"):
-        kernels("softmax", x.dtype, x, x, 2, 4, 1, 0)  # the Cython layer never lets a kernel overrun
+    if be.kernel_lib is not None:  # ctypes passes NULL through (Cython refuses None itself)
+        with pytest.raises(abi.KernelArgumentError, match="axiom_softmax_f64 returned AXIOM_ERR_NULL"):
+            kernels("softmax", np.dtype(np.float64), None, None, 1, 4, 1, 0)
+    else:
+        with pytest.raises(ValueError, match="softmax_f32: x has 4 elements, the sizes need 8"):
+            kernels("softmax", x.dtype, x, x, 2, 4, 1, 0)  # the Cython layer never lets a kernel overrun
 
 
-def test_ctypes_path_runs_the_same_kernels() -> None:
+def test_ctypes_path_runs_the_same_kernels(get_native) -> None:  # noqa: ANN001
+    """``CBackend(path)``: the C library through ctypes gives the bits Cython gives."""
     from axiom.backends.native import CBackend
 
+    get_native("c")  # skip / fail when the C library is not built
     path = abi.built_library_path("c")
     by_path, by_module = CBackend(path), CBackend()
     x = np.random.default_rng(9).standard_normal((3, 7, 5, 4)).astype(np.float32)
@@ -812,18 +814,3 @@ def test_ctypes_path_runs_the_same_kernels() -> None:
                      ("attention", (x, x, x, True, 0.5))]:  # fmt: skip
         np.testing.assert_array_equal(getattr(by_path, op)(*args), getattr(by_module, op)(*args), err_msg=op)
     assert not by_path.fallbacks
-
-
-def test_library_without_nn_kernels_falls_back_loudly() -> None:
-    from axiom.backends.native import CBackend
-
-    try:
-        zig = abi.built_library_path("zig")
-    except ImportError:
-        pytest.skip("the Zig library is not built")
-    be = CBackend(zig)  # matmul from Zig, no NN symbols there
-    x = np.zeros((2, 3), np.float32)
-    with pytest.warns(FallbackWarning, match="does not export axiom_softmax_f32"):
-        y = be.softmax(x, -1)
-    np.testing.assert_allclose(y, 1 / 3)
-    assert "softmax" in be.fallbacks

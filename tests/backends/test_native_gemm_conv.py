@@ -1,4 +1,8 @@
-"""The C GEMM and NHWC conv2d kernels (csrc/gemm.c, csrc/conv.c) and their backward passes.
+"""The GEMM and NHWC conv2d kernels of every library (C, Rust, Zig) and their backward passes.
+
+The C kernels are ``csrc/gemm.c`` and ``csrc/conv.c``; the Rust and Zig libraries implement
+the same ABI (``csrc/axiom_kernels.h``), so every test runs once per library (the
+``library_kind`` fixture of ``conftest.py``: the ``be`` backend and the ``lib`` ctypes library).
 
 Oracles: float64 / long-double NumPy (a plain sum of products where NaN/Inf matter), the
 NumPy reference backend, :mod:`axiom.backends.reference_grad` and PyTorch (autograd). Finite
@@ -6,7 +10,8 @@ results must lie within the worst-case rounding bound of a length-k dot product 
 summation order, with or without FMA: ``|out - ref| <= (k + 2) * u * (|a| @ |b|)`` (``u`` the
 unit roundoff of the output dtype), where ``|a| @ |b|`` becomes the same operation on absolute
 values for convolutions and gradients. Every micro-kernel level this CPU has (portable C,
-AVX2, AVX-512) is exercised: tests parametrized by ``isa`` cap the level with ``set_cpu_features``.
+AVX2, AVX-512) of every library is exercised: tests parametrized by ``isa`` cap the level with
+the backend's ``set_cpu_features`` (skipped where the CPU or the library lacks the level).
 
 A kernel library that is not built is skipped, unless ``AXIOM_REQUIRE_NATIVE=1``.
 """
@@ -28,70 +33,48 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from axiom.backends import FallbackWarning, ReferenceBackend, abi, reference_grad
-from axiom.backends.native import (
-    C_EXTENSION_SIGNATURES,
-    CPU_FEATURE_LEVELS,
-    CBackend,
-    Conv2dShape,
-    conv2d_output_shape,
-    cpu_features,
-    load_c_extensions,
-    set_cpu_features,
-)
+from axiom.backends.abi import Conv2dShape
+from axiom.backends.native import CPU_FEATURE_LEVELS, CBackend, NativeBackend, conv2d_output_shape
 
 REQUIRE_NATIVE = os.environ.get("AXIOM_REQUIRE_NATIVE", "") == "1"
 REF = np.longdouble
 NO_PAD = ((0, 0), (0, 0))
+LEVELS = CPU_FEATURE_LEVELS
 
 
-def _unavailable(err: Exception) -> None:
-    msg = f"the C kernels are not built: {err}"
-    if REQUIRE_NATIVE:
-        pytest.fail(f"{msg} (AXIOM_REQUIRE_NATIVE=1)")
-    pytest.skip(msg)
+@pytest.fixture(scope="session")
+def be(native: NativeBackend) -> NativeBackend:
+    """The backend of the library under test (``conftest.py``: once per C, Rust, Zig)."""
+    return native
 
 
-@pytest.fixture(scope="module")
-def be() -> CBackend:
-    try:
-        return CBackend()
-    except (ImportError, OSError) as e:
-        _unavailable(e)
-        raise
+@pytest.fixture(scope="session")
+def lib(kernel_lib: ctypes.CDLL) -> ctypes.CDLL:
+    """The library under test through ctypes (``abi.SIGNATURES`` applied: arrays as addresses)."""
+    return kernel_lib
 
 
-@pytest.fixture(scope="module")
-def lib() -> ctypes.CDLL:
-    try:
-        lib = load_c_extensions(abi.built_library_path("c"))
-    except (ImportError, OSError) as e:
-        _unavailable(e)
-        raise
-    assert lib is not None, "the C library lacks the GEMM / conv extension symbols"
-    return lib
+def supported_levels(be: NativeBackend) -> list[str]:
+    """The micro-kernel levels this CPU and this library support."""
+    return list(CPU_FEATURE_LEVELS[: be._ext.cpu_isa_supported() + 1])
 
 
-def _supported_levels() -> list[str]:
-    try:
-        from axiom._core import _kernels
-
-        return list(CPU_FEATURE_LEVELS[: _kernels.cpu_isa_supported() + 1])
-    except ImportError:
-        return ["generic"]
+_CAPPED: set[NativeBackend] = set()
 
 
-LEVELS = _supported_levels()
+def use_level(be: NativeBackend, level: str) -> None:
+    """Cap ``be``'s micro-kernels at ``level`` for this test (reset after it); skip if unsupported."""
+    if level not in supported_levels(be):
+        pytest.skip(f"{be.name}: level {level!r} is not supported here (best: {supported_levels(be)[-1]})")
+    _CAPPED.add(be)
+    assert be.set_cpu_features(level) == level
 
 
-def use_level(level: str) -> None:
-    """Cap the micro-kernels at ``level`` for the rest of this test (reset after the module)."""
-    assert set_cpu_features(level) == level
-
-
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True)
 def _reset_level() -> Iterator[None]:
     yield
-    set_cpu_features(None)
+    while _CAPPED:
+        _CAPPED.pop().set_cpu_features(None)
 
 
 # -- bounds ---------------------------------------------------------------------------------------
@@ -157,8 +140,8 @@ DTYPES = st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)])
 
 @pytest.mark.parametrize("isa", LEVELS)
 @given(data=st.data(), m=st.integers(0, 300), k=st.integers(0, 300), n=st.integers(0, 300), dtype=DTYPES)
-def test_matmul_odd_sizes_and_layouts(isa: str, be: CBackend, data: st.DataObject, m: int, k: int, n: int, dtype):  # type: ignore[no-untyped-def]
-    use_level(isa)
+def test_matmul_odd_sizes_and_layouts(isa: str, be: NativeBackend, data: st.DataObject, m: int, k: int, n: int, dtype):  # type: ignore[no-untyped-def]
+    use_level(be, isa)
     a = data.draw(arrays((m, k), dtype), label="a")
     b = data.draw(arrays((k, n), dtype), label="b")
     out = be.matmul(a, b)
@@ -169,8 +152,8 @@ def test_matmul_odd_sizes_and_layouts(isa: str, be: CBackend, data: st.DataObjec
 
 @pytest.mark.parametrize("isa", LEVELS)
 @pytest.mark.parametrize(("m", "k", "n"), [(1000, 1001, 999), (1031, 64, 1), (1, 2000, 1000), (3, 1500, 517)])
-def test_matmul_large(isa: str, be: CBackend, m: int, k: int, n: int) -> None:
-    use_level(isa)
+def test_matmul_large(isa: str, be: NativeBackend, m: int, k: int, n: int) -> None:
+    use_level(be, isa)
     rng = np.random.default_rng(m + k + n)
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((n, k), dtype=np.float32).T  # transposed view: read with a transpose flag
@@ -180,8 +163,8 @@ def test_matmul_large(isa: str, be: CBackend, m: int, k: int, n: int) -> None:
 
 @pytest.mark.parametrize("isa", LEVELS)
 @given(data=st.data(), m=st.integers(1, 24), k=st.integers(1, 40), n=st.integers(1, 40), dtype=DTYPES)
-def test_matmul_propagates_nan_and_inf(isa: str, be: CBackend, data: st.DataObject, m: int, k: int, n: int, dtype):  # type: ignore[no-untyped-def]
-    use_level(isa)
+def test_matmul_propagates_nan_and_inf(isa: str, be: NativeBackend, data: st.DataObject, m: int, k: int, n: int, dtype):  # type: ignore[no-untyped-def]
+    use_level(be, isa)
     a = data.draw(arrays((m, k), dtype, specials=True), label="a")
     b = data.draw(arrays((k, n), dtype, specials=True), label="b")
     with np.errstate(invalid="ignore"):
@@ -191,8 +174,8 @@ def test_matmul_propagates_nan_and_inf(isa: str, be: CBackend, data: st.DataObje
 
 @pytest.mark.parametrize("isa", LEVELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_zero_times_inf_is_nan_in_every_tile_position(isa: str, be: CBackend, dtype: type) -> None:
-    use_level(isa)
+def test_zero_times_inf_is_nan_in_every_tile_position(isa: str, be: NativeBackend, dtype: type) -> None:
+    use_level(be, isa)
     for m, k, n in [(1, 1, 1), (13, 3, 33), (29, 300, 70), (7, 600, 5)]:
         a = np.zeros((m, k), dtype)
         b = np.ones((k, n), dtype)
@@ -210,7 +193,7 @@ def test_zero_times_inf_is_nan_in_every_tile_position(isa: str, be: CBackend, dt
     n=st.integers(0, 20),
     dtype=DTYPES,
 )
-def test_batched_broadcast_matches_numpy(be: CBackend, data: st.DataObject, batch_a, batch_b, m, k, n, dtype):  # type: ignore[no-untyped-def]
+def test_batched_broadcast_matches_numpy(be: NativeBackend, data: st.DataObject, batch_a, batch_b, m, k, n, dtype):  # type: ignore[no-untyped-def]
     a = data.draw(arrays((*batch_a, m, k), dtype), label="a")
     b = data.draw(arrays((*batch_b, k, n), dtype), label="b")
     out = be.matmul(a, b)
@@ -218,7 +201,7 @@ def test_batched_broadcast_matches_numpy(be: CBackend, data: st.DataObject, batc
     assert_close(out, ref, np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64)), k, "batched")
 
 
-def test_batch_zero_one_dimensional_and_mixed_dtypes(be: CBackend) -> None:
+def test_batch_zero_one_dimensional_and_mixed_dtypes(be: NativeBackend) -> None:
     assert be.matmul(np.ones((0, 3, 4), np.float32), np.ones((4, 5), np.float32)).shape == (0, 3, 5)
     assert be.matmul(np.ones((2, 0, 4), np.float32), np.ones((2, 4, 5), np.float32)).shape == (2, 0, 5)
     assert (be.matmul(np.ones((2, 3, 0), np.float32), np.ones((0, 5), np.float32)) == 0).all()
@@ -232,9 +215,8 @@ def test_batch_zero_one_dimensional_and_mixed_dtypes(be: CBackend) -> None:
     np.testing.assert_array_equal(be.matmul(row, np.eye(3, dtype=np.float32)), row)
 
 
-def test_gemm_alpha_beta_and_batch_strides(be: CBackend) -> None:
-    from axiom._core import _kernels
-
+def test_gemm_alpha_beta_and_batch_strides(be: NativeBackend) -> None:
+    _kernels = be._ext  # the Cython module for C, LibraryKernels (ctypes) for Rust and Zig
     rng = np.random.default_rng(0)
     a = rng.standard_normal((3, 7, 5))
     b = rng.standard_normal((1, 5, 9))
@@ -251,7 +233,7 @@ def test_gemm_alpha_beta_and_batch_strides(be: CBackend) -> None:
         _kernels.gemm_batched(a, b, c)
 
 
-def test_threads_are_safe(be: CBackend) -> None:
+def test_threads_are_safe(be: NativeBackend) -> None:
     rng = np.random.default_rng(1)
     pairs = [(rng.standard_normal((97, 120)), rng.standard_normal((120, 33))) for _ in range(8)]
     results: list[np.ndarray | None] = [None] * len(pairs)
@@ -272,33 +254,53 @@ def test_threads_are_safe(be: CBackend) -> None:
 # -- CPU feature dispatch -------------------------------------------------------------------------
 
 
-def test_cpu_feature_levels(be: CBackend) -> None:
-    levels = _supported_levels()
-    assert cpu_features() == levels[-1] or os.environ.get("AXIOM_CPU_FEATURES")
+def test_cpu_feature_levels(be: NativeBackend, lib: ctypes.CDLL) -> None:
+    levels = supported_levels(be)
+    assert lib.axiom_cpu_isa_supported() == len(levels) - 1
+    assert be.cpu_features() == levels[-1] or os.environ.get("AXIOM_CPU_FEATURES")
+    _CAPPED.add(be)
     for level in CPU_FEATURE_LEVELS:
         expected = level if level in levels else levels[-1]
-        assert set_cpu_features(level) == expected
-    assert set_cpu_features(None) in levels
+        assert be.set_cpu_features(level) == expected
+        assert lib.axiom_cpu_isa() == CPU_FEATURE_LEVELS.index(expected)
+    assert be.set_cpu_features(None) in levels
     with pytest.raises(ValueError, match="unknown CPU feature level 'sse9'"):
-        set_cpu_features("sse9")
+        be.set_cpu_features("sse9")
+
+
+def test_module_level_cpu_features_are_the_c_librarys() -> None:
+    from axiom.backends.native import cpu_features, set_cpu_features
+
+    try:
+        old = cpu_features()
+    except ImportError as e:
+        if REQUIRE_NATIVE:
+            pytest.fail(f"the C kernels are not built: {e}")
+        pytest.skip(f"the C kernels are not built: {e}")
+    try:
+        assert set_cpu_features("generic") == "generic" == CBackend().cpu_features()
+    finally:
+        assert set_cpu_features(None) == old
 
 
 @pytest.mark.parametrize("level", ["generic", "avx2"])
-def test_env_var_caps_the_level(level: str, be: CBackend) -> None:
-    code = "from axiom.backends.native import cpu_features; print(cpu_features())"
+def test_env_var_caps_the_level(level: str, be: NativeBackend) -> None:
+    """``AXIOM_CPU_FEATURES`` caps the default level of every library (read once, at load time)."""
+    code = f"from axiom.backends.native import {type(be).__name__} as B; print(B().cpu_features())"
     env = {**os.environ, "AXIOM_CPU_FEATURES": level}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    expected = level if level in _supported_levels() else _supported_levels()[-1]
+    expected = level if level in supported_levels(be) else supported_levels(be)[-1]
     assert out.stdout.strip() == expected
 
 
-def test_two_openmp_threads_give_the_same_results(be: CBackend) -> None:
-    """Above the work threshold the kernels split work across OpenMP threads."""
-    code = """
+def test_two_threads_give_the_same_results(be: NativeBackend) -> None:
+    """Above the work threshold the kernels split work across threads (OpenMP in C, std threads in
+    Rust and Zig, all reading ``OMP_NUM_THREADS`` when ``AXIOM_NUM_THREADS`` is unset)."""
+    code = f"""
 import numpy as np
-from axiom.backends.native import CBackend
+from axiom.backends.native import {type(be).__name__} as Backend
 from axiom.backends import reference_grad as rg
-be, rng = CBackend(), np.random.default_rng(0)
+be, rng = Backend(), np.random.default_rng(0)
 a, b = rng.standard_normal((300, 301)), rng.standard_normal((301, 299))
 assert np.allclose(be.matmul(a, b), a @ b, rtol=1e-12, atol=1e-9)
 assert np.allclose(be.matmul(a[:5], b), a[:5] @ b, rtol=1e-12, atol=1e-9)
@@ -315,6 +317,7 @@ for stride, pad, groups, cin, cout, hw in [(1, 1, 1, 16, 32, 24), (2, 0, 2, 32, 
 print("ok")
 """
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    env.pop("AXIOM_NUM_THREADS", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
@@ -329,7 +332,7 @@ print("ok")
     ),
     dtype=DTYPES,
 )
-def test_matmul_backward_matches_reference(be: CBackend, data: st.DataObject, case, dtype) -> None:  # type: ignore[no-untyped-def]
+def test_matmul_backward_matches_reference(be: NativeBackend, data: st.DataObject, case, dtype) -> None:  # type: ignore[no-untyped-def]
     a_shape, b_shape = case
     a = data.draw(arrays(a_shape, dtype), label="a")
     b = data.draw(arrays(b_shape, dtype), label="b")
@@ -343,7 +346,7 @@ def test_matmul_backward_matches_reference(be: CBackend, data: st.DataObject, ca
     assert_close(gb, rb, sb, reduce, "d b")
 
 
-def test_matmul_backward_matches_torch_autograd(be: CBackend) -> None:
+def test_matmul_backward_matches_torch_autograd(be: NativeBackend) -> None:
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
     for a_shape, b_shape in [((8, 33, 17), (17, 9)), ((2, 1, 5, 6), (3, 6, 4)), ((7,), (7, 2))]:
@@ -398,8 +401,8 @@ def conv_bound_scale(x, w, bias, *params) -> np.ndarray:  # type: ignore[no-unty
 
 @pytest.mark.parametrize("isa", LEVELS)
 @given(case=conv_cases())
-def test_conv2d_matches_reference(isa: str, be: CBackend, case) -> None:  # type: ignore[no-untyped-def]
-    use_level(isa)
+def test_conv2d_matches_reference(isa: str, be: NativeBackend, case) -> None:  # type: ignore[no-untyped-def]
+    use_level(be, isa)
     x, w, bias, *params = case
     y = be.conv2d(x, w, bias, *params)
     assert y.dtype == x.dtype and y.shape == conv2d_output_shape(x.shape, w.shape, *params)
@@ -412,8 +415,8 @@ def test_conv2d_matches_reference(isa: str, be: CBackend, case) -> None:  # type
 
 @pytest.mark.parametrize("isa", LEVELS)
 @given(case=conv_cases(max_hw=9))
-def test_conv2d_backward_matches_reference(isa: str, be: CBackend, case) -> None:  # type: ignore[no-untyped-def]
-    use_level(isa)
+def test_conv2d_backward_matches_reference(isa: str, be: NativeBackend, case) -> None:  # type: ignore[no-untyped-def]
+    use_level(be, isa)
     x, w, _, *params = case
     out_shape = conv2d_output_shape(x.shape, w.shape, *params)
     g = np.random.default_rng(x.size + w.size).standard_normal(out_shape).astype(x.dtype)
@@ -444,7 +447,7 @@ TORCH_CASES = [
 
 @pytest.mark.parametrize("case", TORCH_CASES, ids=lambda c: "N{}_{}->{}_{}x{}_k{}_s{}_g{}".format(*c[:6], c[6], c[9]))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv2d_and_gradients_match_torch(be: CBackend, case, dtype) -> None:  # type: ignore[no-untyped-def]
+def test_conv2d_and_gradients_match_torch(be: NativeBackend, case, dtype) -> None:  # type: ignore[no-untyped-def]
     torch = pytest.importorskip("torch")
     n, cin, cout, h, w, k, stride, padding, dilation, groups = case
     rng = np.random.default_rng(7)
@@ -474,7 +477,7 @@ def test_conv2d_and_gradients_match_torch(be: CBackend, case, dtype) -> None:  #
         assert dx.shape == x.shape and (dw == 0).all() and (db == 0).all()
 
 
-def test_conv2d_propagates_nan_and_inf(be: CBackend) -> None:
+def test_conv2d_propagates_nan_and_inf(be: NativeBackend) -> None:
     x = np.ones((1, 6, 6, 3), np.float32)
     x[0, 2, 2, 1] = np.inf
     w = np.zeros((3, 3, 3, 4), np.float32)  # zero weights: 0 * Inf = NaN wherever the Inf is read
@@ -487,7 +490,7 @@ def test_conv2d_propagates_nan_and_inf(be: CBackend) -> None:
     assert (y[0, :1, :, 1] == 0).all() and (y[0, 4:, :, 1] == 0).all()
 
 
-def test_conv2d_input_dtypes_and_layouts(be: CBackend) -> None:
+def test_conv2d_input_dtypes_and_layouts(be: NativeBackend) -> None:
     rng = np.random.default_rng(5)
     x = np.asfortranarray(rng.standard_normal((2, 7, 6, 4))).astype(np.float32)[:, ::-1]  # non-contiguous view
     w = rng.standard_normal((3, 3, 4, 5))  # float64 weights: computed in float64, returned as x's float32
@@ -497,9 +500,9 @@ def test_conv2d_input_dtypes_and_layouts(be: CBackend) -> None:
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
-def test_low_precision_computes_in_float32_and_integers_fall_back(be: CBackend) -> None:
+def test_low_precision_computes_in_float32_and_integers_fall_back(fresh_native) -> None:  # type: ignore[no-untyped-def]
     ml_dtypes = pytest.importorskip("ml_dtypes")
-    fresh = CBackend()
+    fresh = fresh_native()
     for dtype in (np.float16, ml_dtypes.bfloat16):
         x = np.ones((1, 4, 4, 2), dtype)
         w = np.ones((3, 3, 2, 3), dtype)
@@ -534,7 +537,7 @@ def test_low_precision_computes_in_float32_and_integers_fall_back(be: CBackend) 
         (((1, 5, 5, 3), (3, 3, 3, 4), None, (1, 1), NO_PAD, (1, 1), 0), ValueError, "groups must be >= 1"),
     ],
 )
-def test_conv2d_argument_errors(be: CBackend, args, error, match) -> None:  # type: ignore[no-untyped-def]
+def test_conv2d_argument_errors(be: NativeBackend, args, error, match) -> None:  # type: ignore[no-untyped-def]
     x_shape, w_shape, b_shape, *rest = args
     params = [(1, 1), NO_PAD, (1, 1), 1]
     params[: len(rest)] = rest
@@ -544,7 +547,7 @@ def test_conv2d_argument_errors(be: CBackend, args, error, match) -> None:  # ty
         be.conv2d(x, w, bias, *params)
 
 
-def test_backward_argument_errors(be: CBackend) -> None:
+def test_backward_argument_errors(be: NativeBackend) -> None:
     w = np.ones((3, 3, 2, 4), np.float32)
     with pytest.raises(ValueError, match="grad_out has shape \\(1, 3, 3, 4\\); expected \\(1, 2, 2, 4\\)"):
         be.conv2d_backward_input(np.ones((1, 3, 3, 4), np.float32), w, (1, 4, 4, 2), (1, 1), NO_PAD, (1, 1), 1)
@@ -559,10 +562,11 @@ def _ptr(a: np.ndarray | None) -> int | None:
     return None if a is None else a.ctypes.data
 
 
-def test_extension_symbols_are_exported(lib: ctypes.CDLL) -> None:
-    for symbol in C_EXTENSION_SIGNATURES:
-        assert hasattr(lib, symbol), symbol
-    assert lib.axiom_set_cpu_isa(3) == abi.ERR_SIZE and lib.axiom_set_cpu_isa(-2) == abi.ERR_SIZE
+def test_set_cpu_isa_rejects_bad_levels(lib: ctypes.CDLL) -> None:
+    before = lib.axiom_cpu_isa()
+    for bad in (3, -2, 2**31 - 1, -(2**31)):
+        assert lib.axiom_set_cpu_isa(bad) == abi.ERR_SIZE, bad
+    assert lib.axiom_cpu_isa() == before  # a refused level changes nothing
     assert lib.axiom_cpu_isa() <= lib.axiom_cpu_isa_supported()
 
 
@@ -646,13 +650,10 @@ def test_conv_bad_arguments_return_codes(lib: ctypes.CDLL, sfx: str) -> None:
     assert (dw == 0).all() and (db == 0).all()  # a sum over no pixels is written as zeros
 
 
-def test_ctypes_backend_runs_conv_natively() -> None:
-    try:
-        path = abi.built_library_path("c")
-    except ImportError as e:
-        _unavailable(e)
-        return
-    be = CBackend(path)
+def test_ctypes_backend_runs_conv_natively(get_native) -> None:  # type: ignore[no-untyped-def]
+    """``CBackend(path)``: the C library through ctypes (LibraryKernels) gives what Cython gives."""
+    get_native("c")  # skip / fail if the C library is not built
+    be = CBackend(abi.built_library_path("c"))
     x = np.random.default_rng(2).standard_normal((2, 6, 5, 4)).astype(np.float32)
     w = np.random.default_rng(3).standard_normal((3, 2, 2, 6)).astype(np.float32)
     args = ((2, 1), ((1, 1), (0, 1)), (1, 2), 2)
