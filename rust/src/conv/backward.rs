@@ -150,25 +150,23 @@ pub unsafe fn weight<T: Elem>(d: &Dims, x: *const T, dy: *const T, dw: *mut T, d
     }
     let koff: *const isize = koff_table(d)?;
     if threads > 1 && d.n >= threads as isize {
-        // images split across threads, one partial dw each, summed at the end
+        // images split into a few chunks per thread (a spawned worker starts late; the others
+        // take its chunks meanwhile), one partial dw each, summed at the end
+        let chunks = (d.n as usize).min(4 * threads);
         let nwt = d.nwt as usize;
         let mut part: Vec<T> = Vec::new();
-        part.try_reserve_exact(threads * nwt).map_err(|_| NoMem)?;
-        part.resize(threads * nwt, T::ZERO);
+        part.try_reserve_exact(chunks * nwt).map_err(|_| NoMem)?;
+        part.resize(chunks * nwt, T::ZERO);
         let shared = Shared((x, dy, part.as_mut_ptr(), koff));
-        par_try(threads, |t| {
+        par_try(chunks, |t| {
             let (x, dy, part, koff) = shared.get();
-            let nt = threads as isize;
+            let nt = chunks as isize;
             let (i0, i1) = (d.n * t as isize / nt, d.n * (t as isize + 1) / nt);
-            // an empty range keeps its zeros
-            if i1 > i0 {
-                weight_grad_images(d, x, dy, part.add(t * nwt), i0, i1, koff, false, 1)?;
-            }
-            Ok(())
+            weight_grad_images(d, x, dy, part.add(t * nwt), i0, i1, koff, false, 1)
         })?;
         let dw = out(dw, d.nwt);
         dw.copy_from_slice(&part[..nwt]);
-        for u in 1..threads {
+        for u in 1..chunks {
             for (o, &p) in dw.iter_mut().zip(&part[u * nwt..(u + 1) * nwt]) {
                 *o += p;
             }
