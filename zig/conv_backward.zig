@@ -30,7 +30,7 @@ pub fn Weight(comptime T: type) type {
 
         pub fn run(d: *const Dims, x: ?[*]const T, dy: [*]const T, dw: ?[*]T, dbias: ?[*]T) Err!void {
             if (dbias) |db| {
-                if (d.cout > 0) try biasGrad(d, dy, db);
+                if (d.cout > 0) biasGrad(d, dy, db);
             }
             if (d.nwt == 0) return;
             const out = dw.?;
@@ -70,17 +70,29 @@ pub fn Weight(comptime T: type) type {
             try ctx.images(out, 0, d.n, threads);
         }
 
-        /// dbias[c] = sum of dy over n, out_h, out_w (accumulated in float64 like C).
-        fn biasGrad(d: *const Dims, dy: [*]const T, dbias: [*]T) Err!void {
-            const acc = std.heap.c_allocator.alloc(f64, d.cout) catch return error.OutOfMemory;
-            defer std.heap.c_allocator.free(acc);
-            @memset(acc, 0);
+        /// dbias[c] = sum of dy over n, out_h, out_w, accumulated in float64 like C (same
+        /// order: rows one after the other), CH channels at a time in registers.
+        fn biasGrad(d: *const Dims, dy: [*]const T, dbias: [*]T) void {
+            const CH = 16;
             const rows = d.ny / d.cout;
-            for (0..rows) |r| {
-                const g = dy + r * d.cout;
-                for (0..d.cout) |c| acc[c] += g[c];
+            var c0: usize = 0;
+            while (c0 < d.cout) : (c0 += CH) {
+                const cc = @min(d.cout - c0, CH);
+                var acc: [CH]f64 = @splat(0);
+                if (cc == CH) {
+                    var v: @Vector(CH, f64) = @splat(0);
+                    for (0..rows) |r| {
+                        const g: @Vector(CH, T) = dy[r * d.cout + c0 ..][0..CH].*;
+                        v += @as(@Vector(CH, f64), @floatCast(g));
+                    }
+                    acc = v;
+                } else {
+                    for (0..rows) |r| {
+                        for (0..cc) |c| acc[c] += dy[r * d.cout + c0 + c];
+                    }
+                }
+                for (0..cc) |c| dbias[c0 + c] = @floatCast(acc[c]);
             }
-            for (0..d.cout) |c| dbias[c] = @floatCast(acc[c]);
         }
 
         const Ctx = struct {
