@@ -138,21 +138,35 @@ unsafe fn mm<T: Real>(c: *mut T, ldc: usize, a: Mat<T>, b: Mat<T>, m: usize, n: 
 }
 
 /// `p[j] = exp(p[j] - shift)` for j < p.len() (p[j] - shift <= 0 or NaN); returns the sum.
+/// Two simple loops (the row is in L1): the exponentials vectorise best on their own, the sum
+/// keeps 8 partial sums.
 fn exp_row<T: Real>(p: &mut [T], shift: T) -> T {
+    for x in p.iter_mut() {
+        *x = (*x - shift).exp_neg();
+    }
     let mut sum = [T::ZERO; 8];
-    let mut chunks = p.chunks_exact_mut(8);
-    for ch in &mut chunks {
+    let (chunks, rest) = p.as_chunks::<8>();
+    for ch in chunks {
         for l in 0..8 {
-            ch[l] = (ch[l] - shift).exp_neg();
             sum[l] = sum[l] + ch[l];
         }
     }
-    let mut total = ((sum[0] + sum[4]) + (sum[1] + sum[5])) + ((sum[2] + sum[6]) + (sum[3] + sum[7]));
-    for x in chunks.into_remainder() {
-        *x = (*x - shift).exp_neg();
-        total = total + *x;
+    let total = ((sum[0] + sum[4]) + (sum[1] + sum[5])) + ((sum[2] + sum[6]) + (sum[3] + sum[7]));
+    rest.iter().fold(total, |t, &x| t + x)
+}
+
+/// The largest element of the row, NaN ignored (a NaN shows up through the sum of exp_row);
+/// -inf for an empty row. 8 partial maxima so the loop vectorises.
+fn row_max<T: Real>(row: &[T]) -> T {
+    let max = |m: T, x: T| if x > m { x } else { m };
+    let mut mx = [T::NEG_INF; 8];
+    let (chunks, rest) = row.as_chunks::<8>();
+    for ch in chunks {
+        for l in 0..8 {
+            mx[l] = max(mx[l], ch[l]);
+        }
     }
-    total
+    mx.into_iter().chain(rest.iter().copied()).fold(T::NEG_INF, max)
 }
 
 /// Per-head scratch, carved out of one allocation.
@@ -254,7 +268,7 @@ unsafe fn row_stats<T: Real>(p: &Problem<T>, h: &Head<T>, ws: &mut Scratch<T>, b
         scores(p, h, ws.kt, ws.s, br, bc, i0, j0);
         for i in 0..br {
             let row = &mut ws.s[i * BC..i * BC + bc];
-            let mx = row.iter().fold(T::NEG_INF, |m, &x| if x > m { x } else { m }); // NaN shows up through the sum
+            let mx = row_max(row);
             let m_new = if mx > ws.m[i] { mx } else { ws.m[i] };
             let shift = if m_new == T::NEG_INF { T::ZERO } else { m_new };
             let alpha = T::from_f64((ws.m[i] - shift).to_f64().exp());
