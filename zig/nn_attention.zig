@@ -30,11 +30,11 @@ const BC: usize = 96; // keys per block
 const MR: usize = 6; // keys (or value columns) per register tile
 
 export fn axiom_attention_f32(q: ?[*]const f32, k: ?[*]const f32, v: ?[*]const f32, mask: ?[*]const f32, out: ?[*]f32, batch: i64, heads: i64, lq: i64, lk: i64, d: i64, dv: i64, scale: f64, causal: c_int, mask_sb: i64, mask_sh: i64, mask_sq: i64, mask_sk: i64) c_int {
-    return attention(f32, q, k, v, mask, out, .{ batch, heads, lq, lk, d, dv }, scale, causal, .{ mask_sb, mask_sh, mask_sq, mask_sk });
+    return attentionFor(f32, q, k, v, mask, out, .{ batch, heads, lq, lk, d, dv }, scale, causal, .{ mask_sb, mask_sh, mask_sq, mask_sk });
 }
 
 export fn axiom_attention_f64(q: ?[*]const f64, k: ?[*]const f64, v: ?[*]const f64, mask: ?[*]const f64, out: ?[*]f64, batch: i64, heads: i64, lq: i64, lk: i64, d: i64, dv: i64, scale: f64, causal: c_int, mask_sb: i64, mask_sh: i64, mask_sq: i64, mask_sk: i64) c_int {
-    return attention(f64, q, k, v, mask, out, .{ batch, heads, lq, lk, d, dv }, scale, causal, .{ mask_sb, mask_sh, mask_sq, mask_sk });
+    return attentionFor(f64, q, k, v, mask, out, .{ batch, heads, lq, lk, d, dv }, scale, causal, .{ mask_sb, mask_sh, mask_sq, mask_sk });
 }
 
 /// batch, heads, lq, lk, d, dv
@@ -73,7 +73,8 @@ pub fn Mask(comptime T: type) type {
     };
 }
 
-fn attention(comptime T: type, q: ?[*]const T, k: ?[*]const T, v: ?[*]const T, mask: ?[*]const T, out: ?[*]T, s: Dims, scale: f64, causal: c_int, ms: [4]i64) c_int {
+/// axiom_attention_* for element type T (ms: the mask strides sb, sh, sq, sk).
+pub fn attentionFor(comptime T: type, q: ?[*]const T, k: ?[*]const T, v: ?[*]const T, mask: ?[*]const T, out: ?[*]T, s: Dims, scale: f64, causal: c_int, ms: [4]i64) c_int {
     const n = counts(T, s) orelse return abi.ERR_SIZE;
     if (!flagsOk(T, mask != null, s, causal, ms)) return abi.ERR_SIZE;
     if ((n[0] > 0 and q == null) or (n[1] > 0 and k == null) or (n[2] > 0 and v == null) or (n[3] > 0 and out == null))
@@ -337,4 +338,69 @@ fn Job(comptime T: type) type {
             }
         }
     };
+}
+
+/// Naive softmax(q k^T * scale + mask) v of one head (mask row-major lq x lk), for the tests.
+fn naive(comptime T: type, q: []const T, k: []const T, v: []const T, mask: []const T, out: []T, lq: usize, lk: usize, d: usize, dv: usize, scale: T, causal: bool) void {
+    for (0..lq) |i| {
+        var s: [64]T = undefined;
+        var mx: T = -std.math.inf(T);
+        for (0..lk) |j| {
+            var dot: T = 0;
+            for (0..d) |t| dot += q[i * d + t] * k[j * d + t];
+            s[j] = dot * scale + mask[i * lk + j];
+            if (causal and j + lq > i + lk) s[j] = -std.math.inf(T);
+            mx = @max(mx, s[j]);
+        }
+        var l: T = 0;
+        for (0..lk) |j| {
+            s[j] = @exp(s[j] - mx);
+            l += s[j];
+        }
+        for (0..dv) |c| {
+            var o: T = 0;
+            for (0..lk) |j| o += s[j] * v[j * dv + c];
+            out[i * dv + c] = o / l;
+        }
+    }
+}
+
+test "attention matches a naive softmax, with mask and causal" {
+    inline for (.{ f32, f64 }) |T| {
+        const lq = 13;
+        const lk = 21;
+        const d = 7;
+        const dv = 5;
+        var prng = std.Random.DefaultPrng.init(1);
+        const r = prng.random();
+        var q: [lq * d]T = undefined;
+        var k: [lk * d]T = undefined;
+        var v: [lk * dv]T = undefined;
+        var mask: [lq * lk]T = undefined;
+        for (&q) |*x| x.* = r.floatNorm(T);
+        for (&k) |*x| x.* = r.floatNorm(T);
+        for (&v) |*x| x.* = r.floatNorm(T);
+        for (&mask) |*x| x.* = r.floatNorm(T);
+        for (0..2) |causal| {
+            var got: [lq * dv]T = undefined;
+            var want: [lq * dv]T = undefined;
+            const rc = attentionFor(T, &q, &k, &v, &mask, &got, .{ 1, 1, lq, lk, d, dv }, 0.4, @intCast(causal), .{ 0, 0, lk, 1 });
+            try std.testing.expectEqual(abi.OK, rc);
+            naive(T, &q, &k, &v, &mask, &want, lq, lk, d, dv, 0.4, causal == 1);
+            for (got, want) |g, w| try std.testing.expectApproxEqAbs(w, g, 1e-5);
+        }
+    }
+}
+
+test "attention argument errors write nothing" {
+    var buf: [16]f32 = @splat(3);
+    const good: Dims = .{ 1, 1, 2, 2, 2, 2 };
+    try std.testing.expectEqual(abi.ERR_SIZE, attentionFor(f32, &buf, &buf, &buf, null, &buf, .{ 1, -1, 2, 2, 2, 2 }, 1, 0, @splat(0)));
+    try std.testing.expectEqual(abi.ERR_SIZE, attentionFor(f32, &buf, &buf, &buf, null, &buf, good, 1, 2, @splat(0)));
+    try std.testing.expectEqual(abi.ERR_SIZE, attentionFor(f32, &buf, &buf, &buf, &buf, &buf, good, 1, 0, .{ 0, 0, -1, 1 }));
+    try std.testing.expectEqual(abi.ERR_NULL, attentionFor(f32, null, &buf, &buf, null, &buf, good, 1, 0, @splat(0)));
+    for (buf) |x| try std.testing.expectEqual(@as(f32, 3), x);
+    // lk == 0: NaN rows
+    try std.testing.expectEqual(abi.OK, attentionFor(f32, &buf, null, null, null, buf[8..], .{ 1, 1, 2, 0, 2, 2 }, 1, 0, @splat(0)));
+    for (buf[8..12]) |x| try std.testing.expect(std.math.isNan(x));
 }

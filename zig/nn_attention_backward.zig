@@ -406,3 +406,35 @@ fn tile(comptime T: type, comptime mr: usize, comptime ta: bool, comptime acc: b
         Io.st(c + r * ldc + L, c1[r], n1);
     }
 }
+
+test "backward matches finite differences of the forward (f64, causal, mask)" {
+    const lq = 5;
+    const lk = 7;
+    const d = 3;
+    const dv = 4;
+    var prng = std.Random.DefaultPrng.init(3);
+    const r = prng.random();
+    var x: [lq * d + lk * d + lk * dv]f64 = undefined; // q, k, v
+    var g: [lq * dv]f64 = undefined;
+    var mask: [lq * lk]f64 = undefined;
+    for (&x) |*e| e.* = r.floatNorm(f64);
+    for (&g) |*e| e.* = r.floatNorm(f64);
+    for (&mask) |*e| e.* = r.floatNorm(f64);
+    const s: att.Dims = .{ 1, 1, lq, lk, d, dv };
+    const ms: [4]i64 = .{ 0, 0, lk, 1 };
+    var grad: [x.len]f64 = undefined;
+    const rc = backward(f64, .{ &g, &x, x[lq * d ..].ptr, x[lq * d + lk * d ..].ptr }, &mask, .{ &grad, grad[lq * d ..].ptr, grad[lq * d + lk * d ..].ptr }, s, 0.7, 1, ms);
+    try std.testing.expectEqual(abi.OK, rc);
+    for (0..x.len) |i| {
+        var loss: [2]f64 = undefined;
+        for (0..2) |side| {
+            var xp = x;
+            xp[i] += if (side == 0) 1e-6 else -1e-6;
+            var out: [lq * dv]f64 = undefined;
+            _ = att.attentionFor(f64, &xp, xp[lq * d ..].ptr, xp[lq * d + lk * d ..].ptr, &mask, &out, s, 0.7, 1, ms);
+            loss[side] = 0;
+            for (out, g) |o, w| loss[side] += o * w;
+        }
+        try std.testing.expectApproxEqAbs((loss[0] - loss[1]) / 2e-6, grad[i], 1e-6);
+    }
+}

@@ -183,3 +183,30 @@ fn rope(comptime T: type, x: ?[*]const T, positions: ?[*]const f64, y: ?[*]T, ou
     runChunks(&job, outer * seq > 1 and count >= nc.PAR_ELEMS, Job(T).rotateTask);
     return abi.OK;
 }
+
+test "rope rotates pairs by position angles and copies an odd last element" {
+    inline for (.{ f32, f64 }) |T| {
+        const d = 7;
+        var x: [2 * 3 * d]T = undefined;
+        for (&x, 0..) |*e, i| e.* = @floatFromInt(@as(i64, @intCast(i % 11)) - 5);
+        const pos = [3]f64{ 0, 1.5, -40 };
+        var y: [x.len]T = undefined;
+        try std.testing.expectEqual(abi.OK, rope(T, &x, &pos, &y, 2, 3, d, 100));
+        for (0..2 * 3) |row| {
+            const p = pos[row % 3];
+            for (0..3) |i| {
+                const a = p / std.math.pow(f64, 100, @as(f64, @floatFromInt(2 * i)) / d);
+                const x1: f64 = x[row * d + i];
+                const x2: f64 = x[row * d + 3 + i];
+                try std.testing.expectApproxEqAbs(x1 * @cos(a) - x2 * @sin(a), y[row * d + i], 1e-5);
+                try std.testing.expectApproxEqAbs(x2 * @cos(a) + x1 * @sin(a), y[row * d + 3 + i], 1e-5);
+            }
+            try std.testing.expectEqual(x[row * d + 6], y[row * d + 6]);
+        }
+        // in place gives the same
+        try std.testing.expectEqual(abi.OK, rope(T, &x, &pos, &x, 2, 3, d, 100));
+        try std.testing.expectEqualSlices(T, &y, &x);
+        try std.testing.expectEqual(abi.ERR_NULL, rope(T, &x, null, &y, 2, 3, d, 100));
+        try std.testing.expectEqual(abi.ERR_SIZE, rope(T, &x, &pos, &y, 2, -3, d, 100));
+    }
+}
