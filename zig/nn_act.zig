@@ -153,7 +153,8 @@ fn Ctx(comptime T: type) type {
 /// y[lo, hi) = act(x) (blocks of ACT_BLOCK elements)
 fn forwardBlocks(comptime T: type, comptime code: c_int) fn (*const Ctx(T), usize, usize) void {
     return struct {
-        fn run(c: *const Ctx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const Ctx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             const L = simd.lanes(T);
             var i = lo * ACT_BLOCK;
             const end = @min(hi * ACT_BLOCK, c.n);
@@ -171,7 +172,8 @@ fn forwardBlocks(comptime T: type, comptime code: c_int) fn (*const Ctx(T), usiz
 /// dx[lo, hi) = dy * act'(x) (blocks of ACT_BLOCK elements)
 fn backwardBlocks(comptime T: type, comptime code: c_int) fn (*const Ctx(T), usize, usize) void {
     return struct {
-        fn run(c: *const Ctx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const Ctx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             const L = simd.lanes(T);
             var i = lo * ACT_BLOCK;
             const end = @min(hi * ACT_BLOCK, c.n);

@@ -67,7 +67,8 @@ fn RowCtx(comptime T: type) type {
 
 fn normRows(comptime T: type, comptime has_g: bool, comptime has_b: bool) fn (*const RowCtx(T), usize, usize) void {
     return struct {
-        fn run(c: *const RowCtx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const RowCtx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             const n = c.n;
             const nf: T = @floatFromInt(n);
             const dummy: [*]const T = c.x;
@@ -135,7 +136,8 @@ fn BnCtx(comptime T: type) type {
 /// Blocks [lo, hi) of `len` elements: y = x * ps + pb (shift form) or (x - pm) * ps + pb.
 fn bnBlocks(comptime T: type) fn (*const BnCtx(T), usize, usize) void {
     return struct {
-        fn run(c: *const BnCtx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const BnCtx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             const L = simd.lanes(T);
             const V = simd.Vec(T);
             for (lo..hi) |blk| {
@@ -152,7 +154,7 @@ fn bnBlocks(comptime T: type) fn (*const BnCtx(T), usize, usize) void {
                         simd.store(T, yb + j, @mulAdd(V, d, simd.load(T, c.ps + j), simd.load(T, c.pb + j)));
                     }
                 }
-                while (j < c.len) : (j += 1) yb[j] = bnOne(T, c, xb[j], j);
+                while (j < c.len) : (j += 1) yb[j] = bnOne(T, &c, xb[j], j);
             }
         }
     }.run;

@@ -107,7 +107,7 @@ const Window = struct {
 const Mode = enum { max, avg };
 
 /// Channels [ch, ch + NV * L + part) of one output pixel (part > 0 only when has_part).
-fn pixel(comptime T: type, comptime mode: Mode, comptime NV: usize, comptime has_part: bool, g: *const Geom, img: [*]const T, win: Window, ch: usize, part: usize, out: [*]T, count: T) void {
+inline fn pixel(comptime T: type, comptime mode: Mode, comptime NV: usize, comptime has_part: bool, g: *const Geom, img: [*]const T, win: Window, ch: usize, part: usize, out: [*]T, count: T) void {
     const L = simd.lanes(T);
     const V = simd.Vec(T);
     const NA = NV + @intFromBool(has_part);
@@ -152,6 +152,7 @@ fn pixel(comptime T: type, comptime mode: Mode, comptime NV: usize, comptime has
 
 /// All channels of one output pixel: chunks of 8 vectors, then the rest in one pass.
 fn pixelAll(comptime T: type, comptime mode: Mode, g: *const Geom, img: [*]const T, win: Window, out: [*]T, count: T) void {
+    @setEvalBranchQuota(20000);
     const L = simd.lanes(T);
     var ch: usize = 0;
     while (ch + 8 * L <= g.c) : (ch += 8 * L) pixel(T, mode, 8, false, g, img, win, ch, 0, out, count);
@@ -176,7 +177,8 @@ fn PoolCtx(comptime T: type) type {
 /// Output rows [lo, hi) of n * ho.
 fn poolRows(comptime T: type, comptime mode: Mode) fn (*const PoolCtx(T), usize, usize) void {
     return struct {
-        fn run(c: *const PoolCtx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const PoolCtx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             const g = &c.g;
             for (lo..hi) |t| {
                 const b = t / g.ho;
@@ -222,7 +224,7 @@ const GAP_ROWS: usize = 128; // rows summed in T before adding into the f64 tota
 const GAP_VECS: usize = 16; // vectors of channels per pass over an image
 
 /// Channels [0, NV * L + part) of one image (hw rows of stride c) at x.
-fn gapChunk(comptime T: type, comptime NV: usize, comptime has_part: bool, x: [*]const T, y: [*]T, hw: usize, c: usize, part: usize) void {
+inline fn gapChunk(comptime T: type, comptime NV: usize, comptime has_part: bool, x: [*]const T, y: [*]T, hw: usize, c: usize, part: usize) void {
     const L = simd.lanes(T);
     const V = simd.Vec(T);
     const NA = NV + @intFromBool(has_part);
@@ -254,7 +256,9 @@ fn GapCtx(comptime T: type) type {
 
 fn gapTasks(comptime T: type) fn (*const GapCtx(T), usize, usize) void {
     return struct {
-        fn run(c: *const GapCtx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const GapCtx(T), lo: usize, hi: usize) void {
+            @setEvalBranchQuota(100000);
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             const L = simd.lanes(T);
             for (lo..hi) |t| {
                 const b = t / c.chunks;
@@ -333,7 +337,8 @@ inline fn maxBackLanes(comptime T: type, g: *const Geom, img: [*]const T, dimg: 
 
 fn maxBackImages(comptime T: type) fn (*const BwdCtx(T), usize, usize) void {
     return struct {
-        fn run(c: *const BwdCtx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const BwdCtx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             const g = &c.g;
             const L = simd.lanes(T);
             const size = g.h * g.w * g.c;
@@ -357,7 +362,8 @@ fn maxBackImages(comptime T: type) fn (*const BwdCtx(T), usize, usize) void {
 
 fn avgBackImages(comptime T: type) fn (*const BwdCtx(T), usize, usize) void {
     return struct {
-        fn run(c: *const BwdCtx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const BwdCtx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             const g = &c.g;
             const L = simd.lanes(T);
             const V = simd.Vec(T);

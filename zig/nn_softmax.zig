@@ -156,7 +156,8 @@ fn softmaxCols(comptime T: type, x: [*]const T, y: [*]T, n: usize, ld: usize, w:
 
 fn forwardRows(comptime T: type) fn (*const Ctx(T), usize, usize) void {
     return struct {
-        fn run(c: *const Ctx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const Ctx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             for (lo..hi) |r| softmaxRow(T, c.x + r * c.n, c.y + r * c.n, c.n, c.log);
         }
     }.run;
@@ -164,7 +165,8 @@ fn forwardRows(comptime T: type) fn (*const Ctx(T), usize, usize) void {
 
 fn forwardTiles(comptime T: type) fn (*const Ctx(T), usize, usize) void {
     return struct {
-        fn run(c: *const Ctx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const Ctx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             for (lo..hi) |t| {
                 const o = t / c.tiles;
                 const j0 = (t % c.tiles) * COL_TILE;
@@ -225,7 +227,8 @@ fn backwardCols(comptime T: type, y: [*]const T, dy: [*]const T, dx: [*]T, n: us
 
 fn backwardRows(comptime T: type) fn (*const Ctx(T), usize, usize) void {
     return struct {
-        fn run(c: *const Ctx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const Ctx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             for (lo..hi) |r| backwardRow(T, c.x + r * c.n, c.dy + r * c.n, c.y + r * c.n, c.n, c.log);
         }
     }.run;
@@ -233,7 +236,8 @@ fn backwardRows(comptime T: type) fn (*const Ctx(T), usize, usize) void {
 
 fn backwardTiles(comptime T: type) fn (*const Ctx(T), usize, usize) void {
     return struct {
-        fn run(c: *const Ctx(T), lo: usize, hi: usize) void {
+        fn run(cp: *const Ctx(T), lo: usize, hi: usize) void {
+            const c = cp.*; // a local copy: stores through the output cannot alias it
             for (lo..hi) |t| {
                 const o = t / c.tiles;
                 const j0 = (t % c.tiles) * COL_TILE;
