@@ -122,16 +122,25 @@ fn valueEnds(comptime T: type, v: ?[*]const T, nbh: usize, lk: usize, dv: usize)
         e.* = 0;
         var j = lk;
         while (j > 0) : (j -= 1) {
-            const row = nc.nonNull([*]const T, v) + (bh * lk + j - 1) * dv;
-            var acc: T = 0;
-            for (0..dv) |c| acc += row[c] * 0; // NaN iff some value is NaN or infinite
-            if (acc != acc) {
+            if (!finiteRow(T, nc.nonNull([*]const T, v) + (bh * lk + j - 1) * dv, dv)) {
                 e.* = j;
                 break;
             }
         }
     }
     return ends;
+}
+
+/// False if a value of x[0..n) is NaN or infinite: sum of x * 0 is NaN exactly then, in any
+/// order, so it is taken lane-wise (no serial dependency chain).
+fn finiteRow(comptime T: type, x: [*]const T, n: usize) bool {
+    const L = nc.lanes(T);
+    var acc: nc.Vec(T) = @splat(0);
+    var c: usize = 0;
+    while (c + L <= n) : (c += L) acc += nc.load(T, x + c) * @as(nc.Vec(T), @splat(0));
+    var sum = @reduce(.Add, acc);
+    while (c < n) : (c += 1) sum += x[c] * 0;
+    return sum == sum;
 }
 
 fn Job(comptime T: type) type {
