@@ -8,6 +8,11 @@
 //! lanes that LLVM vectorises: y[:half] = x1 cos - x2 sin, y[half:2 half] = x2 cos + x1 sin, an
 //! odd last element is copied. y may be x (in place): each element is read before it is
 //! written, through raw pointers (no aliasing slices).
+//!
+//! Threads (above C's thresholds): one parallel region, each task builds the table of a range
+//! of positions and rotates those positions in every outer row (C has two regions, table then
+//! rows; a std thread costs more to start than an OpenMP pool wake-up). With fewer positions
+//! than threads the small table is built once and the rows are split instead.
 
 use crate::abi::{
     guard, num_threads, parallel_for, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK,
@@ -17,9 +22,9 @@ use std::ops::{Add, Mul, Sub};
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// C's `NN_PAR_ELEMS_MATH`: table entries above which the table is computed in parallel.
+/// C's `NN_PAR_ELEMS_MATH`: table entries from which the work runs in parallel.
 const PAR_ELEMS_MATH: usize = 1 << 16;
-/// C's `NN_PAR_ELEMS`: elements above which the rows are rotated in parallel.
+/// C's `NN_PAR_ELEMS`: elements of x from which the work runs in parallel.
 const PAR_ELEMS: usize = 1 << 20;
 /// Lanes per chunk of the rotation.
 const V: usize = 8;
