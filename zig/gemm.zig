@@ -126,14 +126,18 @@ fn Impl(comptime T: type, comptime level: u8) type {
             job.by_cols = true;
             job.chunk = job.n;
             if (nthreads > 1) {
+                // Column chunks re-read A once per chunk, row chunks re-pack B once per chunk:
+                // cut the longer side (when it has a few tiles per thread).
                 const npanels = (job.n + NR - 1) / NR;
+                const ntiles = (job.m + mr - 1) / mr;
                 const want = 2 * nthreads; // a few tasks per thread: others may share the cores
-                if (npanels >= 2 * nthreads) {
+                const cols_ok = npanels >= want;
+                const rows_ok = ntiles >= want;
+                job.by_cols = if (cols_ok and rows_ok) job.n >= job.m else if (cols_ok or rows_ok) cols_ok else npanels >= ntiles;
+                if (job.by_cols) {
                     job.chunk = (npanels + want - 1) / @min(want, npanels) * NR;
                     ntasks = (job.n + job.chunk - 1) / job.chunk;
                 } else {
-                    const ntiles = (job.m + mr - 1) / mr;
-                    job.by_cols = false;
                     job.chunk = (ntiles + want - 1) / @min(want, ntiles) * mr;
                     ntasks = (job.m + job.chunk - 1) / job.chunk;
                 }
