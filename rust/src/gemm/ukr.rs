@@ -42,7 +42,7 @@ impl<T: Elem> Epi<T> {
         }
         if !self.bias.is_null() {
             // SAFETY: bias has an element per column of the tile (caller's contract)
-            x = x + unsafe { *self.bias.add(j) };
+            x += unsafe { *self.bias.add(j) };
         }
         x
     }
