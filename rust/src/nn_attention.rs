@@ -148,8 +148,10 @@ struct Scratch<'a, T> {
 }
 
 impl<'a, T: Real> Scratch<'a, T> {
-    fn len(d: usize, dv: usize) -> usize {
-        (d + BC + dv + 3) * BR
+    /// Elements of the scratch; None when the count overflows (-> AXIOM_ERR_NOMEM, like a
+    /// failed allocation).
+    fn len(d: usize, dv: usize) -> Option<usize> {
+        d.checked_add(dv)?.checked_add(BC + 3)?.checked_mul(BR)
     }
     fn new(buf: &'a mut [T], d: usize, dv: usize) -> Self {
         let (qt, rest) = buf.split_at_mut(d * BR);
@@ -412,7 +414,7 @@ unsafe fn forward<T: Real>(
     let p = &p;
     parallel_for(workers, |_| {
         let (q, k, v, out) = (q, k, v, out); // the SendPtrs, not their raw fields
-        let Some(mut buf) = scratch(Scratch::<T>::len(p.d, p.dv), T::ZERO) else {
+        let Some(mut buf) = Scratch::<T>::len(p.d, p.dv).and_then(|n| scratch(n, T::ZERO)) else {
             failed.store(true, Ordering::Relaxed);
             return;
         };

@@ -183,8 +183,11 @@ struct Scratch<'a, T> {
 }
 
 impl<'a, T: Real> Scratch<'a, T> {
-    fn len(p: &Problem<T>) -> usize {
-        (p.d + p.dv) * BC + 2 * BR * BC + BR * p.dv + 2 * BR + 2 * p.lq
+    /// Elements of the scratch (the size check bounds d, dv and lq, so this cannot overflow;
+    /// checked anyway, None -> AXIOM_ERR_NOMEM).
+    fn len(p: &Problem<T>) -> Option<usize> {
+        let blocks = (p.d.checked_add(p.dv)?).checked_mul(BC)?;
+        blocks.checked_add(2 * BR * BC + 2 * BR)?.checked_add(BR.checked_mul(p.dv)?)?.checked_add(p.lq.checked_mul(2)?)
     }
     fn new(buf: &'a mut [T], p: &Problem<T>) -> Self {
         let (kt, rest) = buf.split_at_mut(p.d * BC);
@@ -412,7 +415,8 @@ unsafe fn backward<T: Real>(
     let run = |bh: usize| {
         let (ptrs, grads) = (ptrs, grads); // the SendPtrs, not their raw fields
                                            // scratch per head (a few blocks plus 2 lq + lq flags), so a failed allocation skips only its head
-        let (Some(mut buf), Some(mut bad)) = (scratch(Scratch::len(p), T::ZERO), scratch(p.lq, false)) else {
+        let (Some(mut buf), Some(mut bad)) = (Scratch::len(p).and_then(|n| scratch(n, T::ZERO)), scratch(p.lq, false))
+        else {
             failed.store(true, Ordering::Relaxed);
             return;
         };
