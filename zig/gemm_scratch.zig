@@ -15,7 +15,8 @@ const alignment = std.mem.Alignment.@"64";
 const Mem = []align(64) u8;
 
 var busy: [SLOTS]std.atomic.Value(bool) = @splat(std.atomic.Value(bool).init(false));
-var cache: [SLOTS]Mem = @splat(&.{});
+var cache: [SLOTS]Mem = @splat(&.{}); // only touched by the slot's holder
+var capacity: [SLOTS]std.atomic.Value(usize) = @splat(std.atomic.Value(usize).init(0)); // cache[i].len, readable by all
 
 const alloc = std.heap.c_allocator;
 
@@ -37,9 +38,17 @@ fn take(i: usize) bool {
 
 /// A buffer of at least `bytes` bytes, or null when out of memory.
 pub fn acquire(bytes: usize) ?Buf {
-    // a free cached buffer that is large enough
-    for (0..SLOTS) |i| {
-        if (cache[i].len >= @max(bytes, 1) and !busy[i].load(.monotonic) and take(i)) {
+    // the smallest free cached buffer that is large enough (best fit: a small request does
+    // not take the large buffer that the next request needs)
+    var tries: usize = 0;
+    while (tries < SLOTS) : (tries += 1) {
+        var best: ?usize = null;
+        for (0..SLOTS) |i| {
+            const cap = capacity[i].load(.monotonic);
+            if (cap >= @max(bytes, 1) and !busy[i].load(.monotonic) and (best == null or cap < capacity[best.?].load(.monotonic))) best = i;
+        }
+        const i = best orelse break;
+        if (take(i)) {
             if (cache[i].len >= bytes) return .{ .mem = cache[i], .slot = i };
             busy[i].store(false, .release);
         }
@@ -50,12 +59,14 @@ pub fn acquire(bytes: usize) ?Buf {
             if (!busy[i].load(.monotonic) and take(i)) {
                 if (cache[i].len > 0) alloc.free(cache[i]);
                 cache[i] = &.{};
+                capacity[i].store(0, .monotonic);
                 const size = std.mem.alignForward(usize, bytes + bytes / 4 + 64, 4096);
                 const m = alloc.alignedAlloc(u8, alignment, size) catch {
                     busy[i].store(false, .release);
                     return null;
                 };
                 cache[i] = m;
+                capacity[i].store(m.len, .monotonic);
                 return .{ .mem = m, .slot = i };
             }
         }
