@@ -94,3 +94,9 @@ def kernel_lib(library_kind: str) -> ctypes.CDLL:
 def get_native() -> Callable[[str], Any]:
     """``get_native(kind)``: the shared backend of a library, for tests parametrized another way."""
     return lambda kind: _get(_backend(kind), f"the {kind} backend")
+
+
+@pytest.fixture(scope="session")
+def get_kernel_lib() -> Callable[[str], ctypes.CDLL]:
+    """``get_kernel_lib(kind)``: a library through ctypes, e.g. the C one to compare another library with."""
+    return lambda kind: _get(_library(kind), f"the {kind} kernel library")

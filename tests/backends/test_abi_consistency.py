@@ -10,9 +10,10 @@
     dynamic symbols (read from the ELF ``.dynsym`` table; the C library is a CPython extension
     module, so it also exports ``PyInit_*``, which is ignored, and the benchmark micro-kernels
     of ``csrc/axiom_bench.h``, which are not part of the ABI);
-(c) the Rust sources (``pub [unsafe] extern "C" fn axiom_...``) and the Zig sources
-    (``export fn axiom_...``) declare every symbol with parameter types that map to the same
-    C types, ``const`` included;
+(c) the Rust sources (``rust/src/**/*.rs``: ``pub [unsafe] extern "C" fn axiom_...``) and the
+    Zig sources (``zig/**/*.zig``: ``export fn axiom_...``) declare every symbol with parameter
+    types that map to the same C types, ``const`` included (the conv shape: a ``#[repr(C)]`` /
+    ``extern`` struct with the fields of ``axiom_conv2d_shape``);
 (d) ``axiom_abi_version()`` of every library is :data:`axiom.backends.abi.ABI_VERSION`;
 
 and runs the libraries' own unit tests once (``cargo test``: ``abi::guard`` turns a panic into
@@ -278,7 +279,7 @@ def _declarations(pattern: str, text: str, to_type, shapes: set[str], what: str)
 
 def rust_declarations() -> dict[str, tuple[CType, ...]]:
     table: dict[str, tuple[CType, ...]] = {}
-    paths = sorted((ROOT / "rust" / "src").glob("*.rs"))
+    paths = sorted((ROOT / "rust" / "src").rglob("*.rs"))  # modules may have submodule folders
     texts = {path: strip_c_comments(path.read_text()) for path in paths}  # // and /* */ comments, as in C
     shapes = shape_structs("\n".join(texts.values()), "rust")
     for path, text in texts.items():
@@ -291,7 +292,7 @@ def rust_declarations() -> dict[str, tuple[CType, ...]]:
 
 def zig_declarations() -> dict[str, tuple[CType, ...]]:
     table: dict[str, tuple[CType, ...]] = {}
-    paths = sorted((ROOT / "zig").glob("*.zig"))
+    paths = sorted((ROOT / "zig").rglob("*.zig"))
     texts = {path: re.sub(r"//[^\n]*", "", path.read_text()) for path in paths}
     shapes = shape_structs("\n".join(texts.values()), "zig")
     for path, text in texts.items():

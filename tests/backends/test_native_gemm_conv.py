@@ -662,3 +662,92 @@ def test_ctypes_backend_runs_conv_natively(get_native) -> None:  # type: ignore[
     for got, want in zip(be.conv2d_backward(x, w, g, *args), CBackend().conv2d_backward(x, w, g, *args)):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     assert "conv2d" not in be.fallbacks
+
+
+# -- Rust and Zig against C on the raw ABI: small, degenerate and bad arguments -------------------
+
+ARENA = 4096  # elements of every array: sizes <= 3 (7 for conv outputs), strides <= 20: no call can overrun
+
+
+def _small(data: st.DataObject, valid: bool, label: str, lo: int = 0, hi: int = 3) -> int:
+    return data.draw(st.integers(lo, hi) if valid else st.integers(lo - 1, hi), label=label)
+
+
+def _conv_shape(data: st.DataObject, valid: bool) -> Conv2dShape:
+    groups = data.draw(st.integers(1, 2) if valid else st.integers(0, 3), label="groups")
+    s = Conv2dShape(n=_small(data, valid, "n"), h=_small(data, valid, "h"), w=_small(data, valid, "w"),
+                    c_in=max(groups, 1) * _small(data, valid, "c_in / g", 1, 2),
+                    c_out=max(groups, 1) * _small(data, valid, "c_out / g", 1, 2),
+                    k_h=_small(data, valid, "k_h", 1), k_w=_small(data, valid, "k_w", 1),
+                    stride_h=_small(data, valid, "stride_h", 1, 2), stride_w=_small(data, valid, "stride_w", 1, 2),
+                    pad_top=_small(data, valid, "pt", 0, 2), pad_bottom=_small(data, valid, "pb", 0, 2),
+                    pad_left=_small(data, valid, "pl", 0, 2), pad_right=_small(data, valid, "pr", 0, 2),
+                    dilation_h=_small(data, valid, "dh", 1, 2), dilation_w=_small(data, valid, "dw", 1, 2),
+                    groups=groups)  # fmt: skip
+    geometry = [("out_h", s.h, s.k_h, s.dilation_h, s.stride_h, s.pad_top, s.pad_bottom),
+                ("out_w", s.w, s.k_w, s.dilation_w, s.stride_w, s.pad_left, s.pad_right)]  # fmt: skip
+    for out, size, k, d, st_, p0, p1 in geometry:
+        right = max(0, (size + p0 + p1 - d * (k - 1) - 1) // st_ + 1) if st_ > 0 else 0
+        setattr(s, out, right if valid or data.draw(st.booleans(), label=out) else _small(data, False, out, 0, 4))
+    return s
+
+
+@pytest.mark.parametrize("op", ["gemm", "gemm_batched", "conv2d_nhwc", "conv2d_backward_input_nhwc",
+                                "conv2d_backward_weight_nhwc"])  # fmt: skip
+@given(data=st.data())
+def test_agrees_with_c_on_any_small_arguments(library_kind: str, lib: ctypes.CDLL, get_kernel_lib, op: str,  # type: ignore[no-untyped-def]
+                                              data: st.DataObject) -> None:  # fmt: skip
+    """Random small sizes, leading dimensions, batch strides, transpose flags, conv geometries (often
+    inconsistent), NULL or not for every array: the library returns C's code and writes exactly what C
+    writes (whole output arrays compared: a write outside the sizes shows; nothing at all on an error)."""
+    if library_kind == "c":
+        pytest.skip("the C library is the oracle")
+    dtype = data.draw(DTYPES, label="dtype")
+    symbol = f"axiom_{op}_{'f32' if dtype == np.float32 else 'f64'}"
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    valid = data.draw(st.booleans(), label="valid")  # half the calls: sizes and flags in range, arrays present
+
+    def array(label: str, optional: bool = False) -> np.ndarray | None:
+        null = data.draw(st.integers(0, 9), label=f"null {label}") == 0 and (not valid or optional)
+        return None if null else rng.standard_normal(ARENA).astype(dtype)
+
+    def flag(label: str) -> int:
+        return data.draw(st.integers(0, 1) if valid else st.integers(-1, 2), label=label)
+
+    scalar = st.sampled_from([0.0, 1.0, -0.5])
+    if op.startswith("gemm"):
+        batched = op == "gemm_batched"
+        head = [_small(data, valid, "batch")] if batched else []
+        args: list = [*head, flag("trans_a"), flag("trans_b"), _small(data, valid, "m"), _small(data, valid, "n"),
+                      _small(data, valid, "k"), data.draw(scalar, label="alpha")]  # fmt: skip
+        for name in ("a", "b"):
+            args += [array(name), _small(data, valid, f"ld{name}", 0, 5)]
+            args += [_small(data, valid, f"stride_{name}", 0, 20)] if batched else []
+        args += [data.draw(scalar, label="beta"), array("c"), _small(data, valid, "ldc", 0, 5)]
+        args += [_small(data, valid, "stride_c", 0, 20)] if batched else []
+        outputs = [len(args) - (3 if batched else 2)]
+    else:
+        shape = None if data.draw(st.integers(0, 19), label="null shape") == 0 else _conv_shape(data, valid)
+        if op == "conv2d_nhwc":
+            args, outputs = [shape, array("x"), array("w"), array("bias", True), array("y")], [4]
+        elif op == "conv2d_backward_input_nhwc":
+            args, outputs = [shape, array("dy"), array("w"), array("dx")], [3]
+        else:
+            args, outputs = [shape, array("x"), array("dy"), array("dw"), array("dbias", True)], [3, 4]
+
+    def run(library: ctypes.CDLL) -> tuple[int, list[np.ndarray]]:
+        mine = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        conv = [a.ctypes.data if isinstance(a, np.ndarray) else ctypes.byref(a) if isinstance(a, Conv2dShape) else a
+                for a in mine]  # fmt: skip
+        return getattr(library, symbol)(*conv), [mine[i] for i in outputs if mine[i] is not None]
+
+    want_code, want = run(get_kernel_lib("c"))
+    got_code, got = run(lib)
+    shown = [a if not isinstance(a, np.ndarray) else "array" for a in args]
+    what = f"{symbol}{tuple(shown)}".replace("<", "(").replace(">", ")")
+    if isinstance(args[0], Conv2dShape):
+        what += f" with shape {dict((f, getattr(args[0], f)) for f, _ in Conv2dShape._fields_)}"
+    assert got_code == want_code, f"{what}: {library_kind} returned {got_code}, C {want_code}"
+    tol = dict(rtol=2e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-11)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, **tol, equal_nan=True, err_msg=f"{what} ({library_kind})")

@@ -779,3 +779,55 @@ def test_nn_kernel_rejects_bad_arguments(kernel_lib: ctypes.CDLL, name: str, dty
     for p in pointers:
         args[p] = None
     check(args, abi.OK, "zero dimensions and NULL pointers")
+
+
+# -- Rust and Zig against C on the raw ABI: small, degenerate and bad arguments ---------------
+
+ARENA = 4096  # elements of every array: sizes stay <= 3 and strides / pads small, so no call can overrun
+
+
+@pytest.mark.parametrize("name", list(ABI_CASES))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+@given(data=st.data())
+def test_nn_kernel_agrees_with_c_on_any_small_arguments(
+    library_kind: str, kernel_lib: ctypes.CDLL, get_kernel_lib: Callable[[str], ctypes.CDLL], name: str,
+    data: st.DataObject,
+) -> None:  # fmt: skip
+    """Random sizes in -1..3, flags and enums in and out of range, NULL or not for every array: the
+    library returns C's code, and writes exactly what C writes (every output array is compared
+    whole, so a write outside the sizes shows too; nothing at all on an error)."""
+    if library_kind == "c":
+        pytest.skip("the C library is the oracle")
+    dtype = data.draw(st.sampled_from([F32, F64]), label="dtype")
+    symbol = f"axiom_{name}_{'f32' if dtype == F32 else 'f64'}"
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    outputs, optional = ABI_CASES[name].outputs, ABI_CASES[name].optional
+    valid = data.draw(st.booleans(), label="valid")  # half the calls: sizes >= 0, flags in range, arrays present
+    flags = len(ACTIVATIONS) if name.startswith("activation") else 2
+    args: list[Any] = []
+    for i, ch in enumerate(abi.NN_PATTERNS[name]):
+        if ch in "pd":
+            null = data.draw(st.integers(0, 9), label=f"null {i}") == 0 and (not valid or i in optional)
+            arr = np.full(ARENA, 42.0, dtype) if i in outputs else rng.standard_normal(ARENA).astype(dtype)
+            args.append(None if null else arr.astype(np.float64) if ch == "d" else arr)
+        elif ch == "i":
+            sizes = st.integers(0, 3) if valid else st.integers(-1, 3)
+            args.append(data.draw(st.one_of(st.integers(1, 3), sizes), label=f"size {i}"))
+        elif ch == "c":
+            codes = st.integers(0, flags - 1) if valid else st.integers(-1, flags)
+            args.append(data.draw(codes, label=f"flag {i}"))
+        else:
+            args.append(data.draw(st.sampled_from([1e-5, 0.3, 100.0]), label=f"scalar {i}"))
+
+    def run(lib: ctypes.CDLL) -> tuple[int, list[np.ndarray]]:
+        mine = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+        code = getattr(lib, symbol)(*[a.ctypes.data if isinstance(a, np.ndarray) else a for a in mine])
+        return code, [mine[i] for i in outputs if isinstance(mine[i], np.ndarray)]
+
+    want_code, want = run(get_kernel_lib("c"))
+    got_code, got = run(kernel_lib)
+    shown = [a if not isinstance(a, np.ndarray) else "array" for a in args]
+    assert got_code == want_code, f"{symbol}{tuple(shown)}: {library_kind} returned {got_code}, C {want_code}"
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == F32 else dict(rtol=1e-9, atol=1e-11)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, **tol, equal_nan=True, err_msg=f"{symbol}{tuple(shown)} ({library_kind})")
