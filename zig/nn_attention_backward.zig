@@ -214,7 +214,7 @@ fn Job(comptime T: type) type {
                     const shift = if (m_new == neg_inf) 0 else m_new;
                     const alpha: T = @floatCast(nc.exp(@floatCast(h.m[i] - shift)));
                     const sum = expRow(row, bc, shift);
-                    h.l[i] = h.l[i] * alpha + sum;
+                    h.l[i] = @mulAdd(T, h.l[i], alpha, sum);
                     h.m[i] = m_new;
                     scaleRow(T, h.o + i * dv, dv, alpha);
                 }
@@ -328,9 +328,18 @@ fn dsRow(comptime T: type, p: [*]T, dp: [*]const T, n: usize, di: T, scale: T) v
     while (j < n) : (j += 1) p[j] = p[j] * (dp[j] - di) * scale;
 }
 
-/// p[j] = exp(p[j] - shift) for j < n (p[j] - shift <= 0 or NaN); returns the sum.
+/// p[j] = exp(p[j] - shift) for j < n (p[j] - shift <= 0 or NaN); returns the sum, in C's
+/// order (float32: 8 lane sums, then nn_hsum's pairing; float64: libm exp, one by one).
 fn expRow(p: anytype, n: usize, shift: anytype) @TypeOf(shift) {
     const T = @TypeOf(shift);
+    if (T == f64) {
+        var total: T = 0;
+        for (0..n) |j| {
+            p[j] = nc.exp(p[j] - shift);
+            total += p[j];
+        }
+        return total;
+    }
     const L = nc.lanes(T);
     const V = nc.Vec(T);
     const sh: V = @splat(shift);
@@ -346,7 +355,7 @@ fn expRow(p: anytype, n: usize, shift: anytype) @TypeOf(shift) {
         nc.storePart(T, p + j, e, n - j);
         sum += e;
     }
-    return @reduce(.Add, sum);
+    return ((sum[0] + sum[4]) + (sum[1] + sum[5])) + ((sum[2] + sum[6]) + (sum[3] + sum[7]));
 }
 
 /// C[m x n] (ld ldc) = (acc ? C : 0) + op(A) B over k, op(A) = A (m x k) or, with ta, the
