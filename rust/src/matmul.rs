@@ -19,20 +19,7 @@ unsafe fn matmul<T: Elem>(a: *const T, b: *const T, c: *mut T, m: i64, k: i64, n
         return AXIOM_OK;
     }
     let (m, k, n) = (m as usize, k as usize, n as usize);
-    let g = Gemm {
-        m,
-        n,
-        k,
-        a: ASrc::Dense { a, lda: k.max(1), trans: false },
-        b,
-        ldb: n,
-        transb: false,
-        alpha: T::ONE,
-        beta: T::ZERO,
-        c,
-        ldc: n,
-        bias: std::ptr::null(),
-    };
+    let g = Gemm::product(m, n, k, ASrc::Dense { a, lda: k.max(1), trans: false }, b, n, c, n);
     match driver(&g, threads_for(2.0 * m as f64 * n as f64 * k as f64)) {
         Ok(()) => AXIOM_OK,
         Err(_) => AXIOM_ERR_NOMEM,

@@ -94,20 +94,10 @@ unsafe fn weight_grad_images<T: Elem>(
             for p in 0..d.k {
                 *taps.offset(p) = xi.offset(*koff.offset(g * d.k + p));
             }
-            let gemm = Gemm {
-                m: d.k as usize,
-                n: d.cout_g as usize,
-                k: m as usize,
-                a: ASrc::Gather { rows: taps, koff: pix },
-                b: dy.offset(img * ysz + g * d.cout_g),
-                ldb: d.cout as usize,
-                transb: false,
-                alpha: T::ONE,
-                beta,
-                c: dw.offset(g * d.cout_g),
-                ldc: d.cout as usize,
-                bias: std::ptr::null(),
-            };
+            let a = ASrc::Gather { rows: taps, koff: pix };
+            let (dyg, dwg) = (dy.offset(img * ysz + g * d.cout_g), dw.offset(g * d.cout_g));
+            let (cout, cout_g) = (d.cout as usize, d.cout_g as usize);
+            let gemm = Gemm { beta, ..Gemm::product(d.k as usize, cout_g, m as usize, a, dyg, cout, dwg, cout) };
             driver(&gemm, threads)?;
         }
     }
@@ -130,20 +120,10 @@ pub unsafe fn weight<T: Elem>(d: &Dims, x: *const T, dy: *const T, dw: *mut T, d
     if d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && !d.padded {
         // 1x1: dw_g = x_g^T @ dy_g over all pixels of all images
         for g in 0..d.groups {
-            let gemm = Gemm {
-                m: d.cin_g as usize,
-                n: d.cout_g as usize,
-                k: (d.n * d.h * d.w) as usize,
-                a: ASrc::Dense { a: x.offset(g * d.cin_g), lda: d.cin as usize, trans: true },
-                b: dy.offset(g * d.cout_g),
-                ldb: d.cout as usize,
-                transb: false,
-                alpha: T::ONE,
-                beta: T::ZERO,
-                c: dw.offset(g * d.cout_g),
-                ldc: d.cout as usize,
-                bias: std::ptr::null(),
-            };
+            let a = ASrc::Dense { a: x.offset(g * d.cin_g), lda: d.cin as usize, trans: true };
+            let (dyg, dwg) = (dy.offset(g * d.cout_g), dw.offset(g * d.cout_g));
+            let (k, cout, cout_g) = ((d.n * d.h * d.w) as usize, d.cout as usize, d.cout_g as usize);
+            let gemm = Gemm::product(d.cin_g as usize, cout_g, k, a, dyg, cout, dwg, cout);
             driver(&gemm, threads)?;
         }
         return Ok(());
@@ -235,19 +215,12 @@ unsafe fn input_image<T: Elem>(
         let ko = koff.offset(g * k);
         for m0 in (0..m).step_by(chunk as usize) {
             let mc = (m - m0).min(chunk);
+            // cols (mc x k) = dy rows @ W_g^T: W_g element (co, tap) = w[tap * cout + co]
+            let a = ASrc::Dense { a: dyi.offset(m0 * d.cout + g * d.cout_g), lda: d.cout as usize, trans: false };
+            let (wg, cout) = (w.offset(g * d.cout_g), d.cout as usize);
             let gemm = Gemm {
-                m: mc as usize,
-                n: k as usize,
-                k: d.cout_g as usize,
-                a: ASrc::Dense { a: dyi.offset(m0 * d.cout + g * d.cout_g), lda: d.cout as usize, trans: false },
-                b: w.offset(g * d.cout_g),
-                ldb: d.cout as usize,
                 transb: true,
-                alpha: T::ONE,
-                beta: T::ZERO,
-                c: cols,
-                ldc: k as usize,
-                bias: std::ptr::null(),
+                ..Gemm::product(mc as usize, k as usize, d.cout_g as usize, a, wg, cout, cols, k as usize)
             };
             driver(&gemm, 1)?;
             for r in 0..mc {

@@ -77,6 +77,11 @@ pub unsafe fn pixel_rows<T>(d: &Dims, img: *const T, rows: *mut *const T) {
     }
 }
 
+/// The bias of the group whose channels start at `offset` (NULL stays NULL).
+fn group_bias<T>(bias: *const T, offset: isize) -> *const T {
+    bias.wrapping_offset(if bias.is_null() { 0 } else { offset })
+}
+
 /// Forward of one (padded) image, all groups, through the gather GEMM.
 unsafe fn forward_image<T: Elem>(
     d: &Dims,
@@ -91,19 +96,11 @@ unsafe fn forward_image<T: Elem>(
     let rows = scratch::get::<*const T>(SLOT_ROWS, m)?;
     pixel_rows(d, img, rows);
     for g in 0..d.groups {
+        let a = ASrc::Gather { rows, koff: koff.offset(g * d.k) };
+        let (cout, cout_g) = (d.cout as usize, d.cout_g as usize);
         let gemm = Gemm {
-            m,
-            n: d.cout_g as usize,
-            k: d.k as usize,
-            a: ASrc::Gather { rows, koff: koff.offset(g * d.k) },
-            b: w.offset(g * d.cout_g),
-            ldb: d.cout as usize,
-            transb: false,
-            alpha: T::ONE,
-            beta: T::ZERO,
-            c: y.offset(g * d.cout_g),
-            ldc: d.cout as usize,
-            bias: if bias.is_null() { bias } else { bias.offset(g * d.cout_g) },
+            bias: group_bias(bias, g * d.cout_g),
+            ..Gemm::product(m, cout_g, d.k as usize, a, w.offset(g * d.cout_g), cout, y.offset(g * d.cout_g), cout)
         };
         driver(&gemm, threads)?;
     }
@@ -171,19 +168,12 @@ pub unsafe fn forward<T: Elem>(d: &Dims, x: *const T, w: *const T, bias: *const 
     if d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && !d.padded {
         // 1x1: the image is already the im2col matrix
         for g in 0..d.groups {
+            let a = ASrc::Dense { a: x.offset(g * d.cin_g), lda: d.cin as usize, trans: false };
+            let (m, cout, cout_g) = ((d.n * d.h * d.w) as usize, d.cout as usize, d.cout_g as usize);
+            let (wg, yg) = (w.offset(g * d.cout_g), y.offset(g * d.cout_g));
             let gemm = Gemm {
-                m: (d.n * d.h * d.w) as usize,
-                n: d.cout_g as usize,
-                k: d.cin_g as usize,
-                a: ASrc::Dense { a: x.offset(g * d.cin_g), lda: d.cin as usize, trans: false },
-                b: w.offset(g * d.cout_g),
-                ldb: d.cout as usize,
-                transb: false,
-                alpha: T::ONE,
-                beta: T::ZERO,
-                c: y.offset(g * d.cout_g),
-                ldc: d.cout as usize,
-                bias: if bias.is_null() { bias } else { bias.offset(g * d.cout_g) },
+                bias: group_bias(bias, g * d.cout_g),
+                ..Gemm::product(m, cout_g, d.cin_g as usize, a, wg, cout, yg, cout)
             };
             driver(&gemm, threads)?;
         }

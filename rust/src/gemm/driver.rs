@@ -64,6 +64,15 @@ pub struct Gemm<T> {
     pub bias: *const T,
 }
 
+impl<T: Elem> Gemm<T> {
+    /// C (m x n, ldc) = A @ B (B element (p, j) = b[p * ldb + j]): alpha 1, beta 0, no bias;
+    /// other settings through struct update syntax.
+    #[allow(clippy::too_many_arguments)]
+    pub fn product(m: usize, n: usize, k: usize, a: ASrc<T>, b: *const T, ldb: usize, c: *mut T, ldc: usize) -> Self {
+        Gemm { m, n, k, a, b, ldb, transb: false, alpha: T::ONE, beta: T::ZERO, c, ldc, bias: std::ptr::null() }
+    }
+}
+
 // SAFETY: tasks write disjoint tiles of C and only read A and B.
 unsafe impl<T> Send for Gemm<T> {}
 unsafe impl<T> Sync for Gemm<T> {}
