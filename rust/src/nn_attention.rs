@@ -21,7 +21,7 @@ mod num;
 
 use crate::abi::{guard, parallel_for, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK};
 pub(crate) use num::nn_numel;
-use num::{scratch, strided_span_ok, Real};
+use num::{scratch, slice, strided_span_ok, Real};
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -34,10 +34,10 @@ const W: usize = 16;
 /// C's `NN_PAR_FLOPS`: attention multiply-adds above which workers run in parallel.
 pub(crate) const PAR_FLOPS: f64 = (1u64 << 22) as f64;
 
-/// The argument checks shared by forward and backward, in C's order: sizes, then `causal`,
-/// then the mask span (strides >= 0, furthest element addressable). Element counts of
-/// q, k, v and out/gout on success.
-#[allow(clippy::too_many_arguments)]
+/// The argument checks shared by forward and backward, in C's order: sizes (and `extra`, the
+/// backward's scratch bound, once the counts are known to fit), then `causal`, then the mask
+/// span (strides >= 0, furthest element addressable). Element counts of q, k, v and out/gout
+/// on success.
 pub(crate) fn check_sizes(
     dims: [i64; 6],
     causal: c_int,
@@ -80,7 +80,6 @@ pub(crate) struct Problem<T> {
 unsafe impl<T: Sync> Sync for Problem<T> {}
 
 impl<T: Real> Problem<T> {
-    #[allow(clippy::too_many_arguments)]
     fn new(dims: [i64; 6], scale: f64, causal: c_int, mask: *const T, ms: [i64; 4]) -> Self {
         let [_, heads, lq, lk, d, dv] = dims.map(|x| x as usize);
         Problem {
@@ -118,11 +117,11 @@ impl<T: Real> Problem<T> {
 /// Causal attention skips the keys a query cannot see, but the reference multiplies their zero
 /// probabilities by their values, so a non-finite value (0 * inf = NaN) still reaches every
 /// query. Per head: 1 + the last key whose value row is not finite, or 0.
-fn value_ends<T: Real>(v: *const T, nbh: usize, lk: usize, dv: usize) -> Option<Vec<usize>> {
+unsafe fn value_ends<T: Real>(v: *const T, nbh: usize, lk: usize, dv: usize) -> Option<Vec<usize>> {
     let mut ends = scratch(nbh, 0usize)?;
     for (bh, end) in ends.iter_mut().enumerate() {
         for j in (0..lk).rev() {
-            let row = unsafe { std::slice::from_raw_parts(v.add((bh * lk + j) * dv), dv) };
+            let row = slice(v.add((bh * lk + j) * dv), dv);
             // x * 0 is NaN iff x is NaN or infinite; 8 partial sums so the loop vectorises
             let mut acc = [T::ZERO; 8];
             for (i, &x) in row.iter().enumerate() {

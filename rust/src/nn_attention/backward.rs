@@ -14,7 +14,7 @@
 //! The block products are register tiles of `TILE_ROWS` rows x 16 columns (fixed-size lane
 //! arrays that LLVM vectorises, FMA when the target has it).
 
-use super::num::{nn_numel, scratch, Real};
+use super::num::{nn_numel, scratch, slice, slice_mut, Real};
 use super::{check_sizes, with_rows, Problem, PAR_FLOPS};
 use crate::abi::{guard, parallel_for, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_OK};
 use std::os::raw::c_int;
@@ -286,7 +286,7 @@ unsafe fn row_stats<T: Real>(p: &Problem<T>, h: &Head<T>, ws: &mut Scratch<T>, b
     let mut any_bad = false;
     for i in 0..br {
         let l = ws.l[i];
-        let gi = std::slice::from_raw_parts(h.g.add((i0 + i) * dv), dv);
+        let gi = slice(h.g.add((i0 + i) * dv), dv);
         let dot = gi.iter().zip(&ws.o[i * dv..(i + 1) * dv]).fold(T::ZERO, |acc, (&g, &o)| T::madd(g, o, acc));
         let is_bad = !(l > T::ZERO);
         bad[i0 + i] = is_bad;
@@ -330,9 +330,9 @@ unsafe fn block_grads<T: Real>(p: &Problem<T>, h: &Head<T>, ws: &mut Scratch<T>,
 /// The gradients of one head.
 unsafe fn head<T: Real>(p: &Problem<T>, h: &Head<T>, ws: &mut Scratch<T>, bad: &mut [bool]) {
     let (lq, lk, d, dv) = (p.lq, p.lk, p.d, p.dv);
-    let gq = std::slice::from_raw_parts_mut(h.gq, lq * d);
-    let gk = std::slice::from_raw_parts_mut(h.gk, lk * d);
-    let gv = std::slice::from_raw_parts_mut(h.gv, lk * dv);
+    let gq = slice_mut(h.gq, lq * d);
+    let gk = slice_mut(h.gk, lk * d);
+    let gv = slice_mut(h.gv, lk * dv);
     gq.fill(T::ZERO);
     gk.fill(T::ZERO);
     gv.fill(T::ZERO);
@@ -353,11 +353,7 @@ unsafe fn head<T: Real>(p: &Problem<T>, h: &Head<T>, ws: &mut Scratch<T>, bad: &
         }
     }
     if any_bad {
-        let (gq, gk, gv) = (
-            std::slice::from_raw_parts_mut(h.gq, lq * d),
-            std::slice::from_raw_parts_mut(h.gk, lk * d),
-            std::slice::from_raw_parts_mut(h.gv, lk * dv),
-        );
+        let (gq, gk, gv) = (slice_mut(h.gq, lq * d), slice_mut(h.gk, lk * d), slice_mut(h.gv, lk * dv));
         gk.fill(T::NAN);
         gv.fill(T::NAN);
         for (row, &b) in gq.chunks_exact_mut(d.max(1)).zip(bad.iter()) {

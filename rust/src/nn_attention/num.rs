@@ -154,6 +154,31 @@ pub(crate) fn strided_span_ok(ext: [i64; 4], strides: [i64; 4], elem: usize) -> 
     span <= i64::MAX / elem as i64
 }
 
+/// `len` elements at `p` as a slice; empty for len 0, where `p` may be NULL (an array without
+/// elements), which `slice::from_raw_parts` does not allow.
+///
+/// # Safety
+/// For len > 0, `p` must be valid for `len` reads for the lifetime `'a`.
+pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize) -> &'a [T] {
+    if len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p, len)
+    }
+}
+
+/// [`slice`], mutable.
+///
+/// # Safety
+/// For len > 0, `p` must be valid for `len` writes for `'a`, and not otherwise accessed.
+pub(crate) unsafe fn slice_mut<'a, T>(p: *mut T, len: usize) -> &'a mut [T] {
+    if len == 0 {
+        &mut []
+    } else {
+        std::slice::from_raw_parts_mut(p, len)
+    }
+}
+
 /// A zero-filled scratch vector, or None when the allocation fails (-> AXIOM_ERR_NOMEM).
 pub(crate) fn scratch<T: Clone>(n: usize, zero: T) -> Option<Vec<T>> {
     let mut v = Vec::new();
