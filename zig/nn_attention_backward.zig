@@ -225,8 +225,7 @@ fn Job(comptime T: type) type {
                 const l = h.l[i];
                 const o = h.o + i * dv;
                 const gi = h.g + (q0 + i) * dv;
-                var dot: T = 0;
-                for (0..dv) |c| dot += gi[c] * o[c];
+                const dot = dotLikeGcc(T, gi, o, dv);
                 const bad = !(l > 0);
                 h.bad[q0 + i] = bad;
                 any_bad = any_bad or bad;
@@ -293,6 +292,18 @@ fn packT(x: anytype, d: usize, j0: usize, bc: usize, xt: anytype) void {
         const row = x + (j0 + j) * d;
         for (0..d) |t| xt[t * BC + j] = row[t];
     }
+}
+
+/// sum a[c] b[c] for c < n, rounded like gcc -O3 -ffp-contract=fast compiles C's plain loop:
+/// an in-order reduction vectorised over 32- then 16-byte vectors (products rounded before the
+/// adds) for the first n - n % (16 bytes) terms, the rest as fused multiply-adds. Matching it
+/// makes D, hence dq and dk, equal to C's bit for bit (checked over many sizes).
+fn dotLikeGcc(comptime T: type, a: [*]const T, b: [*]const T, n: usize) T {
+    const main = n - n % (nc.lanes(T) / 2);
+    var sum: T = 0;
+    for (0..main) |c| sum += a[c] * b[c];
+    for (main..n) |c| sum = @mulAdd(T, a[c], b[c], sum);
+    return sum;
 }
 
 /// The maximum of x[0..n), skipping NaN (-inf when empty or all NaN): the order of the
