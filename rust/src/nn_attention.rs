@@ -223,6 +223,9 @@ unsafe fn add_mask<T: Real>(p: &Problem<T>, s: &mut [T; W], mp: *const T, i: usi
     if sq == 0 {
         let m = *mp;
         s.iter_mut().for_each(|x| *x = *x + m);
+    } else if sq == 1 && i + W <= p.lq {
+        let m = &*(mp.add(i) as *const [T; W]); // a contiguous column of queries (a dense mask)
+        s.iter_mut().zip(m).for_each(|(x, &m)| *x = *x + m);
     } else {
         let rows = p.lq.saturating_sub(i).min(W);
         for (l, x) in s.iter_mut().enumerate().take(rows) {
