@@ -158,6 +158,13 @@ fn forwardBlocks(comptime T: type, comptime code: c_int) fn (*const Ctx(T), usiz
             const L = simd.lanes(T);
             var i = lo * ACT_BLOCK;
             const end = @min(hi * ACT_BLOCK, c.n);
+            // two vectors per step: independent chains for the out-of-order core
+            while (i + 2 * L <= end) : (i += 2 * L) {
+                const a = act(T, code, simd.load(T, c.x + i), c.alpha);
+                const b = act(T, code, simd.load(T, c.x + i + L), c.alpha);
+                simd.store(T, c.y + i, a);
+                simd.store(T, c.y + i + L, b);
+            }
             while (i + L <= end) : (i += L) {
                 simd.store(T, c.y + i, act(T, code, simd.load(T, c.x + i), c.alpha));
             }

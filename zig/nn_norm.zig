@@ -238,20 +238,55 @@ fn bwdTask(comptime T: type) fn (*const BwdCtx(T), usize) void {
             const pb = part[pg.len..];
             const lo = t * c.chunk;
             const hi = @min(lo + c.chunk, c.rows);
-            for (lo..hi) |r| switch (c.kind) {
-                .layer => layerRow(T, c, r, pg, pb),
-                .rms => rmsRow(T, c, r, pg),
-                .batch => batchRow(T, c, r, pg, pb),
-            };
+            // which optional arrays exist is made comptime, so the row loops have no branches
+            const bits = @as(u3, @intFromBool(c.gamma != null)) << 2 | @as(u3, @intFromBool(c.pg)) << 1 | @intFromBool(c.pb);
+            switch (bits) {
+                inline else => |k| {
+                    const f = Flags{ .gamma = k & 4 != 0, .pg = k & 2 != 0, .pb = k & 1 != 0 };
+                    for (lo..hi) |r| switch (c.kind) {
+                        .layer => layerRow(T, f, c, r, pg, pb),
+                        .rms => rmsRow(T, f, c, r, pg),
+                        .batch => batchRow(T, f, c, r, pg, pb),
+                    };
+                },
+            }
         }
     }.run;
 }
 
-inline fn gOf(comptime T: type, gamma: ?[*]const T, dy: T, i: usize) T {
-    return if (gamma) |g| dy * g[i] else dy;
+/// Vector of a row at i: full when i + lanes <= n, else the first n - i lanes (fill elsewhere).
+inline fn ld(comptime T: type, p: [*]const T, i: usize, n: usize, fill: T) simd.Vec(T) {
+    return if (i + simd.lanes(T) <= n) simd.load(T, p + i) else simd.loadPart(T, p + i, n - i, fill);
 }
 
-fn layerRow(comptime T: type, c: *const BwdCtx(T), r: usize, pg: []f64, pb: []f64) void {
+inline fn st(comptime T: type, p: [*]T, i: usize, n: usize, v: simd.Vec(T)) void {
+    if (i + simd.lanes(T) <= n) simd.store(T, p + i, v) else simd.storePart(T, p + i, v, n - i);
+}
+
+/// Which optional arrays a backward row has: gamma, dgamma sums, dbeta sums.
+const Flags = struct { gamma: bool, pg: bool, pb: bool };
+
+/// g = dy * gamma at i, or dy (like C's `gamma ? dy * gamma : dy`)
+inline fn gOf(comptime T: type, comptime f: Flags, gamma: ?[*]const T, dy: simd.Vec(T), i: usize, n: usize) simd.Vec(T) {
+    return if (f.gamma) dy * ld(T, gamma.?, i, n, 0.0) else dy;
+}
+
+/// p[i..] += v in f64, the lanes that exist only.
+inline fn acc64(comptime T: type, p: []f64, i: usize, v: simd.Vec(T)) void {
+    const L = simd.lanes(T);
+    if (i + L <= p.len) {
+        const W = @Vector(L, f64);
+        const cur: W = p[i..][0..L].*;
+        p[i..][0..L].* = cur + @as(W, @floatCast(v));
+    } else {
+        const a: [L]T = v;
+        for (0..p.len - i) |l| p[i + l] += @as(f64, a[l]);
+    }
+}
+
+fn layerRow(comptime T: type, comptime f: Flags, c: *const BwdCtx(T), r: usize, pg: []f64, pb: []f64) void {
+    const L = simd.lanes(T);
+    const V = simd.Vec(T);
     const n = c.n;
     const nf: T = @floatFromInt(n);
     const xr = c.x + r * n;
@@ -259,46 +294,65 @@ fn layerRow(comptime T: type, c: *const BwdCtx(T), r: usize, pg: []f64, pb: []f6
     const dxr = c.dx + r * n;
     const mean = rowSum(T, xr, n, 0.0, false) / nf;
     const rstd = simd.rsqrtEps(T, rowSum(T, xr, n, mean, true) / nf, c.eps);
-    var a: T = 0; // sums of g and of g * xhat, with g = dy * gamma
-    var b: T = 0;
-    for (0..n) |i| {
-        const g = gOf(T, c.gamma, gr[i], i);
-        a += g;
-        b += g * (xr[i] - mean) * rstd;
+    const mv: V = @splat(mean);
+    const rv: V = @splat(rstd);
+    // sums of g and of g * xhat, with g = dy * gamma (tail lanes: g = 0, x - mean = 0)
+    var va: V = @splat(0.0);
+    var vb: V = @splat(0.0);
+    var i: usize = 0;
+    while (i < n) : (i += L) {
+        const g = gOf(T, f, c.gamma, ld(T, gr, i, n, 0.0), i, n);
+        va += g;
+        vb = @mulAdd(V, g * (ld(T, xr, i, n, mean) - mv), rv, vb);
     }
-    a /= nf;
-    b /= nf;
-    for (0..n) |i| {
-        const g = gOf(T, c.gamma, gr[i], i);
-        const xhat = (xr[i] - mean) * rstd;
-        dxr[i] = rstd * ((g - a) - xhat * b);
+    const av: V = @splat(simd.hsum(T, va) / nf);
+    const bv: V = @splat(simd.hsum(T, vb) / nf);
+    i = 0;
+    while (i < n) : (i += L) {
+        const dy = ld(T, gr, i, n, 0.0);
+        const xhat = (ld(T, xr, i, n, mean) - mv) * rv;
+        st(T, dxr, i, n, rv * @mulAdd(V, -xhat, bv, gOf(T, f, c.gamma, dy, i, n) - av));
+        if (f.pg) acc64(T, pg, i, dy * xhat);
+        if (f.pb) acc64(T, pb, i, dy);
     }
-    for (pg, 0..) |*p, i| p.* += @as(f64, gr[i] * ((xr[i] - mean) * rstd));
-    for (pb, 0..) |*p, i| p.* += @as(f64, gr[i]);
 }
 
-fn rmsRow(comptime T: type, c: *const BwdCtx(T), r: usize, pg: []f64) void {
+fn rmsRow(comptime T: type, comptime f: Flags, c: *const BwdCtx(T), r: usize, pg: []f64) void {
+    const L = simd.lanes(T);
+    const V = simd.Vec(T);
     const n = c.n;
     const nf: T = @floatFromInt(n);
     const xr = c.x + r * n;
     const gr = c.dy + r * n;
     const dxr = c.dx + r * n;
     const rs = simd.rsqrtEps(T, rowSum(T, xr, n, 0.0, true) / nf, c.eps);
-    var b: T = 0; // sum of g * x
-    for (0..n) |i| b += gOf(T, c.gamma, gr[i], i) * xr[i];
-    const k = b / nf * rs * rs * rs;
-    for (0..n) |i| dxr[i] = rs * gOf(T, c.gamma, gr[i], i) - xr[i] * k;
-    for (pg, 0..) |*p, i| p.* += @as(f64, gr[i] * (xr[i] * rs));
+    var vb: V = @splat(0.0); // sum of g * x
+    var i: usize = 0;
+    while (i < n) : (i += L) vb = @mulAdd(V, gOf(T, f, c.gamma, ld(T, gr, i, n, 0.0), i, n), ld(T, xr, i, n, 0.0), vb);
+    const k: V = @splat(simd.hsum(T, vb) / nf * rs * rs * rs);
+    const rv: V = @splat(rs);
+    i = 0;
+    while (i < n) : (i += L) {
+        const dy = ld(T, gr, i, n, 0.0);
+        const x = ld(T, xr, i, n, 0.0);
+        st(T, dxr, i, n, @mulAdd(V, -x, k, rv * gOf(T, f, c.gamma, dy, i, n)));
+        if (f.pg) acc64(T, pg, i, dy * (x * rv));
+    }
 }
 
-fn batchRow(comptime T: type, c: *const BwdCtx(T), r: usize, pg: []f64, pb: []f64) void {
+fn batchRow(comptime T: type, comptime f: Flags, c: *const BwdCtx(T), r: usize, pg: []f64, pb: []f64) void {
+    const L = simd.lanes(T);
     const n = c.n;
     const xr = c.x + r * n;
     const gr = c.dy + r * n;
     const dxr = c.dx + r * n;
-    for (0..n) |j| dxr[j] = gr[j] * c.sc[j];
-    for (pg, 0..) |*p, j| p.* += @as(f64, gr[j] * ((xr[j] - c.mean[j]) * c.inv[j]));
-    for (pb, 0..) |*p, j| p.* += @as(f64, gr[j]);
+    var j: usize = 0;
+    while (j < n) : (j += L) {
+        const dy = ld(T, gr, j, n, 0.0);
+        st(T, dxr, j, n, dy * ld(T, c.sc, j, n, 0.0));
+        if (f.pg) acc64(T, pg, j, dy * ((ld(T, xr, j, n, 0.0) - ld(T, c.mean, j, n, 0.0)) * ld(T, c.inv, j, n, 0.0)));
+        if (f.pb) acc64(T, pb, j, dy);
+    }
 }
 
 /// Run the backward rows on up to numThreads() tasks, then write dgamma / dbeta.

@@ -9,6 +9,7 @@
 //! float64 C kernels use libm.
 
 const std = @import("std");
+const builtin = @import("builtin");
 const abi = @import("abi.zig");
 
 /// Work thresholds of csrc/nn_common.h: threads only above them.
@@ -40,8 +41,48 @@ pub inline fn store(comptime T: type, p: [*]T, v: Vec(T)) void {
     p[0..lanes(T)].* = v;
 }
 
+/// Masked AVX loads / stores for partial vectors (as csrc/nn_simd.h uses): only where LLVM
+/// compiles the inline assembly (the self-hosted Debug backends do not parse it).
+const use_maskmov = builtin.zig_backend == .stage2_llvm and builtin.cpu.arch == .x86_64 and
+    std.Target.x86.featureSetHas(builtin.cpu.features, .avx);
+
+fn IntOf(comptime T: type) type {
+    return if (T == f32) i32 else i64;
+}
+
+/// Lanes below n all ones, the others zero (the sign bit selects in vmaskmov).
+inline fn laneMask(comptime T: type, n: usize) @Vector(lanes(T), IntOf(T)) {
+    const I = IntOf(T);
+    const idx = std.simd.iota(I, lanes(T));
+    const lim: @Vector(lanes(T), I) = @splat(@intCast(n));
+    return @select(I, idx < lim, @as(@Vector(lanes(T), I), @splat(-1)), @as(@Vector(lanes(T), I), @splat(0)));
+}
+
+inline fn maskLoad(comptime T: type, p: [*]const T, m: @Vector(lanes(T), IntOf(T))) Vec(T) {
+    const op = if (T == f32) "vmaskmovps" else "vmaskmovpd";
+    return asm volatile (op ++ " (%[p]), %[m], %[r]"
+        : [r] "=x" (-> Vec(T)),
+        : [p] "r" (p),
+          [m] "x" (m),
+        : .{ .memory = true });
+}
+
+inline fn maskStore(comptime T: type, p: [*]T, m: @Vector(lanes(T), IntOf(T)), v: Vec(T)) void {
+    const op = if (T == f32) "vmaskmovps" else "vmaskmovpd";
+    asm volatile (op ++ " %[v], %[m], (%[p])"
+        :
+        : [p] "r" (p),
+          [m] "x" (m),
+          [v] "x" (v),
+        : .{ .memory = true });
+}
+
 /// The first n (< lanes) elements at p, the other lanes set to fill; reads nothing beyond.
 pub inline fn loadPart(comptime T: type, p: [*]const T, n: usize, fill: T) Vec(T) {
+    if (use_maskmov) {
+        const m = laneMask(T, n);
+        return @select(T, m != @as(@TypeOf(m), @splat(0)), maskLoad(T, p, m), @as(Vec(T), @splat(fill)));
+    }
     var tmp: [lanes(T)]T = @splat(fill);
     @memcpy(tmp[0..n], p[0..n]);
     return tmp;
@@ -49,6 +90,7 @@ pub inline fn loadPart(comptime T: type, p: [*]const T, n: usize, fill: T) Vec(T
 
 /// Store the first n (< lanes) lanes of v at p; writes nothing beyond.
 pub inline fn storePart(comptime T: type, p: [*]T, v: Vec(T), n: usize) void {
+    if (use_maskmov) return maskStore(T, p, laneMask(T, n), v);
     const tmp: [lanes(T)]T = v;
     @memcpy(p[0..n], tmp[0..n]);
 }
