@@ -30,17 +30,25 @@ inline fn s4(v: f64) V4 {
     return @splat(v);
 }
 
-/// sin and cos of a (|a| < 2**30) to about 1e-13, branch-free (rope_sincos of nn_rope.c).
+/// Horner's rule with fused multiply-adds: c[0] + x (c[1] + x (c[2] + ...)).
+inline fn horner(x: V4, comptime c: []const f64) V4 {
+    var p = s4(c[c.len - 1]);
+    comptime var i = c.len - 1;
+    inline while (i > 0) : (i -= 1) p = @mulAdd(V4, x, p, s4(c[i - 1]));
+    return p;
+}
+
+/// sin and cos of a (|a| < 2**30) to about 1e-13, branch-free (rope_sincos of nn_rope.c, with
+/// the multiply-adds fused where gcc -ffp-contract=fast fuses C's, so the tables are equal).
 fn sincos4(a: V4, s: *V4, c: *V4) void {
-    const magic = s4(6755399441055744.0); // 1.5 * 2**52: adding it rounds half to even
+    const magic = s4(6755399441055744.0); // 1.5 * 2**52: adding it rounds half to even (nearbyint)
     const k = (a * s4(two_over_pi) + magic) - magic;
-    const r = (a - k * s4(pio2_hi)) - k * s4(pio2_lo);
+    const r = @mulAdd(V4, -k, s4(pio2_lo), @mulAdd(V4, -k, s4(pio2_hi), a));
     const r2 = r * r;
-    const sr = r + r * r2 * (s4(-1.0 / 6.0) + r2 * (s4(1.0 / 120.0) + r2 * (s4(-1.0 / 5040.0) + r2 *
-        (s4(1.0 / 362880.0) + r2 * (s4(-1.0 / 39916800.0) + r2 * s4(1.0 / 6227020800.0))))));
-    const cr = s4(1.0) + r2 * (s4(-0.5) + r2 * (s4(1.0 / 24.0) + r2 * (s4(-1.0 / 720.0) + r2 * (s4(1.0 / 40320.0) + r2 *
-        (s4(-1.0 / 3628800.0) + r2 * (s4(1.0 / 479001600.0) + r2 * s4(-1.0 / 87178291200.0)))))));
-    const q = k - s4(4.0) * @floor(k * s4(0.25)); // quadrant 0..3
+    const sp = horner(r2, &.{ -1.0 / 6.0, 1.0 / 120.0, -1.0 / 5040.0, 1.0 / 362880.0, -1.0 / 39916800.0, 1.0 / 6227020800.0 });
+    const sr = @mulAdd(V4, r * r2, sp, r);
+    const cr = @mulAdd(V4, r2, horner(r2, &.{ -0.5, 1.0 / 24.0, -1.0 / 720.0, 1.0 / 40320.0, -1.0 / 3628800.0, 1.0 / 479001600.0, -1.0 / 87178291200.0 }), s4(1.0));
+    const q = k - s4(4.0) * @floor(k * s4(0.25)); // quadrant 0..3 (exact)
     const odd = (q == s4(1.0)) | (q == s4(3.0));
     const ss = @select(f64, odd, cr, sr);
     const cc = @select(f64, odd, sr, cr);
@@ -119,20 +127,23 @@ fn Job(comptime T: type) type {
             const yr = self.y + row * self.d;
             const cr = self.ctab.ptr + s * half;
             const sr = self.stab.ptr + s * half;
+            const V = nc.Vec(T);
+            // x1 c - x2 s and x2 c + x1 s with the first product fused, as gcc contracts C's
+            // expressions (-ffp-contract=fast), so the results equal C's bit for bit
             var i: usize = 0;
             while (i + L <= half) : (i += L) {
                 const x1 = nc.load(T, xr + i);
                 const x2 = nc.load(T, xr + half + i);
                 const c = nc.load(T, cr + i);
                 const sn = nc.load(T, sr + i);
-                nc.store(T, yr + i, x1 * c - x2 * sn);
-                nc.store(T, yr + half + i, x2 * c + x1 * sn);
+                nc.store(T, yr + i, @mulAdd(V, x1, c, -(x2 * sn)));
+                nc.store(T, yr + half + i, @mulAdd(V, x2, c, x1 * sn));
             }
             while (i < half) : (i += 1) {
                 const x1 = xr[i];
                 const x2 = xr[half + i];
-                yr[i] = x1 * cr[i] - x2 * sr[i];
-                yr[half + i] = x2 * cr[i] + x1 * sr[i];
+                yr[i] = @mulAdd(T, x1, cr[i], -(x2 * sr[i]));
+                yr[half + i] = @mulAdd(T, x2, cr[i], x1 * sr[i]);
             }
             if (self.d % 2 == 1) yr[self.d - 1] = xr[self.d - 1];
         }
