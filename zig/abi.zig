@@ -65,12 +65,14 @@ pub fn numThreads() usize {
 
 /// Run `body(context, task)` for every task in 0..tasks on up to numThreads() threads (the
 /// calling thread takes part; tasks are handed out one at a time through an atomic counter).
-/// Runs inline when one thread is allowed or tasks <= 1; a worker thread that cannot be
-/// spawned leaves its tasks to the others, so the result never depends on how many ran.
-/// Tasks must write disjoint parts of the output.
+/// Runs inline when one thread is allowed or tasks <= 1. Workers are persistent (a pool
+/// started on first use): they spin briefly after a job, then sleep on a condition
+/// variable, so a call costs a wake-up instead of a thread spawn. A call made while the pool
+/// is busy (another caller thread) spawns its own threads; a call from inside a pool task
+/// runs inline. Tasks must write disjoint parts of the output.
 pub fn parallelFor(tasks: usize, context: anytype, comptime body: fn (@TypeOf(context), usize) void) void {
     const threads = @min(numThreads(), tasks);
-    if (threads <= 1) {
+    if (threads <= 1 or in_pool_task) {
         for (0..tasks) |t| body(context, t);
         return;
     }
@@ -86,8 +88,13 @@ pub fn parallelFor(tasks: usize, context: anytype, comptime body: fn (@TypeOf(co
                 body(self.context, t);
             }
         }
+
+        fn workOpaque(p: *anyopaque) void {
+            work(@ptrCast(@alignCast(p)));
+        }
     };
     var shared = Shared{ .tasks = tasks, .context = context };
+    if (pool.run(threads - 1, &shared, Shared.workOpaque)) return;
     var workers: [63]?std.Thread = @splat(null);
     const extra = @min(threads - 1, workers.len);
     for (workers[0..extra]) |*w| {
@@ -99,6 +106,87 @@ pub fn parallelFor(tasks: usize, context: anytype, comptime body: fn (@TypeOf(co
     }
 }
 
+threadlocal var in_pool_task: bool = false;
+
+const pool = struct {
+    const c = std.c;
+    const max_workers = 63;
+    // brief spin (~50-100 us) before sleeping: short enough not to steal a shared core for long
+    const spins = 2000;
+    var busy = std.atomic.Value(bool).init(false);
+    var mutex: c.pthread_mutex_t = c.PTHREAD_MUTEX_INITIALIZER;
+    var work_cond: c.pthread_cond_t = c.PTHREAD_COND_INITIALIZER;
+    var done_cond: c.pthread_cond_t = c.PTHREAD_COND_INITIALIZER;
+    var generation = std.atomic.Value(u32).init(0);
+    var pending = std.atomic.Value(usize).init(0);
+    var started: usize = 0;
+    var want = std.atomic.Value(usize).init(0);
+    var job: *const fn (*anyopaque) void = undefined;
+    var job_ctx: *anyopaque = undefined;
+
+    /// Run job(ctx) on the calling thread and `helpers` pool workers; false when the pool is busy.
+    fn run(helpers: usize, ctx: *anyopaque, f: *const fn (*anyopaque) void) bool {
+        if (busy.cmpxchgStrong(false, true, .acquire, .monotonic) != null) return false;
+        defer busy.store(false, .release);
+        while (started < @min(helpers, max_workers)) : (started += 1) {
+            const t = std.Thread.spawn(.{ .stack_size = 1 << 20 }, worker, .{started}) catch break;
+            t.detach();
+        }
+        const n = @min(helpers, started);
+        job = f;
+        job_ctx = ctx;
+        want.store(n, .monotonic);
+        pending.store(n, .release);
+        _ = c.pthread_mutex_lock(&mutex);
+        _ = generation.fetchAdd(1, .release);
+        _ = c.pthread_cond_broadcast(&work_cond);
+        _ = c.pthread_mutex_unlock(&mutex);
+        in_pool_task = true;
+        f(ctx);
+        in_pool_task = false;
+        var i: usize = 0;
+        while (pending.load(.acquire) != 0 and i < spins) : (i += 1) std.atomic.spinLoopHint();
+        if (pending.load(.acquire) != 0) {
+            _ = c.pthread_mutex_lock(&mutex);
+            while (pending.load(.acquire) != 0) _ = c.pthread_cond_wait(&done_cond, &mutex);
+            _ = c.pthread_mutex_unlock(&mutex);
+        }
+        return true;
+    }
+
+    fn worker(index: usize) void {
+        in_pool_task = true;
+        var seen: u32 = 0;
+        while (true) {
+            var g = generation.load(.acquire);
+            var i: usize = 0;
+            while (g == seen and i < spins) : (i += 1) {
+                std.atomic.spinLoopHint();
+                g = generation.load(.acquire);
+            }
+            if (g == seen) {
+                _ = c.pthread_mutex_lock(&mutex);
+                while (generation.load(.acquire) == seen) _ = c.pthread_cond_wait(&work_cond, &mutex);
+                _ = c.pthread_mutex_unlock(&mutex);
+                g = generation.load(.acquire);
+            }
+            seen = g;
+            // a participant of round g holds the round open, so a newer generation here means
+            // this worker was not one: leave it to the next loop
+            const w = want.load(.monotonic);
+            if (generation.load(.acquire) != g) continue;
+            if (index < w) {
+                job(job_ctx);
+                if (pending.fetchSub(1, .acq_rel) == 1) {
+                    _ = c.pthread_mutex_lock(&mutex);
+                    _ = c.pthread_cond_signal(&done_cond);
+                    _ = c.pthread_mutex_unlock(&mutex);
+                }
+            }
+        }
+    }
+};
+
 test "parallelFor runs every task once" {
     var hits: [1000]std.atomic.Value(usize) = @splat(std.atomic.Value(usize).init(0));
     const Ctx = struct {
@@ -108,4 +196,18 @@ test "parallelFor runs every task once" {
     };
     parallelFor(hits.len, &hits, Ctx.body);
     for (hits) |h| try std.testing.expectEqual(@as(usize, 1), h.load(.monotonic));
+}
+
+test "parallelFor reuses the pool and runs nested loops inline" {
+    var total = std.atomic.Value(usize).init(0);
+    const Ctx = struct {
+        fn inner(t: *std.atomic.Value(usize), _: usize) void {
+            _ = t.fetchAdd(1, .monotonic);
+        }
+        fn outer(t: *std.atomic.Value(usize), _: usize) void {
+            parallelFor(8, t, inner);
+        }
+    };
+    for (0..50) |_| parallelFor(8, &total, Ctx.outer);
+    try std.testing.expectEqual(@as(usize, 50 * 64), total.load(.monotonic));
 }

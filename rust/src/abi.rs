@@ -73,12 +73,15 @@ unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Run `body(task)` for every task in `0..tasks` on up to [`num_threads`] threads (the
 /// calling thread takes part; tasks are handed out one at a time through an atomic counter).
-/// Runs inline when one thread is allowed or `tasks <= 1`; a worker thread that cannot be
-/// started leaves its tasks to the others, so the result never depends on how many ran. A
-/// panic in a task resurfaces in the caller (and [`guard`] turns it into an error code).
+/// The other threads are the persistent workers of [`crate::pool`] (woken, not spawned); when
+/// the pool is busy with another caller's job, scoped threads are spawned instead. Runs inline
+/// when one thread is allowed, `tasks <= 1`, or inside a pool job (nested loops). A worker
+/// thread that cannot be started leaves its tasks to the others, so the result never depends
+/// on how many ran. A panic in a task resurfaces in the caller (and [`guard`] turns it into an
+/// error code).
 pub fn parallel_for<F: Fn(usize) + Sync>(tasks: usize, body: F) {
     let threads = num_threads().min(tasks);
-    if threads <= 1 {
+    if threads <= 1 || crate::pool::in_pool_job() {
         (0..tasks).for_each(body);
         return;
     }
@@ -90,6 +93,9 @@ pub fn parallel_for<F: Fn(usize) + Sync>(tasks: usize, body: F) {
         }
         body(task);
     };
+    if crate::pool::run(threads - 1, &work) {
+        return;
+    }
     std::thread::scope(|scope| {
         for _ in 1..threads {
             // a thread that cannot be spawned is simply not used
@@ -120,6 +126,31 @@ mod tests {
             hits[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         });
         assert!(hits.iter().all(|h| h.load(std::sync::atomic::Ordering::Relaxed) == 1));
+    }
+
+    #[test]
+    fn parallel_for_nests_and_propagates_panics() {
+        let total = std::sync::atomic::AtomicUsize::new(0);
+        parallel_for(8, |_| {
+            parallel_for(8, |_| {
+                total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+        });
+        assert_eq!(total.load(std::sync::atomic::Ordering::Relaxed), 64);
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let code = guard(|| {
+            parallel_for(64, |i| assert!(i != 37, "task 37 fails"));
+            AXIOM_OK
+        });
+        std::panic::set_hook(prev);
+        assert_eq!(code, AXIOM_ERR_INTERNAL);
+        // the pool still works after a panic
+        let after = std::sync::atomic::AtomicUsize::new(0);
+        parallel_for(100, |_| {
+            after.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert_eq!(after.load(std::sync::atomic::Ordering::Relaxed), 100);
     }
 
     #[test]

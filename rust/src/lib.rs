@@ -21,6 +21,7 @@ mod nn_norm;
 mod nn_pool;
 mod nn_rope;
 mod nn_softmax;
+mod pool;
 
 /// Return `AXIOM_ABI_VERSION`.
 #[no_mangle]
