@@ -100,6 +100,18 @@ impl Window {
         })
     }
 
+    /// `f(cell)` for the input cell of every tap, row-major window order (plain loops: the
+    /// hot path of the forward kernels).
+    #[inline(always)]
+    fn for_cells<F: FnMut(usize)>(&self, g: &Geom, mut f: F) {
+        for i in self.i0..self.i1 {
+            let row = (self.ih + i * g.dh) * g.w + self.iw;
+            for j in self.j0..self.j1 {
+                f((row + j * g.dw) as usize);
+            }
+        }
+    }
+
     /// Input cell of tap number `tap` (row-major window order).
     fn cell(&self, g: &Geom, tap: usize) -> usize {
         let nj = (self.j1 - self.j0) as usize;
@@ -113,29 +125,139 @@ impl Window {
     }
 }
 
+/// Channel chunks of one pixel: (start, width) with widths `max`, then the rest, so most
+/// chunks take a fixed-width (fully unrolled, register-held) path.
+fn channel_chunks(c: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
+    let full = c / max * max;
+    (0..full).step_by(max).map(move |ch0| (ch0, max)).chain((full < c).then_some((full, c - full)))
+}
+
+/// Calls `$f::<$generics, W>($args)` with W = the chunk width `$w` when it is 64, 32, 16 or
+/// 8, else W = 0 (width known at run time only).
+macro_rules! by_width {
+    ($w:expr, $f:ident, $ff:ident, [$($g:tt)*], ($($arg:expr),*), ($($farg:expr),*)) => {
+        match $w {
+            32 => $ff::<$($g)* 32>($($farg),*),
+            16 => $ff::<$($g)* 16>($($farg),*),
+            8 => $ff::<$($g)* 8>($($farg),*),
+            _ => $f::<$($g)* 0>($($arg),*),
+        }
+    };
+    ($w:expr, $f:ident, [$($g:tt)*], ($($arg:expr),*)) => {
+        match $w {
+            64 => $f::<$($g)* 64>($($arg),*),
+            32 => $f::<$($g)* 32>($($arg),*),
+            16 => $f::<$($g)* 16>($($arg),*),
+            8 => $f::<$($g)* 8>($($arg),*),
+            _ => $f::<$($g)* 0>($($arg),*),
+        }
+    };
+}
+
+/// Channels [ch0, ch0 + w) of one output pixel of max (`AVG` = false) or average pooling
+/// (w = W, or `wch` when W is 0). Max: the fast maximum (maxNum) loses NaN, so NaN is tracked
+/// in one flag; a window that saw NaN is redone with the NaN-propagating maximum.
+#[inline(always)]
+fn pool_chunk<T: Real, const AVG: bool, const W: usize>(
+    img: &[T],
+    g: &Geom,
+    win: &Window,
+    (ch0, wch): (usize, usize),
+    out: &mut [T],
+    count: T,
+) {
+    let (w, c) = (if W == 0 { wch } else { W }, g.c as usize);
+    let init = if AVG { T::ZERO } else { T::NEG_INF };
+    // two accumulators used in turn: `next = max(p, cur)` always stores, where `acc = max(p,
+    // acc)` would let LLVM turn the select into a (slow) masked store
+    let mut bufs = [[init; CH]; 2];
+    let (b0, b1) = bufs.split_at_mut(1);
+    let (mut cur, mut next) = (&mut b0[0][..w], &mut b1[0][..w]);
+    let mut nan = 0u32;
+    win.for_cells(g, |cell| {
+        let p = &img[cell * c + ch0..][..w];
+        for k in 0..w {
+            if AVG {
+                cur[k] += p[k];
+            } else {
+                next[k] = p[k].max_num(cur[k]);
+                nan |= (p[k] != p[k]) as u32;
+            }
+        }
+        if !AVG {
+            std::mem::swap(&mut cur, &mut next);
+        }
+    });
+    if !AVG && nan != 0 {
+        cur.fill(init);
+        win.for_cells(g, |cell| {
+            let p = &img[cell * c + ch0..][..w];
+            for k in 0..w {
+                cur[k] = p[k].max_nan(cur[k]);
+            }
+        });
+    }
+    let o = &mut out[ch0..][..w];
+    for k in 0..w {
+        o[k] = if AVG { cur[k] / count } else { cur[k] };
+    }
+}
+
+/// Channels [ch0, ch0 + W) of one output pixel, W = 8, 16 or 32: the accumulators are W / 8
+/// arrays of 8 lanes indexed by constants only, so LLVM holds them in registers (one vector
+/// each) like C's nn_vf accumulators. NaN handling as in [`pool_chunk`].
+#[inline(always)]
+fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
+    img: &[T],
+    g: &Geom,
+    win: &Window,
+    ch0: usize,
+    out: &mut [T],
+    count: T,
+) {
+    let c = g.c as usize;
+    let init = if AVG { T::ZERO } else { T::NEG_INF };
+    let mut acc = [[init; 8]; 4];
+    let mut nan = [[0u32; 8]; 4];
+    win.for_cells(g, |cell| {
+        let p = &img[cell * c + ch0..][..W];
+        for v in 0..W / 8 {
+            for l in 0..8 {
+                let x = p[v * 8 + l];
+                if AVG {
+                    acc[v][l] += x;
+                } else {
+                    acc[v][l] = x.max_num(acc[v][l]);
+                    nan[v][l] |= (x != x) as u32;
+                }
+            }
+        }
+    });
+    if !AVG && nan[..W / 8].iter().flatten().any(|&m| m != 0) {
+        pool_chunk::<T, false, W>(img, g, win, (ch0, W), out, count);
+        return;
+    }
+    let o = &mut out[ch0..][..W];
+    for v in 0..W / 8 {
+        for l in 0..8 {
+            o[v * 8 + l] = if AVG { acc[v][l] / count } else { acc[v][l] };
+        }
+    }
+}
+
 /// One output pixel of max (`AVG` = false) or average pooling over image `img` (h * w * c).
 #[inline(always)]
 fn pool_pixel<T: Real, const AVG: bool>(img: &[T], g: &Geom, win: &Window, out: &mut [T], include_pad: bool) {
-    let c = g.c as usize;
     let count: T = win.count(g, include_pad);
-    for ch0 in (0..c).step_by(CH) {
-        let wch = CH.min(c - ch0);
-        let mut acc = [if AVG { T::ZERO } else { T::NEG_INF }; CH];
-        let acc = &mut acc[..wch];
-        for cell in win.cells(g) {
-            let p = &img[cell * c + ch0..][..wch];
-            if AVG {
-                acc.iter_mut().zip(p).for_each(|(a, &v)| *a += v);
-            } else {
-                acc.iter_mut().zip(p).for_each(|(a, &v)| *a = v.max_nan(*a));
-            }
-        }
-        let o = &mut out[ch0..][..wch];
-        if AVG {
-            o.iter_mut().zip(acc.iter()).for_each(|(o, &a)| *o = a / count);
-        } else {
-            o.copy_from_slice(acc);
-        }
+    for chunk in channel_chunks(g.c as usize, 32) {
+        by_width!(
+            chunk.1,
+            pool_chunk,
+            pool_chunk_fixed,
+            [T, AVG,],
+            (img, g, win, chunk, out, count),
+            (img, g, win, chunk.0, out, count)
+        );
     }
 }
 
@@ -210,6 +332,30 @@ unsafe fn avg_pool2d<T: Real>(
     AXIOM_OK
 }
 
+/// Channels [ch0, ch0 + w) of one image xb (hw x c) averaged into out (w = W, or `wch` when
+/// W is 0): blocks of GAP_ROWS rows are summed in T, the blocks in f64.
+#[inline(always)]
+fn gap_chunk<T: Real, const W: usize>(xb: &[T], c: usize, ch0: usize, wch: usize, out: &mut [T]) {
+    let w = if W == 0 { wch } else { W };
+    let hw = xb.len() / c;
+    let mut total = [0.0f64; CH];
+    for r0 in (0..hw).step_by(GAP_ROWS) {
+        let mut s = [T::ZERO; CH];
+        for r in r0..(r0 + GAP_ROWS).min(hw) {
+            let p = &xb[r * c + ch0..][..w];
+            for k in 0..w {
+                s[k] += p[k];
+            }
+        }
+        for k in 0..w {
+            total[k] += s[k].to_f64();
+        }
+    }
+    for k in 0..w {
+        out[k] = T::from_f64(total[k] / hw as f64);
+    }
+}
+
 unsafe fn global_avg_pool<T: Real>(x: *const T, y: *mut T, n: i64, hw: i64, c: i64) -> c_int {
     let elem = std::mem::size_of::<T>();
     let (Some(nin), Some(nout)) = (numel(&[n, hw, c], elem), numel(&[n, c], elem)) else {
@@ -235,16 +381,8 @@ unsafe fn global_avg_pool<T: Real>(x: *const T, y: *mut T, n: i64, hw: i64, c: i
             let (b, ch0) = (t / chunks, (t % chunks) * CH);
             let wch = CH.min(c - ch0);
             let xb = slice(xp.0.add(b * hw * c), hw * c);
-            let mut total = [0.0f64; CH];
-            for r0 in (0..hw).step_by(GAP_ROWS) {
-                let mut s = [T::ZERO; CH];
-                for r in r0..(r0 + GAP_ROWS).min(hw) {
-                    s[..wch].iter_mut().zip(&xb[r * c + ch0..][..wch]).for_each(|(s, &v)| *s += v);
-                }
-                total[..wch].iter_mut().zip(&s[..wch]).for_each(|(t, &s)| *t += s.to_f64());
-            }
             let out = slice_mut(yp.0.add(b * c + ch0), wch);
-            out.iter_mut().zip(&total[..wch]).for_each(|(o, &t)| *o = T::from_f64(t / hw as f64));
+            by_width!(wch, gap_chunk, [T,], (xb, c, ch0, wch, out));
         }
     });
     AXIOM_OK

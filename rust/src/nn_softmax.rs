@@ -37,11 +37,11 @@ fn row_max<T: Real>(x: &[T]) -> T {
     let mut m = [T::NEG_INF; L];
     let chunks = x.chunks_exact(L);
     for (k, &v) in chunks.remainder().iter().enumerate() {
-        m[k] = m[k].max_fast(v);
+        m[k] = m[k].max_num(v);
     }
     for c in chunks {
         for k in 0..L {
-            m[k] = m[k].max_fast(c[k]);
+            m[k] = m[k].max_num(c[k]);
         }
     }
     m.iter().fold(T::NEG_INF, |a, &b| b.max_nan(a))
@@ -91,7 +91,7 @@ unsafe fn softmax_cols<T: Real>(x: &[T], y: *mut T, n: usize, inner: usize, j0: 
     let (m, s) = (&mut m[..w], &mut s[..w]);
     for i in 0..n {
         for (mk, &v) in m.iter_mut().zip(&x[i * inner + j0..][..w]) {
-            *mk = mk.max_fast(v);
+            *mk = mk.max_num(v);
         }
     }
     for i in 0..n {

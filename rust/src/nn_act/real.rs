@@ -75,15 +75,10 @@ pub(crate) trait Real:
         pos + (-self.abs()).exp_neg().log1p01()
     }
 
-    /// a > b ? a : b (b when either is NaN), maxps semantics.
-    #[inline(always)]
-    fn max_fast(self, b: Self) -> Self {
-        if self > b {
-            self
-        } else {
-            b
-        }
-    }
+    /// IEEE maxNum (the other operand when one is NaN): a maximum that loses NaN, for loops
+    /// whose NaN shows up elsewhere. A real min/max operation, so loops over it vectorise to
+    /// vmaxps (a select written as `if a > b` may become a masked store into the accumulator).
+    fn max_num(self, b: Self) -> Self;
 
     /// Maximum that propagates a NaN `self` (`(a > b || a != a) ? a : b`).
     #[inline(always)]
@@ -269,6 +264,10 @@ impl Real for f32 {
         f32::is_finite(self)
     }
     #[inline(always)]
+    fn max_num(self, b: f32) -> f32 {
+        f32::max(self, b)
+    }
+    #[inline(always)]
     fn fma(self, a: f32, b: f32) -> f32 {
         self.mul_add(a, b)
     }
@@ -344,6 +343,10 @@ impl Real for f64 {
     #[inline(always)]
     fn is_finite(self) -> bool {
         f64::is_finite(self)
+    }
+    #[inline(always)]
+    fn max_num(self, b: f64) -> f64 {
+        f64::max(self, b)
     }
     #[inline(always)]
     fn fma(self, a: f64, b: f64) -> f64 {
