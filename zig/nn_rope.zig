@@ -5,7 +5,8 @@
 //! by Cody-Waite reduction to [-pi/4, pi/4] and Taylor polynomials in double, 4 lanes at a
 //! time (error < 1e-13, far below float32 rounding; libm for |angle| >= 2**30 or non-finite),
 //! stored as float32; float64: libm sin/cos like C. Then every row of x is rotated with the
-//! table of its position, vectorised over the half dimension. y may be x (in place).
+//! table of its position, vectorised over the half dimension. y may be x (in place). The
+//! multiply-adds are fused where gcc fuses C's, so the results equal C's bit for bit.
 
 const std = @import("std");
 const abi = @import("abi.zig");
@@ -85,31 +86,41 @@ fn Job(comptime T: type) type {
         }
 
         /// Table rows [s0, s1) (one row per position).
+        /// Table rows of positions [s0, s1). float32: a row at a time (the polynomial runs
+        /// along i); float64: a column at a time, so libm's sincos sees angles of one scale in
+        /// a row (its branches stay predictable, as in C's loop order).
         fn tableTask(self: *const @This(), task: usize) void {
             const r = self.chunk(self.seq, task);
-            for (r[0]..r[1]) |s| self.tableRow(s);
+            if (T == f32) {
+                for (r[0]..r[1]) |s| self.tableRow(s);
+                return;
+            }
+            const half = self.inv.len;
+            for (self.inv, 0..) |inv, i| {
+                for (r[0]..r[1]) |s| setSinCos(T, self.positions[s] * inv, &self.stab[s * half + i], &self.ctab[s * half + i]);
+            }
         }
 
+        /// float32 table row of position s: the polynomial 4 angles at a time, libm for the
+        /// huge or non-finite angles it cannot reduce, and for the last half % 4.
         fn tableRow(self: *const @This(), s: usize) void {
             const half = self.inv.len;
             const p = self.positions[s];
             const c = self.ctab[s * half ..][0..half];
             const sn = self.stab[s * half ..][0..half];
             var i: usize = 0;
-            if (T == f32) {
-                while (i + 4 <= half) : (i += 4) {
-                    var a = s4(p) * @as(V4, self.inv[i..][0..4].*);
-                    a = @select(f64, @abs(a) < s4(huge_angle), a, s4(0.0)); // fixed below
-                    var sv: V4 = undefined;
-                    var cv: V4 = undefined;
-                    sincos4(a, &sv, &cv);
-                    c[i..][0..4].* = @as(@Vector(4, f32), @floatCast(cv));
-                    sn[i..][0..4].* = @as(@Vector(4, f32), @floatCast(sv));
-                }
-                for (0..i) |t| {
-                    const a = p * self.inv[t];
-                    if (!(@abs(a) < huge_angle)) setSinCos(T, a, &sn[t], &c[t]);
-                }
+            while (i + 4 <= half) : (i += 4) {
+                var a = s4(p) * @as(V4, self.inv[i..][0..4].*);
+                a = @select(f64, @abs(a) < s4(huge_angle), a, s4(0.0)); // fixed below
+                var sv: V4 = undefined;
+                var cv: V4 = undefined;
+                sincos4(a, &sv, &cv);
+                c[i..][0..4].* = @as(@Vector(4, f32), @floatCast(cv));
+                sn[i..][0..4].* = @as(@Vector(4, f32), @floatCast(sv));
+            }
+            for (0..i) |t| {
+                const a = p * self.inv[t];
+                if (!(@abs(a) < huge_angle)) setSinCos(T, a, &sn[t], &c[t]);
             }
             for (i..half) |t| setSinCos(T, p * self.inv[t], &sn[t], &c[t]);
         }
