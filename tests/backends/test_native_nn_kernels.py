@@ -742,6 +742,43 @@ def test_results_do_not_depend_on_thread_count(be, tmp_path) -> None:  # noqa: A
             np.testing.assert_array_equal(one[key], two[key], err_msg=key)
 
 
+def test_concurrent_calls_from_threads(be) -> None:  # noqa: ANN001
+    """Calls from several Python threads at once (the GIL is released) share no scratch memory: each
+    gives what the same call gives alone, bit for bit."""
+    import threading
+
+    rng = np.random.default_rng(17)
+
+    def case(i: int) -> list[np.ndarray]:
+        dt = np.float32 if i % 2 else np.float64
+        q, k, v = (rng.standard_normal((1, 2, 70 + 9 * i, 16)).astype(dt) for _ in range(3))
+        x = rng.standard_normal((33, 50 + i)).astype(dt)
+        return [q, k, v, x]
+
+    def run(q: np.ndarray, k: np.ndarray, v: np.ndarray, x: np.ndarray) -> list[np.ndarray]:
+        return [be.attention(q, k, v, True, 0.25), *be.attention_backward(q, q, k, v, False, 0.25),
+                *be.layernorm_backward(x, x, x[0], 1e-5, 1), be.softmax(x, 0), be.rope(q, np.arange(q.shape[2]), 1e4),
+                be.batchnorm(x, x[0], x[1] ** 2, None, None, 1e-5)]  # fmt: skip
+
+    cases = [case(i) for i in range(6)]
+    alone = [run(*c) for c in cases]
+    results: list[list[np.ndarray] | None] = [None] * len(cases)
+
+    def work(i: int) -> None:
+        for _ in range(3):
+            results[i] = run(*cases[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for want, got in zip(alone, results):
+        assert got is not None
+        for w_, g_ in zip(want, got):
+            np.testing.assert_array_equal(g_, w_)
+
+
 @pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.int32, np.bool_])
 def test_low_precision_and_integer_inputs_run_natively(be, dtype) -> None:  # noqa: ANN001
     x = (np.random.default_rng(8).standard_normal((2, 5, 6, 3)) * 3).astype(dtype)
