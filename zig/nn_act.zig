@@ -244,3 +244,27 @@ export fn axiom_activation_backward_f32(dy: ?[*]const f32, x: ?[*]const f32, dx:
 export fn axiom_activation_backward_f64(dy: ?[*]const f64, x: ?[*]const f64, dx: ?[*]f64, n: i64, code: c_int, alpha: f64) c_int {
     return activationBackward(f64, dy, x, dx, n, code, alpha);
 }
+
+test "activation: values, in place, NaN and bad arguments" {
+    var x = [_]f32{ -2.0, -0.5, 0.0, 0.5, 2.0, std.math.nan(f32), -std.math.inf(f32), std.math.inf(f32), 1.0 };
+    var y: [9]f32 = undefined;
+    try std.testing.expectEqual(abi.OK, axiom_activation_f32(&x, &y, 9, RELU, 0.0));
+    try std.testing.expectEqualSlices(f32, &.{ 0, 0, 0, 0.5, 2 }, y[0..5]);
+    try std.testing.expect(std.math.isNan(y[5])); // NaN stays NaN
+    try std.testing.expectEqualSlices(f32, &.{ 0, std.math.inf(f32), 1 }, y[6..9]);
+    try std.testing.expectEqual(abi.OK, axiom_activation_f32(&x, &y, 9, GELU, 0.0));
+    try std.testing.expectApproxEqAbs(@as(f32, 1.9544997), y[4], 1e-6);
+    try std.testing.expect(std.math.isNan(y[6])); // -inf * 0
+    var z = [_]f64{ -1.0, 0.0, 1.0 };
+    try std.testing.expectEqual(abi.OK, axiom_activation_f64(&z, &z, 3, TANH, 0.0));
+    try std.testing.expectApproxEqRel(@as(f64, 0.7615941559557649), z[2], 1e-15);
+    var dx: [3]f64 = undefined;
+    const dy = [_]f64{ 1.0, 1.0, 1.0 };
+    const xs = [_]f64{ -1.0, 0.0, 1.0 };
+    try std.testing.expectEqual(abi.OK, axiom_activation_backward_f64(&dy, &xs, &dx, 3, RELU, 0.0));
+    try std.testing.expectEqualSlices(f64, &.{ 0, 0, 1 }, &dx); // relu'(0) = 0
+    try std.testing.expectEqual(abi.ERR_SIZE, axiom_activation_f32(&x, &y, -1, RELU, 0.0));
+    try std.testing.expectEqual(abi.ERR_SIZE, axiom_activation_f32(&x, &y, 9, ACT_COUNT, 0.0));
+    try std.testing.expectEqual(abi.ERR_NULL, axiom_activation_f32(null, &y, 9, RELU, 0.0));
+    try std.testing.expectEqual(abi.OK, axiom_activation_f32(null, null, 0, RELU, 0.0));
+}

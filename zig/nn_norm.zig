@@ -464,3 +464,22 @@ export fn axiom_rmsnorm_backward_f32(dy: ?[*]const f32, x: ?[*]const f32, gamma:
 export fn axiom_rmsnorm_backward_f64(dy: ?[*]const f64, x: ?[*]const f64, gamma: ?[*]const f64, dx: ?[*]f64, dgamma: ?[*]f64, rows: i64, n: i64, eps: f64) c_int {
     return normBackward(f64, .rms, dy, x, gamma, dx, dgamma, null, rows, n, eps);
 }
+
+test "norms: layer norm rows, batch norm, gradients with no rows, bad arguments" {
+    const x = [_]f32{ 1, 2, 3, 4, 10, 10, 10, 10 };
+    var y: [8]f32 = undefined;
+    try std.testing.expectEqual(abi.OK, axiom_layernorm_f32(&x, null, null, &y, 2, 4, 1e-5));
+    try std.testing.expectApproxEqAbs(@as(f32, -1.3416408), y[0], 1e-4);
+    try std.testing.expectEqual(@as(f32, 0.0), y[5]); // a constant row (eps > 0)
+    const mean = [_]f64{ 1.0, 2.0 };
+    const v = [_]f64{ 4.0, 0.25 };
+    const xb = [_]f64{ 3.0, 3.0 };
+    var yb: [2]f64 = undefined;
+    try std.testing.expectEqual(abi.OK, axiom_batchnorm_f64(&xb, &mean, &v, null, null, &yb, 1, 2, 0.0));
+    try std.testing.expectEqualSlices(f64, &.{ 1.0, 2.0 }, &yb);
+    var dg = [_]f32{ 7, 7 };
+    try std.testing.expectEqual(abi.OK, axiom_rmsnorm_backward_f32(null, null, null, null, &dg, 0, 2, 1e-5));
+    try std.testing.expectEqualSlices(f32, &.{ 0, 0 }, &dg);
+    try std.testing.expectEqual(abi.ERR_SIZE, axiom_layernorm_f32(&x, null, null, &y, -1, 4, 0.0));
+    try std.testing.expectEqual(abi.ERR_NULL, axiom_batchnorm_f64(&xb, null, &v, null, null, &yb, 1, 2, 0.0));
+}

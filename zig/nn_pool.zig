@@ -465,3 +465,26 @@ export fn axiom_avg_pool2d_backward_f32(dy: ?[*]const f32, dx: ?[*]f32, n: i64, 
 export fn axiom_avg_pool2d_backward_f64(dy: ?[*]const f64, dx: ?[*]f64, n: i64, h: i64, w: i64, c: i64, kh: i64, kw: i64, sh: i64, sw: i64, pt: i64, pb: i64, pl: i64, pr: i64, include_pad: c_int) c_int {
     return avgPoolBackward(f64, dy, dx, n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, include_pad);
 }
+
+test "pooling: NaN wins, padding never wins, count_include_pad, bad arguments" {
+    const nan = std.math.nan(f32);
+    // one 2 x 2 image, one channel; 2 x 2 windows, stride 2, padding 1 on every side
+    const x = [_]f32{ -1, nan, -3, -4 };
+    var y: [4]f32 = undefined;
+    try std.testing.expectEqual(abi.OK, axiom_max_pool2d_f32(&x, &y, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1));
+    try std.testing.expectEqual(@as(f32, -1), y[0]);
+    try std.testing.expect(std.math.isNan(y[1]));
+    try std.testing.expectEqual(@as(f32, -3), y[2]);
+    var a: [4]f64 = undefined;
+    const xd = [_]f64{ 1, 2, 3, 4 };
+    try std.testing.expectEqual(abi.OK, axiom_avg_pool2d_f64(&xd, &a, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 1, 1, 1));
+    try std.testing.expectEqualSlices(f64, &.{ 0.25, 0.5, 0.75, 1.0 }, &a);
+    try std.testing.expectEqual(abi.OK, axiom_avg_pool2d_f64(&xd, &a, 1, 2, 2, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0));
+    try std.testing.expectEqualSlices(f64, &.{ 1, 2, 3, 4 }, &a);
+    var g: [1]f64 = undefined;
+    try std.testing.expectEqual(abi.OK, axiom_global_avg_pool_f64(&xd, &g, 1, 4, 1));
+    try std.testing.expectEqual(@as(f64, 2.5), g[0]);
+    try std.testing.expectEqual(abi.ERR_SIZE, axiom_max_pool2d_f32(&x, &y, 1, 2, 2, 1, 0, 2, 2, 2, 0, 0, 0, 0, 1, 1));
+    try std.testing.expectEqual(abi.ERR_SIZE, axiom_avg_pool2d_f64(&xd, &a, 1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 0, 0, 2));
+    try std.testing.expectEqual(abi.ERR_NULL, axiom_max_pool2d_backward_f32(&x, null, &y, 1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1));
+}

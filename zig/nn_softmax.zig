@@ -291,3 +291,21 @@ export fn axiom_softmax_backward_f32(y: ?[*]const f32, dy: ?[*]const f32, dx: ?[
 export fn axiom_softmax_backward_f64(y: ?[*]const f64, dy: ?[*]const f64, dx: ?[*]f64, outer: i64, n: i64, inner: i64, use_log: c_int) c_int {
     return softmaxBackward(f64, y, dy, dx, outer, n, inner, use_log);
 }
+
+test "softmax: rows sum to 1, special rows give NaN, bad arguments" {
+    const inf = std.math.inf(f32);
+    const x = [_]f32{ 1, 2, 3, -inf, -inf, -inf, 0, inf, 1 };
+    var y: [9]f32 = undefined;
+    try std.testing.expectEqual(abi.OK, axiom_softmax_f32(&x, &y, 3, 3, 1, 0));
+    try std.testing.expectApproxEqAbs(@as(f32, 1.0), y[0] + y[1] + y[2], 1e-6);
+    for (y[3..9]) |v| try std.testing.expect(std.math.isNan(v));
+    // the middle axis of (1, 3, 2): columns are independent
+    const x2 = [_]f64{ 0, 10, 0, 10, 0, 10 };
+    var y2: [6]f64 = undefined;
+    try std.testing.expectEqual(abi.OK, axiom_softmax_f64(&x2, &y2, 1, 3, 2, 1));
+    try std.testing.expectApproxEqRel(@as(f64, -@log(3.0)), y2[0], 1e-15);
+    try std.testing.expectApproxEqRel(@as(f64, -@log(3.0)), y2[1], 1e-15);
+    try std.testing.expectEqual(abi.ERR_SIZE, axiom_softmax_f32(&x, &y, 3, 3, 1, 2));
+    try std.testing.expectEqual(abi.ERR_SIZE, axiom_softmax_f32(&x, &y, 3, -3, 1, 0));
+    try std.testing.expectEqual(abi.ERR_NULL, axiom_softmax_backward_f32(&x, null, &y, 3, 3, 1, 0));
+}
