@@ -32,23 +32,27 @@ const V: usize = 8;
 /// `float` and `double` as RoPE uses them.
 trait Elem: Copy + Send + Sync + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + 'static {
     const ZERO: Self;
-    /// One row of the tables: `c[i], s[i]` = cos, sin of `p * inv[i]`, rounded to the type.
-    fn cos_sin_row(p: f64, inv: &[f64], c: &mut [Self], s: &mut [Self]);
+    /// The tables (positions.len() x inv.len(), row-major): `c[s][i], s[s][i]` = cos, sin of
+    /// `positions[s] * inv[i]`, rounded to the type.
+    fn cos_sin_table(positions: &[f64], inv: &[f64], c: &mut [Self], s: &mut [Self]);
 }
 
 impl Elem for f32 {
     const ZERO: Self = 0.0;
-    fn cos_sin_row(p: f64, inv: &[f64], c: &mut [Self], s: &mut [Self]) {
-        // branch-free polynomial first (vectorises), then libm for the rare huge / non-finite angles
-        for ((c, s), &f) in c.iter_mut().zip(s.iter_mut()).zip(inv) {
-            let a = p * f;
-            let (cv, sv) = cos_sin_poly(if a.abs() < HUGE { a } else { 0.0 });
-            (*c, *s) = (cv as f32, sv as f32);
-        }
-        for ((c, s), &f) in c.iter_mut().zip(s.iter_mut()).zip(inv) {
-            let a = p * f;
-            if !(a.abs() < HUGE) {
-                (*c, *s) = (a.cos() as f32, a.sin() as f32);
+    fn cos_sin_table(positions: &[f64], inv: &[f64], c: &mut [Self], s: &mut [Self]) {
+        let half = inv.len().max(1);
+        for ((c, s), &p) in c.chunks_exact_mut(half).zip(s.chunks_exact_mut(half)).zip(positions) {
+            // branch-free polynomial first (vectorises), then libm for the rare huge / non-finite angles
+            for ((c, s), &f) in c.iter_mut().zip(s.iter_mut()).zip(inv) {
+                let a = p * f;
+                let (cv, sv) = cos_sin_poly(if a.abs() < HUGE { a } else { 0.0 });
+                (*c, *s) = (cv as f32, sv as f32);
+            }
+            for ((c, s), &f) in c.iter_mut().zip(s.iter_mut()).zip(inv) {
+                let a = p * f;
+                if !(a.abs() < HUGE) {
+                    (*c, *s) = (a.cos() as f32, a.sin() as f32);
+                }
             }
         }
     }
@@ -56,9 +60,12 @@ impl Elem for f32 {
 
 impl Elem for f64 {
     const ZERO: Self = 0.0;
-    fn cos_sin_row(p: f64, inv: &[f64], c: &mut [Self], s: &mut [Self]) {
-        for ((c, s), &f) in c.iter_mut().zip(s.iter_mut()).zip(inv) {
-            (*c, *s) = ((p * f).cos(), (p * f).sin());
+    fn cos_sin_table(positions: &[f64], inv: &[f64], c: &mut [Self], s: &mut [Self]) {
+        let half = inv.len().max(1);
+        for ((c, s), &p) in c.chunks_exact_mut(half).zip(s.chunks_exact_mut(half)).zip(positions) {
+            for ((c, s), &f) in c.iter_mut().zip(s.iter_mut()).zip(inv) {
+                (*c, *s) = ((p * f).cos(), (p * f).sin());
+            }
         }
     }
 }
@@ -107,9 +114,7 @@ fn angle_table<T: Elem>(positions: &[f64], half: usize, d: usize, base: f64) -> 
     inv.try_reserve_exact(half).ok()?;
     inv.extend((0..half).map(|i| 1.0 / base.powf((2 * i) as f64 / d as f64)));
     let (ctab, stab) = tab.split_at_mut(n);
-    for ((c, s), &p) in ctab.chunks_exact_mut(half.max(1)).zip(stab.chunks_exact_mut(half.max(1))).zip(positions) {
-        T::cos_sin_row(p, &inv, c, s);
-    }
+    T::cos_sin_table(positions, &inv, ctab, stab);
     Some(tab)
 }
 
