@@ -135,7 +135,7 @@ def arrays(draw: st.DrawFn, shape: tuple[int, ...], dtype: np.dtype, specials: b
 DTYPES = st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)])
 
 
-# -- GEMM through CBackend.matmul -------------------------------------------------------------------
+# -- GEMM through the backends' matmul ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("isa", LEVELS)

@@ -130,7 +130,7 @@ def test_attention_special_values(be) -> None:  # noqa: ANN001
 def test_attention_long_sequence_linear_memory(be) -> None:  # noqa: ANN001
     """L = 4096 with a key-padding mask: the L x L score matrix (64 MB in float32) never exists.
 
-    tracemalloc sees every NumPy allocation of the wrapper (inputs are 1 MB each); the C kernel's
+    tracemalloc sees every NumPy allocation of the wrapper (inputs are 1 MB each); each library's kernel
     scratch is O(block * (d + dv)) per thread by design (csrc/nn_attention.c).
     """
     L, d = 4096, 64
