@@ -209,6 +209,8 @@ fn batchnorm(comptime T: type, x: ?[*]const T, mean: ?[*]const T, v: ?[*]const T
 
 const Kind = enum { layer, rms, batch };
 
+const BWD_TASKS: usize = 16; // row ranges of a parallel backward, each with its own f64 sums
+
 fn BwdCtx(comptime T: type) type {
     return struct {
         kind: Kind,
@@ -355,14 +357,15 @@ fn batchRow(comptime T: type, comptime f: Flags, c: *const BwdCtx(T), r: usize, 
     }
 }
 
-/// Run the backward rows on up to numThreads() tasks, then write dgamma / dbeta.
+/// Run the backward rows in up to BWD_TASKS ranges, then write dgamma / dbeta.
 fn backwardRun(comptime T: type, c: *BwdCtx(T), dgamma: ?[*]T, dbeta: ?[*]T) c_int {
     const n = c.n;
     c.pg = dgamma != null;
     c.pb = dbeta != null;
     const nsums = @as(usize, @intFromBool(c.pg)) + @intFromBool(c.pb);
     const par = c.rows > 1 and c.rows * n >= simd.PAR_ELEMS;
-    const tasks = if (par) @max(1, @min(c.rows, abi.numThreads())) else 1;
+    // a fixed split (not one per thread), so dgamma / dbeta do not depend on the thread count
+    const tasks = if (par) @min(c.rows, BWD_TASKS) else 1;
     c.chunk = if (c.rows == 0) 0 else (c.rows + tasks - 1) / tasks;
     const part = simd.alloc(f64, tasks * nsums * n) orelse return abi.ERR_NOMEM;
     defer simd.free(part);
