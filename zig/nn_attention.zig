@@ -192,10 +192,14 @@ fn Job(comptime T: type) type {
                 .l = p + (self.d + BC + self.dv + 1) * BR,
                 .alpha = p + (self.d + BC + self.dv + 2) * BR,
             };
+            // a head's query blocks last to first: causal ones see the most keys at the end,
+            // so the cheap ones close the run and balance the threads (k and v of the head
+            // stay in cache; the order does not change results)
             const bh = t / self.nqb;
+            const qb = self.nqb - 1 - t % self.nqb;
             const mk = Mask(T).of(self.mask, self.ms, bh / self.heads, bh % self.heads);
             const vend = if (self.vend) |e| e[bh] else 0;
-            self.block(bh, (t % self.nqb) * BR, mk, vend, ws);
+            self.block(bh, qb * BR, mk, vend, ws);
         }
 
         /// Query rows [q0, q0 + BR) of head bh.
