@@ -126,8 +126,9 @@ fn bnCheck(comptime T: type, x: anytype, mean: anytype, v: anytype, y: anytype, 
     return count;
 }
 
-const BN_PATTERN_MAX: usize = 4096; // longest repeating pattern of channel constants
-const BN_BLOCK: usize = 1024; // the pattern is repeated up to about this many elements
+// In bytes, so the three patterns take the same room in L1 for both types.
+const BN_PATTERN_MAX_BYTES: usize = 16384; // longest repeating pattern of channel constants
+const BN_BLOCK_BYTES: usize = 4096; // the pattern is repeated up to about this size
 
 fn BnCtx(comptime T: type) type {
     return struct { x: [*]const T, y: [*]T, pm: [*]const T, ps: [*]const T, pb: [*]const T, len: usize, shift: bool };
@@ -172,8 +173,10 @@ fn batchnorm(comptime T: type, x: ?[*]const T, mean: ?[*]const T, v: ?[*]const T
     // the flat array repeats every lcm(c, L) elements
     var g: usize = L;
     while (c % g != 0) g /= 2;
-    var len = if (c * (L / g) <= BN_PATTERN_MAX) c * (L / g) else c;
-    if (len < BN_BLOCK and count >= BN_BLOCK) len *= BN_BLOCK / len; // still a multiple of c
+    const pattern_max = BN_PATTERN_MAX_BYTES / @sizeOf(T);
+    const block = BN_BLOCK_BYTES / @sizeOf(T);
+    var len = if (c * (L / g) <= pattern_max) c * (L / g) else c;
+    if (len < block and count >= block) len *= block / len; // still a multiple of c
     const pat = simd.alloc(T, 3 * len) orelse return abi.ERR_NOMEM;
     defer simd.free(pat);
     const pm = pat[0..len];
