@@ -150,6 +150,15 @@ fn bnBlocks(comptime T: type) fn (*const BnCtx(T), usize, usize) void {
                         simd.store(T, yb + j, @mulAdd(V, simd.load(T, xb + j), simd.load(T, c.ps + j), simd.load(T, c.pb + j)));
                     }
                 } else {
+                    // two vectors per step: more loads in flight (the float64 path)
+                    while (j + 2 * L <= c.len) : (j += 2 * L) {
+                        const d0 = simd.load(T, xb + j) - simd.load(T, c.pm + j);
+                        const d1 = simd.load(T, xb + j + L) - simd.load(T, c.pm + j + L);
+                        const r0 = @mulAdd(V, d0, simd.load(T, c.ps + j), simd.load(T, c.pb + j));
+                        const r1 = @mulAdd(V, d1, simd.load(T, c.ps + j + L), simd.load(T, c.pb + j + L));
+                        simd.store(T, yb + j, r0);
+                        simd.store(T, yb + j + L, r1);
+                    }
                     while (j + L <= c.len) : (j += L) {
                         const d = simd.load(T, xb + j) - simd.load(T, c.pm + j);
                         simd.store(T, yb + j, @mulAdd(V, d, simd.load(T, c.ps + j), simd.load(T, c.pb + j)));
