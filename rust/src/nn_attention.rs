@@ -202,16 +202,20 @@ unsafe fn score_tile<T: Real, const MR: usize>(
     let i = i0 + c; // first query of the lanes
     for (r, acc_r) in acc.iter().enumerate() {
         let j = j0 + r;
-        let mut s = acc_r.map(|x| x * p.scale);
+        // straight into st (a copy on the stack, patched by the scalar stores of the mask and
+        // causal code, would stall the wide reload on store forwarding)
+        let s = lanes_mut(st, r, c);
+        for l in 0..W {
+            s[l] = acc_r[l] * p.scale;
+        }
         if !mask.is_null() {
-            add_mask(p, &mut s, mask.add(j * p.ms[3]), i);
+            add_mask(p, s, mask.add(j * p.ms[3]), i);
         }
         if p.causal {
             // key j is hidden from query i + l when j > i + l + lk - lq, i.e. from the first `hidden` lanes
             let hidden = (j as i64 - i as i64 - p.lk as i64 + p.lq as i64).clamp(0, W as i64) as usize;
             s[..hidden].fill(T::NEG_INF);
         }
-        *lanes_mut(st, r, c) = s;
     }
 }
 
