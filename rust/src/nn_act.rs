@@ -214,6 +214,36 @@ fn dact<T: Real, const A: i32>(x: T, alpha: T) -> T {
     }
 }
 
+/// Elements per step of [`map`]: two vectors of f32, whose long dependency chains (the math
+/// polynomials) then overlap.
+const STEP: usize = 16;
+
+/// out[i] = f(src[i]), STEP elements at a time.
+#[inline(always)]
+fn map<T: Real, F: Fn(T) -> T>(src: &[T], out: &mut [T], f: F) {
+    let (mut oc, mut sc) = (out.chunks_exact_mut(STEP), src.chunks_exact(STEP));
+    for (o, s) in (&mut oc).zip(&mut sc) {
+        let v: [T; STEP] = std::array::from_fn(|k| f(s[k]));
+        o.copy_from_slice(&v);
+    }
+    for (o, &s) in oc.into_remainder().iter_mut().zip(sc.remainder()) {
+        *o = f(s);
+    }
+}
+
+/// buf[i] = f(buf[i]), STEP elements at a time.
+#[inline(always)]
+fn map_in_place<T: Real, F: Fn(T) -> T>(buf: &mut [T], f: F) {
+    let mut bc = buf.chunks_exact_mut(STEP);
+    for b in &mut bc {
+        let v: [T; STEP] = std::array::from_fn(|k| f(b[k]));
+        b.copy_from_slice(&v);
+    }
+    for b in bc.into_remainder() {
+        *b = f(*b);
+    }
+}
+
 /// y = act(x) on n elements (y may be x), in parallel above C's thresholds.
 ///
 /// # Safety
@@ -225,13 +255,9 @@ unsafe fn run_act<T: Real, const A: i32>(x: *const T, y: *mut T, n: usize, alpha
         let (xp, yp) = (xp, yp);
         let out = slice_mut(yp.0.add(lo), hi - lo);
         if std::ptr::eq(xp.0, yp.0) {
-            for v in out.iter_mut() {
-                *v = act::<T, A>(*v, alpha);
-            }
+            map_in_place(out, |v| act::<T, A>(v, alpha));
         } else {
-            for (o, &v) in out.iter_mut().zip(slice(xp.0.add(lo), hi - lo)) {
-                *o = act::<T, A>(v, alpha);
-            }
+            map(slice(xp.0.add(lo), hi - lo), out, |v| act::<T, A>(v, alpha));
         }
     });
 }

@@ -10,8 +10,8 @@
 
 use std::os::raw::c_int;
 
-use crate::abi::{self, SendPtr, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK};
-use crate::nn_act::common::{numel, par_ranges, pool_extent, slice, slice_mut, PAR_ELEMS};
+use crate::abi::{self, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK};
+use crate::nn_act::common::{numel, par_ranges, pool_extent, slice, slice_mut, zeroed, PAR_ELEMS};
 use crate::nn_act::real::Real;
 
 /// Channels combined per pass over a window.
@@ -125,15 +125,9 @@ impl Window {
     }
 }
 
-/// Channel chunks of one pixel: (start, width) with widths `max`, then the rest, so most
-/// chunks take a fixed-width (fully unrolled, register-held) path.
-fn channel_chunks(c: usize, max: usize) -> impl Iterator<Item = (usize, usize)> {
-    let full = c / max * max;
-    (0..full).step_by(max).map(move |ch0| (ch0, max)).chain((full < c).then_some((full, c - full)))
-}
-
 /// Calls `$f::<$generics, W>($args)` with W = the chunk width `$w` when it is 64, 32, 16 or
-/// 8, else W = 0 (width known at run time only).
+/// 8, else W = 0 (width known at run time only); the first form calls `$ff` (fixed widths
+/// only) for 32, 16 and 8.
 macro_rules! by_width {
     ($w:expr, $f:ident, $ff:ident, [$($g:tt)*], ($($arg:expr),*), ($($farg:expr),*)) => {
         match $w {
@@ -219,20 +213,25 @@ fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
     let init = if AVG { T::ZERO } else { T::NEG_INF };
     let mut acc = [[init; 8]; 4];
     let mut nan = [[0u32; 8]; 4];
-    win.for_cells(g, |cell| {
-        let p = &img[cell * c + ch0..][..W];
-        for v in 0..W / 8 {
-            for l in 0..8 {
-                let x = p[v * 8 + l];
-                if AVG {
-                    acc[v][l] += x;
-                } else {
-                    acc[v][l] = x.max_num(acc[v][l]);
-                    nan[v][l] |= (x != x) as u32;
+    // plain loops, no closure: the accumulators must stay in this function's registers
+    for i in win.i0..win.i1 {
+        let row = (win.ih + i * g.dh) * g.w + win.iw;
+        for j in win.j0..win.j1 {
+            let off = (row + j * g.dw) as usize * c + ch0;
+            let p = &img[off..off + W]; // one check per tap, none per lane
+            for v in 0..W / 8 {
+                for l in 0..8 {
+                    let x = p[v * 8 + l];
+                    if AVG {
+                        acc[v][l] += x;
+                    } else {
+                        acc[v][l] = x.max_fast(acc[v][l]);
+                        nan[v][l] |= ((x != x) as u32).wrapping_neg(); // the compare mask itself
+                    }
                 }
             }
         }
-    });
+    }
     if !AVG && nan[..W / 8].iter().flatten().any(|&m| m != 0) {
         pool_chunk::<T, false, W>(img, g, win, (ch0, W), out, count);
         return;
@@ -245,43 +244,62 @@ fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
     }
 }
 
-/// One output pixel of max (`AVG` = false) or average pooling over image `img` (h * w * c).
+/// One output pixel of max (`AVG` = false) or average pooling over image `img` (h * w * c):
+/// chunks of 32 channels, then the rest.
 #[inline(always)]
 fn pool_pixel<T: Real, const AVG: bool>(img: &[T], g: &Geom, win: &Window, out: &mut [T], include_pad: bool) {
     let count: T = win.count(g, include_pad);
-    for chunk in channel_chunks(g.c as usize, 32) {
+    let c = g.c as usize;
+    let mut ch0 = 0;
+    while ch0 + 32 <= c {
+        pool_chunk_fixed::<T, AVG, 32>(img, g, win, ch0, out, count);
+        ch0 += 32;
+    }
+    if ch0 < c {
+        let chunk = (ch0, c - ch0);
         by_width!(
             chunk.1,
             pool_chunk,
             pool_chunk_fixed,
             [T, AVG,],
             (img, g, win, chunk, out, count),
-            (img, g, win, chunk.0, out, count)
+            (img, g, win, ch0, out, count)
         );
     }
 }
 
 /// Forward pooling over all output rows, in parallel above C's thresholds.
-unsafe fn pool_run<T: Real, const AVG: bool>(x: *const T, y: *mut T, g: &Geom, include_pad: bool) {
+unsafe fn pool_run<T: Real, const AVG: bool>(x: *const T, y: *mut T, g: &Geom, include_pad: bool) -> c_int {
     let (ho, wo, c) = (g.ho as usize, g.wo as usize, g.c as usize);
     let rows = g.n as usize * ho;
     let work = g.nout.saturating_mul((g.kh * g.kw) as usize);
     let par = rows > 1 && (g.nin >= PAR_ELEMS || work >= PAR_ELEMS);
     let img_len = (g.h * g.w) as usize * c;
     let (xp, yp) = (SendPtr(x as *mut T), SendPtr(y));
+    // the column taps of every output column, computed once
+    let Some(mut cols) = zeroed::<(i64, i64, i64)>(wo) else {
+        return AXIOM_ERR_NOMEM;
+    };
+    for (ow, col) in cols.iter_mut().enumerate() {
+        let win = Window::new(g, 0, ow as i64);
+        *col = (win.iw, win.j0, win.j1);
+    }
+    let cols = &cols;
     par_ranges(rows, par, 1, |lo, hi| {
         let (xp, yp) = (xp, yp);
         let out = slice_mut(yp.0.add(lo * wo * c), (hi - lo) * wo * c);
         for t in lo..hi {
             let (b, oh) = (t / ho, t % ho);
             let img = slice(xp.0.add(b * img_len), img_len);
-            for ow in 0..wo {
-                let win = Window::new(g, oh as i64, ow as i64);
+            let row = Window::new(g, oh as i64, 0);
+            for (ow, &(iw, j0, j1)) in cols.iter().enumerate() {
+                let win = Window { iw, j0, j1, ..row };
                 let o = &mut out[((t - lo) * wo + ow) * c..][..c];
                 pool_pixel::<T, AVG>(img, g, &win, o, include_pad);
             }
         }
     });
+    AXIOM_OK
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -301,10 +319,10 @@ unsafe fn max_pool2d<T: Real>(
     if (g.nin > 0 && x.is_null()) || (g.nout > 0 && y.is_null()) {
         return AXIOM_ERR_NULL;
     }
-    if g.nout > 0 {
-        pool_run::<T, false>(x, y, &g, false);
+    if g.nout == 0 {
+        return AXIOM_OK;
     }
-    AXIOM_OK
+    pool_run::<T, false>(x, y, &g, false)
 }
 
 unsafe fn avg_pool2d<T: Real>(
@@ -326,10 +344,10 @@ unsafe fn avg_pool2d<T: Real>(
     if (g.nin > 0 && x.is_null()) || (g.nout > 0 && y.is_null()) {
         return AXIOM_ERR_NULL;
     }
-    if g.nout > 0 {
-        pool_run::<T, true>(x, y, &g, include_pad == 1);
+    if g.nout == 0 {
+        return AXIOM_OK;
     }
-    AXIOM_OK
+    pool_run::<T, true>(x, y, &g, include_pad == 1)
 }
 
 /// Channels [ch0, ch0 + w) of one image xb (hw x c) averaged into out (w = W, or `wch` when

@@ -75,6 +75,16 @@ pub(crate) trait Real:
         pos + (-self.abs()).exp_neg().log1p01()
     }
 
+    /// a > b ? a : b (b when either is NaN): maxps, for accumulators held in registers.
+    #[inline(always)]
+    fn max_fast(self, b: Self) -> Self {
+        if self > b {
+            self
+        } else {
+            b
+        }
+    }
+
     /// IEEE maxNum (the other operand when one is NaN): a maximum that loses NaN, for loops
     /// whose NaN shows up elsewhere. A real min/max operation, so loops over it vectorise to
     /// vmaxps (a select written as `if a > b` may become a masked store into the accumulator).
