@@ -29,10 +29,6 @@ pub fn Mask(comptime T: type) type {
     return @Vector(lanes(T), bool);
 }
 
-pub inline fn splat(comptime T: type, a: T) Vec(T) {
-    return @splat(a);
-}
-
 pub inline fn load(comptime T: type, p: [*]const T) Vec(T) {
     return p[0..lanes(T)].*;
 }
@@ -93,10 +89,6 @@ pub inline fn storePart(comptime T: type, p: [*]T, v: Vec(T), n: usize) void {
     if (use_maskmov) return maskStore(T, p, laneMask(T, n), v);
     const tmp: [lanes(T)]T = v;
     @memcpy(p[0..n], tmp[0..n]);
-}
-
-pub inline fn sel(comptime T: type, m: Mask(T), a: Vec(T), b: Vec(T)) Vec(T) {
-    return @select(T, m, a, b);
 }
 
 /// a > b ? a : b (b when either is NaN): for maxima whose NaN shows up elsewhere.
