@@ -89,10 +89,16 @@ const Window = struct {
         return row * g.w + col;
     }
 
-    fn of(g: *const Geom, oh: usize, ow: usize) Window {
+    /// The windows of output row oh (the column taps are set by `at`).
+    fn ofRow(g: *const Geom, oh: usize) Window {
         const ih = @as(i64, @intCast(oh)) * g.sh - g.pt;
+        return .{ .ih = ih, .iw = 0, .i = taps(ih, g.kh, g.dh, g.h), .j = undefined };
+    }
+
+    /// The window of output column ow in this row.
+    inline fn at(win: Window, g: *const Geom, ow: usize) Window {
         const iw = @as(i64, @intCast(ow)) * g.sw - g.pl;
-        return .{ .ih = ih, .iw = iw, .i = taps(ih, g.kh, g.dh, g.h), .j = taps(iw, g.kw, g.dw, g.w) };
+        return .{ .ih = win.ih, .iw = iw, .i = win.i, .j = taps(iw, g.kw, g.dw, g.w) };
     }
 
     fn empty(win: Window) bool {
@@ -184,8 +190,9 @@ fn poolRows(comptime T: type, comptime mode: Mode) fn (*const PoolCtx(T), usize,
                 const b = t / g.ho;
                 const oh = t % g.ho;
                 const img = c.x + b * g.h * g.w * g.c;
+                const wrow = Window.ofRow(g, oh);
                 for (0..g.wo) |ow| {
-                    const win = Window.of(g, oh, ow);
+                    const win = wrow.at(g, ow);
                     const cells: T = @floatFromInt(if (c.include_pad) g.kh *% g.kw else win.cells());
                     pixelAll(T, mode, g, img, win, c.y + ((b * g.ho + oh) * g.wo + ow) * g.c, cells);
                 }
@@ -347,8 +354,9 @@ fn maxBackImages(comptime T: type) fn (*const BwdCtx(T), usize, usize) void {
                 const dimg = c.dx + b * size;
                 @memset(dimg[0..size], 0.0);
                 for (0..g.ho) |oh| {
+                    const wrow = Window.ofRow(g, oh);
                     for (0..g.wo) |ow| {
-                        const win = Window.of(g, oh, ow);
+                        const win = wrow.at(g, ow);
                         if (win.empty()) continue; // padding only: no input receives this gradient
                         const g_out = c.dy + ((b * g.ho + oh) * g.wo + ow) * g.c;
                         var ch: usize = 0;
@@ -372,8 +380,9 @@ fn avgBackImages(comptime T: type) fn (*const BwdCtx(T), usize, usize) void {
                 const dimg = c.dx + b * size;
                 @memset(dimg[0..size], 0.0);
                 for (0..g.ho) |oh| {
+                    const wrow = Window.ofRow(g, oh);
                     for (0..g.wo) |ow| {
-                        const win = Window.of(g, oh, ow);
+                        const win = wrow.at(g, ow);
                         const count: T = @floatFromInt(if (c.include_pad) g.kh *% g.kw else win.cells());
                         const cv: V = @splat(count);
                         const g_out = c.dy + ((b * g.ho + oh) * g.wo + ow) * g.c;
