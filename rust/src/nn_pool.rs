@@ -131,6 +131,7 @@ impl Window {
 macro_rules! by_width {
     ($w:expr, $f:ident, $ff:ident, [$($g:tt)*], ($($arg:expr),*), ($($farg:expr),*)) => {
         match $w {
+            64 => $ff::<$($g)* 64>($($farg),*),
             32 => $ff::<$($g)* 32>($($farg),*),
             16 => $ff::<$($g)* 16>($($farg),*),
             8 => $ff::<$($g)* 8>($($farg),*),
@@ -197,9 +198,11 @@ fn pool_chunk<T: Real, const AVG: bool, const W: usize>(
     }
 }
 
-/// Channels [ch0, ch0 + W) of one output pixel, W = 8, 16 or 32: the accumulators are W / 8
+/// Channels [ch0, ch0 + W) of one output pixel, W = 8, 16, 32 or 64: the accumulators are W / 8
 /// arrays of 8 lanes indexed by constants only, so LLVM holds them in registers (one vector
-/// each) like C's nn_vf accumulators. NaN handling as in [`pool_chunk`].
+/// each) like C's nn_vf accumulators. Max: the fast maximum loses NaN, so the taps are also
+/// summed (one add per vector); a window whose sum is not finite (NaN, or an infinity or
+/// overflow: rare false alarms) is redone exactly by [`pool_chunk`].
 #[inline(always)]
 fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
     img: &[T],
@@ -211,8 +214,8 @@ fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
 ) {
     let c = g.c as usize;
     let init = if AVG { T::ZERO } else { T::NEG_INF };
-    let mut acc = [[init; 8]; 4];
-    let mut nan = [[0u32; 8]; 4];
+    let mut acc = [[init; 8]; 8];
+    let mut chk = [[T::ZERO; 8]; 8];
     // plain loops, no closure: the accumulators must stay in this function's registers
     for i in win.i0..win.i1 {
         let row = (win.ih + i * g.dh) * g.w + win.iw;
@@ -226,13 +229,13 @@ fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
                         acc[v][l] += x;
                     } else {
                         acc[v][l] = x.max_fast(acc[v][l]);
-                        nan[v][l] |= ((x != x) as u32).wrapping_neg(); // the compare mask itself
+                        chk[v][l] += x; // NaN (or inf: a false alarm) if x is
                     }
                 }
             }
         }
     }
-    if !AVG && nan[..W / 8].iter().flatten().any(|&m| m != 0) {
+    if !AVG && !chk[..W / 8].iter().flatten().all(|&v| v.is_finite()) {
         pool_chunk::<T, false, W>(img, g, win, (ch0, W), out, count);
         return;
     }
@@ -245,12 +248,17 @@ fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
 }
 
 /// One output pixel of max (`AVG` = false) or average pooling over image `img` (h * w * c):
-/// chunks of 32 channels, then the rest.
+/// chunks of 64 (average) or 32 (max) channels, then the rest.
 #[inline(always)]
 fn pool_pixel<T: Real, const AVG: bool>(img: &[T], g: &Geom, win: &Window, out: &mut [T], include_pad: bool) {
     let count: T = win.count(g, include_pad);
     let c = g.c as usize;
     let mut ch0 = 0;
+    // max keeps twice the registers (values and NaN masks): 32 channels per pass
+    while AVG && ch0 + 64 <= c {
+        pool_chunk_fixed::<T, AVG, 64>(img, g, win, ch0, out, count);
+        ch0 += 64;
+    }
     while ch0 + 32 <= c {
         pool_chunk_fixed::<T, AVG, 32>(img, g, win, ch0, out, count);
         ch0 += 32;
