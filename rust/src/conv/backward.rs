@@ -130,9 +130,8 @@ pub unsafe fn weight<T: Elem>(d: &Dims, x: *const T, dy: *const T, dw: *mut T, d
     }
     let koff: *const isize = koff_table(d)?;
     if threads > 1 && d.n >= threads as isize {
-        // images split into a few chunks per thread (a spawned worker starts late; the others
-        // take its chunks meanwhile), one partial dw each, summed at the end
-        let chunks = (d.n as usize).min(4 * threads);
+        // images split into one chunk per thread (n >= threads), one partial dw each, summed at the end
+        let chunks = threads;
         let nwt = d.nwt as usize;
         let mut part: Vec<T> = Vec::new();
         part.try_reserve_exact(chunks * nwt).map_err(|_| NoMem)?;

@@ -25,8 +25,6 @@ const KC: usize = 256;
 const NC: usize = 4096;
 /// Largest tile of any kernel (edge tiles are computed into a buffer of this size).
 const TILE_MAX: usize = 16 * 32;
-/// Row blocks per thread wanted when m is small (see `drive`).
-const TASKS_PER_THREAD: usize = 3;
 
 /// Threads for a job of `flops` operations: 1 below the threshold, else `num_threads()`.
 pub fn threads_for(flops: f64) -> usize {
@@ -129,15 +127,12 @@ unsafe fn drive<I: Isa, T: Elem>(g: &Gemm<T>, threads: usize) -> Result<(), NoMe
     // tasks: (row block) x (column chunk); more column chunks only when m is too small
     let mut mc_t = plan.mc;
     let mut mblocks = g.m.div_ceil(mc_t);
-    // a few tasks per thread: a worker thread starts tens of microseconds after the call (it is
-    // spawned, not pooled like OpenMP's), and the caller takes its tasks meanwhile
-    let want = TASKS_PER_THREAD * threads;
-    if mblocks < want {
-        mc_t = g.m.div_ceil(want).div_ceil(mr) * mr;
+    if mblocks < threads {
+        mc_t = g.m.div_ceil(threads).div_ceil(mr) * mr;
         mblocks = g.m.div_ceil(mc_t);
     }
     let npanels = g.n.div_ceil(plan.nr);
-    let jchunks = if mblocks >= want { 1 } else { want.div_ceil(mblocks) }.min(npanels);
+    let jchunks = if mblocks >= threads { 1 } else { threads.div_ceil(mblocks) }.min(npanels);
     let chunk = npanels.div_ceil(jchunks) * plan.nr;
     let jchunks = g.n.div_ceil(chunk);
     let failed = AtomicBool::new(false);
