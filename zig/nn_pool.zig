@@ -120,11 +120,18 @@ inline fn pixel(comptime T: type, comptime mode: Mode, comptime NV: usize, compt
     const init: T = if (mode == .max) -std.math.inf(T) else 0.0;
     var acc: [NA]V = @splat(@splat(init));
     var nan: simd.Mask(T) = @splat(false);
-    var i = win.i.k0;
-    while (i < win.i.k1) : (i += 1) {
-        var j = win.j.k0;
-        while (j < win.j.k1) : (j += 1) {
-            const p = img + win.cell(g, i, j) * g.c + ch;
+    // tap pointers advance by constant strides (rows dh * w * c, columns dw * c apart)
+    const rs = @as(usize, @intCast(g.dh)) * g.w * g.c;
+    const cs = @as(usize, @intCast(g.dw)) * g.c;
+    const empty = win.empty(); // padding only: tap (k0, k0) may lie outside the image
+    const ni: usize = if (empty) 0 else @intCast(win.i.k1 - win.i.k0);
+    const nj: usize = if (empty) 0 else @intCast(win.j.k1 - win.j.k0);
+    const first = if (empty) img else img + win.cell(g, win.i.k0, win.j.k0) * g.c + ch;
+    var prow = first;
+    for (0..ni) |_| {
+        var p = prow;
+        for (0..nj) |_| {
+            defer p += cs;
             inline for (0..NA) |v| {
                 const x = if (v < NV) simd.load(T, p + v * L) else simd.loadPart(T, p + v * L, part, init);
                 if (mode == .max) {
@@ -135,19 +142,21 @@ inline fn pixel(comptime T: type, comptime mode: Mode, comptime NV: usize, compt
                 }
             }
         }
+        prow += rs;
     }
     if (mode == .max and simd.anyTrue(nan)) {
         acc = @splat(@splat(init));
-        i = win.i.k0;
-        while (i < win.i.k1) : (i += 1) {
-            var j = win.j.k0;
-            while (j < win.j.k1) : (j += 1) {
-                const p = img + win.cell(g, i, j) * g.c + ch;
+        prow = first;
+        for (0..ni) |_| {
+            var p = prow;
+            for (0..nj) |_| {
+                defer p += cs;
                 inline for (0..NA) |v| {
                     const x = if (v < NV) simd.load(T, p + v * L) else simd.loadPart(T, p + v * L, part, init);
                     acc[v] = simd.maxNan(T, x, acc[v]);
                 }
             }
+            prow += rs;
         }
     }
     inline for (0..NA) |v| {
