@@ -59,6 +59,7 @@ fn affine_row<T: Real>(x: &[T], gamma: Option<&[T]>, beta: Option<&[T]>, y: &mut
 }
 
 /// Forward of layer norm (`rms` = false) or RMS norm (true, beta ignored) over rows x n.
+#[allow(clippy::too_many_arguments)]
 unsafe fn norm_forward<T: Real>(
     x: *const T,
     gamma: *const T,
@@ -216,12 +217,10 @@ where
 
 /// Copy the f64 sums into the optional outputs (`out[k]` gets `total[k * width..]`).
 unsafe fn store_sums<T: Real>(total: &[f64], outs: &[*mut T], width: usize) {
-    let mut k = 0;
-    for &o in outs.iter().filter(|o| !o.is_null()) {
+    for (k, &o) in outs.iter().filter(|o| !o.is_null()).enumerate() {
         for (d, &t) in slice_mut(o, width).iter_mut().zip(&total[k * width..(k + 1) * width]) {
             *d = T::from_f64(t);
         }
-        k += 1;
     }
 }
 

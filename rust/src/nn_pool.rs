@@ -176,7 +176,7 @@ fn pool_chunk<T: Real, const AVG: bool, const W: usize>(
                 cur[k] += p[k];
             } else {
                 next[k] = p[k].max_num(cur[k]);
-                nan |= (p[k] != p[k]) as u32;
+                nan |= p[k].is_nan() as u32;
             }
         }
         if !AVG {
@@ -441,7 +441,7 @@ fn max_backward_image<T: Real>(img: &[T], gout: &[T], dimg: &mut [T], g: &Geom) 
                     let p = &img[cell * c + ch0..][..wch];
                     for k in 0..wch {
                         // like PyTorch: a larger value or any NaN takes over
-                        if p[k] > best[k] || p[k] != p[k] {
+                        if p[k] > best[k] || p[k].is_nan() {
                             best[k] = p[k];
                             arg[k] = tap;
                         }

@@ -8,6 +8,9 @@
 //! float64 kernels, plus erf / erfc (not in std) ported from Sun's fdlibm `s_erf.c`.
 //! IEEE special values behave like libm: NaN in -> NaN out, exp(-inf) = 0, tanh(+-inf) = +-1.
 
+// The float32 coefficients are C's literals digit for digit (the same values as nn_simd.h).
+#![allow(clippy::excessive_precision)]
+
 use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
 
 /// `f32` or `f64`: arithmetic, conversions and the math of the NN kernels.
@@ -75,6 +78,13 @@ pub(crate) trait Real:
         pos + (-self.abs()).exp_neg().log1p01()
     }
 
+    /// NaN test (`x != x`).
+    #[inline(always)]
+    #[allow(clippy::eq_op)]
+    fn is_nan(self) -> bool {
+        self != self
+    }
+
     /// a > b ? a : b (b when either is NaN): maxps, for accumulators held in registers.
     #[inline(always)]
     fn max_fast(self, b: Self) -> Self {
@@ -93,7 +103,7 @@ pub(crate) trait Real:
     /// Maximum that propagates a NaN `self` (`(a > b || a != a) ? a : b`).
     #[inline(always)]
     fn max_nan(self, b: Self) -> Self {
-        if self > b || self != self {
+        if self > b || self.is_nan() {
             self
         } else {
             b
@@ -103,7 +113,7 @@ pub(crate) trait Real:
     /// Minimum that propagates a NaN `self` (`(a < b || a != a) ? a : b`).
     #[inline(always)]
     fn min_nan(self, b: Self) -> Self {
-        if self < b || self != self {
+        if self < b || self.is_nan() {
             self
         } else {
             b
@@ -130,7 +140,7 @@ const EXP_C3: f32 = 0.16666521131992340;
 const EXP_C4: f32 = 0.041668388992547989;
 const EXP_C5: f32 = 0.0083687128499150276;
 const EXP_C6: f32 = 0.0013814531266689301;
-const LOG2E: f32 = 1.44269504088896341;
+const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693359375;
 const LN2_LO: f32 = -2.12194440e-4;
 /// 1.5 * 2**23: adding it rounds to an integer
