@@ -256,7 +256,7 @@ const PrimF32 = struct {
     /// 1 + erf(z) without cancellation (erfc(|z|) = exp(-(a + a Q(a))) fitted on [0, 4]).
     pub inline fn onePlusErf(z: V8) V8 {
         const a0 = @abs(z);
-        const a = clamp(f32, a0, 0.0, 4.0);
+        const a = @select(f32, a0 > s8(4.0), s8(4.0), a0); // a0 >= 0 or NaN (stays NaN)
         var q = s8(3.1438699807040393e-05);
         q = fma8(q, a, s8(-0.00030879015685059130));
         q = fma8(q, a, s8(0.0010323628084734082));
