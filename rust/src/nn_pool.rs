@@ -16,6 +16,9 @@ use crate::nn_act::real::Real;
 
 /// Channels combined per pass over a window.
 const CH: usize = 64;
+/// Channels per pass of global average pooling (whole 512-byte rows of float32: one
+/// streaming pass over an image with c = 128 instead of two strided ones).
+const GAP_CH: usize = 128;
 /// Rows summed in the element type before adding into the f64 total (global average pooling).
 const GAP_ROWS: usize = 128;
 
@@ -125,7 +128,7 @@ impl Window {
     }
 }
 
-/// Calls `$f::<$generics, W>($args)` with W = the chunk width `$w` when it is 64, 32, 16 or
+/// Calls `$f::<$generics, W>($args)` with W = the chunk width `$w` when it is 128, 64, 32, 16 or
 /// 8, else W = 0 (width known at run time only); the first form calls `$ff` (fixed widths
 /// only) for 32, 16 and 8.
 macro_rules! by_width {
@@ -140,6 +143,7 @@ macro_rules! by_width {
     };
     ($w:expr, $f:ident, [$($g:tt)*], ($($arg:expr),*)) => {
         match $w {
+            128 => $f::<$($g)* 128>($($arg),*),
             64 => $f::<$($g)* 64>($($arg),*),
             32 => $f::<$($g)* 32>($($arg),*),
             16 => $f::<$($g)* 16>($($arg),*),
@@ -215,13 +219,14 @@ fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
     let c = g.c as usize;
     let init = if AVG { T::ZERO } else { T::NEG_INF };
     let mut acc = [[init; 8]; 8];
-    let mut chk = [[T::ZERO; 8]; 8];
+    let mut chk = [T::ZERO; 8];
     // plain loops, no closure: the accumulators must stay in this function's registers
     for i in win.i0..win.i1 {
         let row = (win.ih + i * g.dh) * g.w + win.iw;
         for j in win.j0..win.j1 {
             let off = (row + j * g.dw) as usize * c + ch0;
             let p = &img[off..off + W]; // one check per tap, none per lane
+            let mut tap_sum = [T::ZERO; 8];
             for v in 0..W / 8 {
                 for l in 0..8 {
                     let x = p[v * 8 + l];
@@ -229,13 +234,18 @@ fn pool_chunk_fixed<T: Real, const AVG: bool, const W: usize>(
                         acc[v][l] += x;
                     } else {
                         acc[v][l] = x.max_fast(acc[v][l]);
-                        chk[v][l] += x; // NaN (or inf: a false alarm) if x is
+                        tap_sum[l] += x; // NaN (or inf: a false alarm) if an x is
                     }
+                }
+            }
+            if !AVG {
+                for l in 0..8 {
+                    chk[l] += tap_sum[l];
                 }
             }
         }
     }
-    if !AVG && !chk[..W / 8].iter().flatten().all(|&v| v.is_finite()) {
+    if !AVG && !chk.iter().all(|&v| v.is_finite()) {
         pool_chunk::<T, false, W>(img, g, win, (ch0, W), out, count);
         return;
     }
@@ -254,8 +264,7 @@ fn pool_pixel<T: Real, const AVG: bool>(img: &[T], g: &Geom, win: &Window, out: 
     let count: T = win.count(g, include_pad);
     let c = g.c as usize;
     let mut ch0 = 0;
-    // max keeps twice the registers (values and NaN masks): 32 channels per pass
-    while AVG && ch0 + 64 <= c {
+    while ch0 + 64 <= c {
         pool_chunk_fixed::<T, AVG, 64>(img, g, win, ch0, out, count);
         ch0 += 64;
     }
@@ -364,9 +373,9 @@ unsafe fn avg_pool2d<T: Real>(
 fn gap_chunk<T: Real, const W: usize>(xb: &[T], c: usize, ch0: usize, wch: usize, out: &mut [T]) {
     let w = if W == 0 { wch } else { W };
     let hw = xb.len() / c;
-    let mut total = [0.0f64; CH];
+    let mut total = [0.0f64; GAP_CH];
     for r0 in (0..hw).step_by(GAP_ROWS) {
-        let mut s = [T::ZERO; CH];
+        let mut s = [T::ZERO; GAP_CH];
         for r in r0..(r0 + GAP_ROWS).min(hw) {
             let p = &xb[r * c + ch0..][..w];
             for k in 0..w {
@@ -398,14 +407,14 @@ unsafe fn global_avg_pool<T: Real>(x: *const T, y: *mut T, n: i64, hw: i64, c: i
         return AXIOM_OK;
     }
     let (hw, c) = (hw as usize, c as usize);
-    let chunks = c.div_ceil(CH);
+    let chunks = c.div_ceil(GAP_CH);
     let tasks = n as usize * chunks;
     let (xp, yp) = (SendPtr(x as *mut T), SendPtr(y));
     par_ranges(tasks, tasks > 1 && nin >= PAR_ELEMS, 1, |lo, hi| {
         let (xp, yp) = (xp, yp);
         for t in lo..hi {
-            let (b, ch0) = (t / chunks, (t % chunks) * CH);
-            let wch = CH.min(c - ch0);
+            let (b, ch0) = (t / chunks, (t % chunks) * GAP_CH);
+            let wch = GAP_CH.min(c - ch0);
             let xb = slice(xp.0.add(b * hw * c), hw * c);
             let out = slice_mut(yp.0.add(b * c + ch0), wch);
             by_width!(wch, gap_chunk, [T,], (xb, c, ch0, wch, out));
