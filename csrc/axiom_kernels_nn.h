@@ -134,7 +134,7 @@ AXIOM_API int axiom_global_avg_pool_f32(const float *x, float *y, int64_t n, int
 AXIOM_API int axiom_global_avg_pool_f64(const double *x, double *y, int64_t n, int64_t hw, int64_t c);
 
 /* dx (n, h, w, c) of max pooling: each dy goes to the first maximum of its window (row-major
- * window order; the first NaN if any, like PyTorch); windows of padding only pass nothing. */
+ * window order; the last NaN if any, like PyTorch); windows of padding only pass nothing. */
 AXIOM_API int axiom_max_pool2d_backward_f32(const float *x, const float *dy, float *dx, int64_t n, int64_t h,
                                             int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                             int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw);

@@ -200,8 +200,8 @@ def load_kernel_library(path: str | os.PathLike[str]) -> ctypes.CDLL:
     pointer or ``None``. ctypes releases the GIL during every call.
 
     Example:
-        >>> load_kernel_library(built_library_path("rust")).axiom_abi_version()
-        1
+        >>> load_kernel_library(built_library_path("rust")).axiom_abi_version() == ABI_VERSION
+        True
     """
     path = os.fspath(path)
     lib = ctypes.CDLL(path)
