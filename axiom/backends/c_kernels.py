@@ -33,9 +33,10 @@ Backward kernels, for the autograd engine (extra methods, not part of the contra
 ``dgamma`` and ``dbeta`` have the normalised shape (``x.shape[-n_axes:]``, or ``(C,)`` for
 batch norm); sum them down yourself if the parameter was broadcast from a smaller shape.
 
-OpenMP: :mod:`axiom.backends.openmp` sets ``OMP_WAIT_POLICY=PASSIVE`` before any OpenMP runtime
-starts (idle threads must not spin on small shared machines) and warns when torch started one
-first; the kernels only go parallel above a work threshold.
+OpenMP: :mod:`axiom.backends.openmp` sets ``OMP_WAIT_POLICY=PASSIVE`` and ``GOMP_SPINCOUNT=2000``
+before any OpenMP runtime starts (idle threads spin briefly, then sleep: they must not spin on
+small shared machines) and warns when torch started one first; the kernels only go parallel
+above a work threshold.
 
 Example:
     >>> import numpy as np

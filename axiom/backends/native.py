@@ -17,9 +17,9 @@ ops of :data:`~axiom.backends.c_kernels.C_NN_OPS`, and the training kernels
 :mod:`axiom.backends.reference_grad`). float16 and bfloat16 inputs compute in float32 and are
 cast back (as the reference does); integer inputs fall back to the reference (recorded in
 ``backend.fallbacks``, warned once). ``import axiom`` sets
-``OMP_WAIT_POLICY=PASSIVE`` unless the variable is set already (idle OpenMP threads sleep
-instead of spinning; it only takes effect if no libgomp was started before, see
-:mod:`axiom.backends.openmp`).
+``OMP_WAIT_POLICY=PASSIVE`` and ``GOMP_SPINCOUNT=2000`` unless they are set already (idle
+OpenMP threads spin briefly, then sleep; it only takes effect if no libgomp was started
+before, see :mod:`axiom.backends.openmp`).
 
 Example:
     >>> import numpy as np
