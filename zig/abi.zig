@@ -37,6 +37,25 @@ pub fn countDims(comptime T: type, dims: []const i64) ?usize {
     return @intCast(total);
 }
 
+/// nn_numel (csrc/nn_common.h), the check of the NN kernels: the product of dims if every dim
+/// is >= 0 and the product of the non-zero dims times elem bytes fits in an i64 and a usize;
+/// else null. Unlike countDims, a zero dimension does not excuse an overflow of the others.
+pub fn nnNumel(elem: usize, dims: []const i64) ?i64 {
+    const limit: i64 = @intCast(@min(@as(u64, std.math.maxInt(i64)), @as(u64, std.math.maxInt(usize))) / elem);
+    var prod: i64 = 1;
+    var zero = false;
+    for (dims) |d| {
+        if (d < 0) return null;
+        if (d == 0) {
+            zero = true;
+            continue;
+        }
+        if (prod > @divTrunc(limit, d)) return null;
+        prod *= d;
+    }
+    return if (zero) 0 else prod;
+}
+
 /// True when `ptr` is null although its array has `n > 0` elements.
 pub fn nullWithElements(ptr: anytype, n: usize) bool {
     return n > 0 and ptr == null;

@@ -3,6 +3,7 @@
 //! threading thresholds, 32-byte vectors of f32 / f64 and the exponentials of csrc/nn_simd.h.
 
 const std = @import("std");
+const abi = @import("abi.zig");
 
 /// NN_PAR_ELEMS: memory-bound element counts above which work is split over threads.
 pub const PAR_ELEMS: i64 = 1 << 20;
@@ -18,24 +19,8 @@ pub extern "c" fn pow(x: f64, y: f64) f64;
 /// sin and cos at once (what gcc makes of C's sin(a) and cos(a) pairs; same values).
 pub extern "c" fn sincos(x: f64, s: *f64, c: *f64) void;
 
-/// nn_numel: the product of dims if every dim is >= 0 and the product of the non-zero dims
-/// times elem bytes fits in an i64 and a usize (so no index product can overflow); else null.
-/// Unlike abi.countDims, a zero dimension does not excuse an overflow of the others.
-pub fn numel(elem: usize, dims: []const i64) ?i64 {
-    const limit: i64 = @intCast(@min(@as(u64, std.math.maxInt(i64)), @as(u64, std.math.maxInt(usize))) / elem);
-    var prod: i64 = 1;
-    var zero = false;
-    for (dims) |d| {
-        if (d < 0) return null;
-        if (d == 0) {
-            zero = true;
-            continue;
-        }
-        if (prod > @divTrunc(limit, d)) return null;
-        prod *= d;
-    }
-    return if (zero) 0 else prod;
-}
+/// nn_numel (see abi.nnNumel).
+pub const numel = abi.nnNumel;
 
 /// nn_strided_span_ok: the furthest element of a 4-D strided view (strides >= 0) is
 /// addressable in i64 bytes of elem-sized items.

@@ -361,23 +361,9 @@ pub fn Fn(comptime T: type) type {
 
 // ---- argument checks (csrc/nn_common.h) ---------------------------------------------------
 
-/// Product of dims if every dim is >= 0 and the product of the non-zero dims times the
-/// element size fits in i64 and usize (nn_numel: a zero dim does not excuse an overflow of
-/// the others); else null.
+/// nn_numel (abi.nnNumel) for elements of T, as a count.
 pub fn numel(comptime T: type, dims: []const i64) ?usize {
-    const limit: i64 = @intCast(@min(@as(u64, std.math.maxInt(i64)) / @sizeOf(T), @as(u64, std.math.maxInt(usize)) / @sizeOf(T)));
-    var prod: i64 = 1;
-    var zero = false;
-    for (dims) |d| {
-        if (d < 0) return null;
-        if (d == 0) {
-            zero = true;
-            continue;
-        }
-        if (prod > @divTrunc(limit, d)) return null;
-        prod *= d;
-    }
-    return if (zero) 0 else @intCast(prod);
+    return @intCast(abi.nnNumel(@sizeOf(T), dims) orelse return null);
 }
 
 /// Output extent of a pooling axis (nn_pool_extent), or null on a size error.

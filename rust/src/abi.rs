@@ -40,6 +40,30 @@ pub fn count(dims: &[i64], elem_size: usize) -> Option<usize> {
     Some(total as usize)
 }
 
+/// Element count of an array with these dimensions and `elem`-byte elements like C's
+/// `nn_numel` (`csrc/nn_common.h`), which the NN kernels use: every dim >= 0 and the product of
+/// the NON-ZERO dims times `elem` fits in i64 and usize (so `[0, i64::MAX]` is a size error,
+/// unlike [`count`], which mirrors the matmul / GEMM checks).
+pub fn nn_numel(dims: &[i64], elem: usize) -> Option<usize> {
+    let limit = (i64::MAX / elem as i64).min((usize::MAX / elem).min(i64::MAX as usize) as i64);
+    let mut prod: i64 = 1;
+    let mut zero = false;
+    for &d in dims {
+        if d < 0 {
+            return None;
+        }
+        if d == 0 {
+            zero = true;
+            continue;
+        }
+        if prod > limit / d {
+            return None;
+        }
+        prod *= d;
+    }
+    Some(if zero { 0 } else { prod as usize })
+}
+
 /// `AXIOM_ERR_NULL` when `ptr` is NULL although its array has `n > 0` elements.
 #[inline]
 pub fn null_with_elements<T>(ptr: *const T, n: usize) -> bool {

@@ -9,28 +9,7 @@ pub(crate) const PAR_ELEMS: usize = 1 << 20;
 /// ...and element-wise ops with transcendental math.
 pub(crate) const PAR_ELEMS_MATH: usize = 1 << 16;
 
-/// Product of `dims` when every dim is >= 0 and the product of the NON-ZERO dims times
-/// `elem` bytes fits in i64 and usize (C's `nn_numel`: a zero dim does not excuse an
-/// overflowing product of the others); `None` on a size error.
-pub(crate) fn numel(dims: &[i64], elem: usize) -> Option<usize> {
-    let limit = (i64::MAX / elem as i64).min((usize::MAX / elem).min(i64::MAX as usize) as i64);
-    let mut prod: i64 = 1;
-    let mut zero = false;
-    for &d in dims {
-        if d < 0 {
-            return None;
-        }
-        if d == 0 {
-            zero = true;
-            continue;
-        }
-        if prod > limit / d {
-            return None;
-        }
-        prod *= d;
-    }
-    Some(if zero { 0 } else { prod as usize })
-}
+pub(crate) use crate::abi::nn_numel as numel;
 
 /// Output extent of a pooling axis (C's `nn_pool_extent`), `None` on a size error.
 pub(crate) fn pool_extent(inp: i64, k: i64, s: i64, p0: i64, p1: i64, dil: i64) -> Option<i64> {

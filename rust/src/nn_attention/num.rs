@@ -113,28 +113,7 @@ fn exp_neg_f32(x: f32) -> f32 {
     (expm1 + 1.0) * f32::from_bits(ni.wrapping_add(127).wrapping_shl(23) as u32)
 }
 
-/// Element count of an array with these dimensions and `elem`-byte elements like C's
-/// `nn_numel` (`csrc/nn_common.h`): every dim >= 0 and the product of the NON-ZERO dims times
-/// `elem` fits in i64 and usize (so `[0, i64::MAX]` is a size error, unlike `abi::count`).
-pub(crate) fn nn_numel(dims: &[i64], elem: usize) -> Option<usize> {
-    let limit = (i64::MAX / elem as i64).min((usize::MAX / elem).min(i64::MAX as usize) as i64);
-    let mut prod: i64 = 1;
-    let mut zero = false;
-    for &d in dims {
-        if d < 0 {
-            return None;
-        }
-        if d == 0 {
-            zero = true;
-            continue;
-        }
-        if prod > limit / d {
-            return None;
-        }
-        prod *= d;
-    }
-    Some(if zero { 0 } else { prod as usize })
-}
+pub(crate) use crate::abi::nn_numel;
 
 /// C's `nn_strided_span_ok`: strides >= 0 and the furthest element of the 4-D strided view
 /// (extents `ext`) addressable in i64 bytes of `elem`-sized items.
