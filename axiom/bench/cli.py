@@ -1,7 +1,8 @@
 """``python -m axiom.bench``: run the kernel and model benchmarks, write JSON, plot and README table.
 
 Each thread setting runs in a child process whose environment sets ``OMP_NUM_THREADS``,
-``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` to it and ``OMP_WAIT_POLICY=PASSIVE``
+``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` to it, ``OPENBLAS_THREAD_TIMEOUT=4`` (idle OpenBLAS
+threads sleep instead of busy-waiting) and ``OMP_WAIT_POLICY=PASSIVE``
 (OpenMP and OpenBLAS read these once, at process start); the child also calls
 ``torch.set_num_threads`` and, where installed, ``threadpoolctl.threadpool_limits``.
 The parent merges the children's results, prints the tables (fp32 peak first), writes
@@ -113,7 +114,12 @@ def _progress(msg: str) -> None:
 
 def _limit_threads(threads: int) -> dict[str, Any]:
     """Apply ``threads`` to torch and (if installed) threadpoolctl; report what is in effect."""
-    info: dict[str, Any] = {"env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}
+    info: dict[str, Any] = {
+        "env": {
+            k: os.environ.get(k)
+            for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_THREAD_TIMEOUT")
+        }
+    }
     try:
         import threadpoolctl
 
@@ -218,6 +224,10 @@ def _child_env(threads: int) -> dict[str, str]:
     for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[key] = str(threads)
     env["OMP_WAIT_POLICY"] = "PASSIVE"
+    # OpenBLAS (NumPy's baseline) lets its idle threads busy-wait ~2**28 cycles after each call,
+    # taking the other core from whichever backend is timed next in the interleaved loop (2-thread
+    # attention read 2x slow on every backend); 2**4 makes them sleep at once
+    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     return env
 
 
