@@ -22,7 +22,6 @@ import ctypes
 import os
 import subprocess
 import sys
-import threading
 import warnings
 from collections.abc import Iterator
 
@@ -31,6 +30,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from native_libs import run_in_threads
 
 from axiom.backends import FallbackWarning, ReferenceBackend, abi, reference_grad
 from axiom.backends.abi import Conv2dShape
@@ -242,11 +242,7 @@ def test_threads_are_safe(be: NativeBackend) -> None:
         for _ in range(5):
             results[i] = be.matmul(*pairs[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(pairs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(len(pairs), work)
     for (a, b), out in zip(pairs, results):
         np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-10)
 
@@ -276,11 +272,7 @@ def test_concurrent_conv_calls_from_threads(be: NativeBackend) -> None:
         for _ in range(4):
             results[i] = run(cases[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(len(cases), work)
     for want, got in zip(alone, results):
         assert got is not None
         for w_, g_ in zip(want, got):

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
 import os
 import re
-import threading
 import warnings
 
 import ml_dtypes
@@ -27,56 +25,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from native_libs import LIBRARIES, backend, library, run_in_threads
 
 from axiom.backends import OPS, FallbackWarning, KernelBackend, ReferenceBackend, abi
 from axiom.backends.native import CBackend, NativeBackend, RustBackend, ZigBackend, matmul_shapes
 
-REQUIRE_NATIVE = os.environ.get("AXIOM_REQUIRE_NATIVE", "") == "1"
 BACKENDS = ("c", "c-ctypes", "rust", "zig")
-LIBRARIES = ("c", "rust", "zig")
 REF = np.longdouble
-
-
-def _unavailable(what: str, err: Exception) -> None:
-    msg = f"{what} is not built: {err}"
-    if REQUIRE_NATIVE:
-        pytest.fail(f"{msg} (AXIOM_REQUIRE_NATIVE=1)")
-    pytest.skip(msg)
-
-
-@functools.cache
-def _make(kind: str) -> NativeBackend | Exception:
-    try:
-        if kind == "c":
-            return CBackend()
-        if kind == "c-ctypes":
-            return CBackend(abi.built_library_path("c"))
-        return {"rust": RustBackend, "zig": ZigBackend}[kind]()
-    except (ImportError, OSError) as e:
-        return e
-
-
-def backend(kind: str) -> NativeBackend:
-    """The cached backend ``kind``, or skip/fail the test if it is not built."""
-    be = _make(kind)
-    if isinstance(be, Exception):
-        _unavailable(f"backend {kind!r}", be)
-    return be  # type: ignore[return-value]
-
-
-@functools.cache
-def _lib(kind: str) -> ctypes.CDLL | Exception:
-    try:
-        return abi.load_kernel_library(abi.built_library_path(kind))  # type: ignore[arg-type]
-    except (ImportError, OSError) as e:
-        return e
-
-
-def library(kind: str) -> ctypes.CDLL:
-    lib = _lib(kind)
-    if isinstance(lib, Exception):
-        _unavailable(f"kernel library {kind!r}", lib)
-    return lib  # type: ignore[return-value]
 
 
 # -- reference and comparison ---------------------------------------------------------------
@@ -276,11 +231,7 @@ def test_concurrent_calls_from_threads(kind: str) -> None:
         for _ in range(5):
             results[i] = be.matmul(*pairs[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(pairs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(len(pairs), work)
     for (a, b), out in zip(pairs, results):
         assert out is not None
         assert_matmul_close(out, a, b)

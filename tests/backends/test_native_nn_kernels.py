@@ -24,6 +24,7 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
+from native_libs import run_in_threads
 
 from axiom.backends import ACTIVATIONS, FallbackWarning, ReferenceBackend, abi
 from axiom.backends.c_kernels import ACTIVATION_CODES, C_NN_OPS
@@ -745,7 +746,6 @@ def test_results_do_not_depend_on_thread_count(be, tmp_path) -> None:  # noqa: A
 def test_concurrent_calls_from_threads(be) -> None:  # noqa: ANN001
     """Calls from several Python threads at once (the GIL is released) share no scratch memory: each
     gives what the same call gives alone, bit for bit."""
-    import threading
 
     rng = np.random.default_rng(17)
 
@@ -768,11 +768,7 @@ def test_concurrent_calls_from_threads(be) -> None:  # noqa: ANN001
         for _ in range(3):
             results[i] = run(*cases[i])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(len(cases), work)
     for want, got in zip(alone, results):
         assert got is not None
         for w_, g_ in zip(want, got):
