@@ -46,9 +46,20 @@ def _native(kind: str) -> Callable[[], KernelBackend]:
     return make
 
 
+def _gpu(kind: str) -> Callable[[], KernelBackend]:
+    def make() -> KernelBackend:
+        from axiom.backends.gpu import backend
+
+        return {"cuda": backend.CUDABackend, "opencl": backend.OpenCLBackend}[kind]()
+
+    return make
+
+
 register_backend("numpy", ReferenceBackend)
 for _kind in ("c", "rust", "zig"):
     register_backend(_kind, _native(_kind))
+for _kind in ("cuda", "opencl"):
+    register_backend(_kind, _gpu(_kind))
 
 
 def available_backends() -> list[str]:
