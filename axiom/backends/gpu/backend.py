@@ -96,7 +96,8 @@ class GPUBackend(CKernelsMixin, PartialBackend):
             ...     be = OpenCLBackend()
             ... except ImportError:
             ...     be = None
-            >>> be is None or be.matmul(np.ones((2, 3), np.float32), np.ones((3, 1), np.float32)).ravel().tolist() == [3.0, 3.0]
+            >>> a, b = np.ones((2, 3), np.float32), np.ones((3, 1), np.float32)
+            >>> be is None or be.matmul(a, b).ravel().tolist() == [3.0, 3.0]
             True
         """
         from axiom.backends.gpu.ops_matmul import matmul_host

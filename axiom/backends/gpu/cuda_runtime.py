@@ -101,7 +101,9 @@ class CUDARuntime(DeviceRuntime):
         except nvrtc.NVRTCCompileError as err:
             raise KernelBuildError(self.device_name, f"program {family}", str(err)) from err
         except Exception as err:  # noqa: BLE001 - pycuda.driver.CompileError / LogicError (bad PTX, arch)
-            raise KernelBuildError(self.device_name, f"program {family}", f"building the CUDA module failed: {err}") from err
+            raise KernelBuildError(
+                self.device_name, f"program {family}", f"building the CUDA module failed: {err}"
+            ) from err
 
     def _get_kernel(self, program: Any, name: str) -> Any:
         try:

@@ -17,9 +17,11 @@ import numpy as np
 from axiom.backends.gpu.errors import DeviceError, DeviceLostError, DeviceOutOfMemoryError, KernelBuildError
 from axiom.backends.gpu.runtime import DeviceRuntime
 
-#: OpenCL status codes that mean "out of memory / resources" and "device gone"
-_OOM_CODES = {-4, -5, -6, -61}  # MEM_OBJECT_ALLOCATION_FAILURE, OUT_OF_RESOURCES, OUT_OF_HOST_MEMORY, INVALID_BUFFER_SIZE
-_LOST_CODES = {-2, -14, -36}  # DEVICE_NOT_AVAILABLE, EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST, INVALID_COMMAND_QUEUE
+#: OpenCL status codes that mean "out of memory / resources": MEM_OBJECT_ALLOCATION_FAILURE,
+#: OUT_OF_RESOURCES, OUT_OF_HOST_MEMORY, INVALID_BUFFER_SIZE
+_OOM_CODES = {-4, -5, -6, -61}
+#: ... and "device gone": DEVICE_NOT_AVAILABLE, EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST, INVALID_COMMAND_QUEUE
+_LOST_CODES = {-2, -14, -36}
 
 
 def import_pyopencl() -> Any:
@@ -152,7 +154,8 @@ class OpenCLRuntime(DeviceRuntime):
             raise DeviceOutOfMemoryError(
                 self.device_name,
                 self.last_kernels(),
-                f"a buffer of {nbytes:,} bytes is larger than the device's largest allocation ({self.max_alloc:,} bytes)",
+                f"a buffer of {nbytes:,} bytes is larger than the device's largest allocation "
+                f"({self.max_alloc:,} bytes)",
             )
         try:
             return self.cl.Buffer(self.context, self.cl.mem_flags.READ_WRITE, nbytes)
@@ -197,9 +200,7 @@ class OpenCLRuntime(DeviceRuntime):
     def _launch(self, kernel: Any, groups: tuple[int, ...], local: tuple[int, ...], args: list[Any]) -> None:
         try:
             kernel.set_args(*args)
-            self.cl.enqueue_nd_range_kernel(
-                self.queue, kernel, tuple(g * v for g, v in zip(groups, local)), local
-            )
+            self.cl.enqueue_nd_range_kernel(self.queue, kernel, tuple(g * v for g, v in zip(groups, local)), local)
         except self.cl.Error as err:
             raise self._error(err, kernel.function_name, f"launching {groups} x {local} work-items") from err
 

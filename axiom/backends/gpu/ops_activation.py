@@ -17,8 +17,7 @@ LOCAL = 256
 
 
 @launcher("activation")
-def activation(
-    rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, n: int, act: int, alpha: float
-) -> None:
+def activation(rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, n: int, act: int, alpha: float) -> None:
     """``y[i] = act(x[i])`` for ``i < n`` (codes of ``axiom.backends.base.ACTIVATIONS``)."""
-    rt.launch("activation", "axiom_activation", dt, (blocks(n, LOCAL),), (LOCAL,), x, y, i64(n), i32(act), real(dt, alpha))
+    args = (x, y, i64(n), i32(act), real(dt, alpha))
+    rt.launch("activation", "axiom_activation", dt, (blocks(n, LOCAL),), (LOCAL,), *args)

@@ -20,7 +20,8 @@ Example:
     >>> if rt is not None:
     ...     x = rt.to_device(np.arange(4, dtype=np.float32))
     ...     y = rt.empty(x.shape, x.dtype)
-    ...     rt.launch("activation", "axiom_activation", x.dtype, (1,), (64,), x, y, np.int64(4), np.int32(1), np.float32(0))
+    ...     args = (x, y, np.int64(4), np.int32(1), np.float32(0))     # n, relu, alpha
+    ...     rt.launch("activation", "axiom_activation", x.dtype, (1,), (64,), *args)
     ...     print(rt.to_host(y).tolist())
     ... else:
     ...     print([0.0, 1.0, 2.0, 3.0])
@@ -252,7 +253,8 @@ class DeviceRuntime(ABC):
     def _argument(self, kernel: str, index: int, value: Any, dtype: np.dtype) -> Any:
         if isinstance(value, DeviceArray):
             if value.runtime is not self:
-                raise ValueError(f"kernel {kernel}: argument {index} lives on another device ({value.runtime.device_name})")
+                where = value.runtime.device_name
+                raise ValueError(f"kernel {kernel}: argument {index} lives on another device ({where})")
             return value.buffer
         if value is None:
             return self._null()

@@ -70,7 +70,7 @@ def _inline(path: Path, seen: set[Path]) -> str:
     def include(match: re.Match[str]) -> str:
         target = (path.parent / match.group(1)).resolve()
         if not target.is_file():
-            raise FileNotFoundError(f"{path}: #include \"{match.group(1)}\" not found (looked for {target})")
+            raise FileNotFoundError(f'{path}: #include "{match.group(1)}" not found (looked for {target})')
         return _inline(target, seen)
 
     return f"/* --- {path.name} --- */\n" + _INCLUDE.sub(include, path.read_text())
