@@ -94,7 +94,7 @@ class CUDARuntime(DeviceRuntime):
             with self._active():
                 if nvrtc.nvrtc_available():
                     ptx = nvrtc.compile_ptx(source, f"{family}.cu", options, self.arch)
-                    return self.drv.module_from_buffer(ptx.encode())
+                    return self.drv.module_from_buffer(ptx.encode() + b"\0")  # cuModuleLoadData reads C text
                 from pycuda.compiler import SourceModule
 
                 return SourceModule(source, options=options, no_extern_c=True)
@@ -131,9 +131,10 @@ class CUDARuntime(DeviceRuntime):
 
     def _upload(self, buffer: Any, host: np.ndarray) -> None:
         try:
+            # synchronous on the legacy default stream, which waits for our stream's kernels first;
+            # the async copy would need page-locked host memory
             with self._active():
-                self.drv.memcpy_htod_async(buffer, host, self.stream)
-            self._wait_stream(f"copying {host.nbytes:,} bytes to the device")
+                self.drv.memcpy_htod(buffer, host)
         except self.drv.Error as err:
             raise self._error(err, self.last_kernels(), "copying to the device") from err
 
