@@ -10,7 +10,7 @@ BUILT  := $(VENV)/.built
 NATIVE_SRC := setup.py $(wildcard csrc/*.c csrc/*.h axiom/_core/*.pyx axiom/_core/*.pxd \
               rust/Cargo.toml rust/Cargo.lock rust/src/*.rs zig/*.zig)
 
-.PHONY: venv build test demo bench lint format wheel sdist clean distclean smt-runner
+.PHONY: venv build test test-gpu demo bench lint format wheel sdist clean distclean smt-runner
 
 venv: $(STAMP)
 
@@ -44,6 +44,15 @@ $(SMT_RUNNER): $(SMT_RUNNER_SRC)
 
 test: $(STAMP) $(BUILT) $(SMT_RUNNER_IF_CARGO)
 	AXIOM_REQUIRE_NATIVE=1 $(VPY) -m pytest
+
+# On a machine with an NVIDIA GPU: PyCUDA (the gpu extra), the GPU tests with CUDA required (a missing
+# driver or device fails instead of skipping), then the device-resident kernel benchmark
+# (bench/results/gpu-cuda-<device>-<timestamp>.json, compared with torch on the GPU when it has CUDA).
+GPU_TESTS := tests/backends/test_gpu_runtime.py tests/backends/test_gpu_sources.py tests/backends/test_op_table.py
+test-gpu: $(STAMP) $(BUILT)
+	$(VPY) -m pip install --no-build-isolation -e '.[dev,gpu]'
+	AXIOM_REQUIRE_CUDA=1 AXIOM_REQUIRE_NATIVE=1 $(VPY) -m pytest $(GPU_TESTS) -k 'cuda or gpu or opencl'
+	$(VPY) -m axiom.bench kernels --backend cuda
 
 demo: $(STAMP) $(BUILT)
 	$(VPY) -m axiom.demo

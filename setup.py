@@ -22,6 +22,7 @@ from glob import glob
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 from setuptools_rust import Binding, RustExtension, Strip
 
 MARCH = os.environ.get("AXIOM_MARCH", "x86-64-v3").strip() or "x86-64-v3"
@@ -64,6 +65,47 @@ class BuildExt(build_ext):
                 f"building {ext.name} with Zig failed ({e}): see the compiler output above; the build "
                 "needs the PyPI wheel ziglang==0.17.1 in the build environment (pip install 'ziglang==0.17.1')"
             ) from e
+
+
+#: the GPU kernel sources (top-level cuda/ and opencl/) and where they go in the package
+KERNEL_DIRS = ("cuda", "opencl")
+KERNEL_SUFFIXES = (".cu", ".cuh", ".cl", ".h")
+KERNEL_PACKAGE_DIR = os.path.join("axiom", "backends", "gpu", "kernels")
+
+
+def kernel_sources() -> list[str]:
+    """Every GPU kernel source of the checkout / sdist (``cuda/*.cu``, ``*.cuh``; ``opencl/*.cl``, ``*.h``)."""
+    return sorted(
+        os.path.join(d, name)
+        for d in KERNEL_DIRS
+        if os.path.isdir(d)
+        for name in os.listdir(d)
+        if name.endswith(KERNEL_SUFFIXES)
+    )
+
+
+class BuildPy(build_py):
+    """``build_py`` that also copies ``cuda/`` and ``opencl/`` into ``axiom/backends/gpu/kernels/``.
+
+    ``axiom.backends.gpu.sources`` reads the packaged copy first (in a checkout, the top-level
+    directories). The kernels are compiled at run time by the device driver (OpenCL) or NVRTC /
+    nvcc (CUDA), so they ship as source, like package data.
+    """
+
+    def run(self) -> None:
+        super().run()
+        if self.editable_mode:
+            return  # an editable install reads the checkout's cuda/ and opencl/ directly
+        sources = kernel_sources()
+        if not any(s.endswith(".cl") for s in sources) or not any(s.endswith(".cu") for s in sources):
+            raise RuntimeError(
+                f"the GPU kernel sources are missing (cuda/*.cu and opencl/*.cl next to setup.py; found {sources}): "
+                "an sdist must include them (MANIFEST.in)"
+            )
+        for src in sources:
+            dst = os.path.join(self.build_lib, KERNEL_PACKAGE_DIR, src)
+            self.mkpath(os.path.dirname(dst))
+            self.copy_file(src, dst, preserve_mode=False)
 
 
 # Every csrc/*.c is compiled into axiom._core._kernels (so its exported symbols are also
@@ -121,6 +163,6 @@ setup(
         ZigExtension("axiom._core._zig", sources=["zig/axiom.zig"], depends=sorted(glob("zig/*.zig"))),
     ],
     rust_extensions=RUST_EXTENSIONS,
-    cmdclass={"build_ext": BuildExt},
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
     zip_safe=False,
 )

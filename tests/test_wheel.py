@@ -9,7 +9,8 @@ temporary directory, with ``CC``/``CXX`` set to ``/bin/false`` and ``cc``, ``gcc
 ``cargo``, ``rustc``, ``zig``... on ``PATH`` replaced by stubs that record any call: the test
 fails if one is called. A second wheel is built with ``cargo`` off ``PATH``: the build must
 say clearly that the Rust part is skipped, and the installed package must report the Rust
-backend unavailable while C and Zig work.
+backend unavailable while C and Zig work. The GPU kernel sources (``cuda/``, ``opencl/``) ship as
+package data under ``axiom/backends/gpu/kernels/`` and are found there by the installed package.
 """
 
 from __future__ import annotations
@@ -132,6 +133,33 @@ def test_wheel_contents(wheel: Path) -> None:
     assert not [n for n in names if n.endswith(".c")], "Cython-generated C must not ship in the wheel"
     assert not [n for n in names if "target/" in n or n.startswith(("csrc/", "rust/", "zig/", "tests/"))]
     assert "axiom/backends/native.py" in names and "axiom/backends/abi.py" in names
+    kernels = sorted(
+        f"axiom/backends/gpu/kernels/{p.relative_to(ROOT)}"
+        for d in ("cuda", "opencl")
+        for p in (ROOT / d).iterdir()
+        if p.suffix in (".cu", ".cuh", ".cl", ".h")
+    )
+    assert any(k.endswith(".cl") for k in kernels) and any(k.endswith(".cu") for k in kernels)
+    missing = [k for k in kernels if k not in names]
+    assert not missing, f"GPU kernel sources missing from the wheel: {missing}"
+
+
+GPU_SOURCES_CHECK = """
+    from axiom.backends.gpu import sources
+
+    site = {site!r}
+    for kind in ("cuda", "opencl"):
+        assert str(sources.source_dir(kind)).startswith(site), sources.source_dir(kind)
+    text = sources.program_text("opencl", "activation")
+    assert "#define AXIOM_OPENCL 1" in text and "axiom_activation" in text, text[:500]
+    assert "axiom_activation" in sources.program_text("cuda", "activation")
+    print("gpu sources ok")
+"""
+
+
+def test_wheel_ships_gpu_kernel_sources(venv: Path, tmp_path: Path) -> None:
+    out = _run_without_compilers(venv, tmp_path, GPU_SOURCES_CHECK.format(site=str(venv)))
+    assert out.split() == ["gpu", "sources", "ok"], out
 
 
 CONTRACT_CHECK = """

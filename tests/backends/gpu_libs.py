@@ -4,7 +4,8 @@
 default device; without PyOpenCL or a device it skips the test, or fails it under
 ``AXIOM_REQUIRE_NATIVE=1`` (``make test`` and CI install ``pocl-binary-distribution`` through the
 dev extra, so there OpenCL must work). ``cuda_backend()`` skips with the reason when PyCUDA, the
-NVIDIA driver or a device is missing (CI has none; ``make test-gpu`` runs those tests on a GPU).
+NVIDIA driver or a device is missing (CI has none), or fails it under ``AXIOM_REQUIRE_CUDA=1``
+(``make test-gpu``, on a machine with an NVIDIA GPU).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 REQUIRE_NATIVE = os.environ.get("AXIOM_REQUIRE_NATIVE", "") == "1"
+REQUIRE_CUDA = os.environ.get("AXIOM_REQUIRE_CUDA", "") == "1"
 
 
 @functools.cache
@@ -53,11 +55,25 @@ def _cuda_error() -> BaseException | None:
     return None
 
 
-def cuda_backend() -> Any:
-    """A new CUDABackend; skips with the reason when PyCUDA, the driver or a GPU is missing."""
+def cuda_skip_reason() -> str | None:
+    """Why the CUDA tests cannot run here (None when they can)."""
     err = _cuda_error()
-    if err is not None:
-        pytest.skip(f"no CUDA GPU: {err}")
+    return None if err is None else f"no CUDA GPU: {err}"
+
+
+def require_cuda() -> None:
+    """Skip the test without CUDA (fail it under ``AXIOM_REQUIRE_CUDA=1``)."""
+    reason = cuda_skip_reason()
+    if reason is not None:
+        if REQUIRE_CUDA:
+            pytest.fail(f"{reason} (AXIOM_REQUIRE_CUDA=1: make test-gpu needs an NVIDIA GPU, its driver and PyCUDA)")
+        pytest.skip(reason)
+
+
+def cuda_backend() -> Any:
+    """A new CUDABackend; skips with the reason when PyCUDA, the driver or a GPU is missing (fails under
+    ``AXIOM_REQUIRE_CUDA=1``)."""
+    require_cuda()
     from axiom.backends.gpu.backend import CUDABackend
 
     return CUDABackend()
