@@ -1,0 +1,103 @@
+"""Launchers of ``cuda/pooling.cu``: NHWC max / average pooling and global average pooling.
+
+The geometry arguments are the C ABI's: x is (n, h, w, c); window kh x kw, stride sh x sw,
+padding top / bottom / left / right, dilation dh x dw (max pooling only); the output is
+(n, ho, wo, c) with ``ho = max(0, (h + pt + pb - dh * (kh - 1) - 1) // sh + 1)``, likewise wo.
+
+Example:
+    >>> import numpy as np
+    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+    >>> from axiom.backends.gpu.ops import call
+    >>> rt = OpenCLRuntime.first_device_or_none()
+    >>> if rt is not None:
+    ...     x = rt.to_device(np.arange(4.0, dtype=np.float32).reshape(1, 2, 2, 1)); y = rt.empty((1, 1), np.float32)
+    ...     call(rt, "global_avg_pool", np.float32, x, y, 1, 4, 1)          # (x, y, n, hw, c)
+    ...     print(rt.to_host(y).tolist())
+    ... else:
+    ...     print([[1.5]])
+    [[1.5]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from axiom.backends.gpu.ops import blocks, i32, launcher
+from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
+
+#: work-items per group (fixed: PoCL compiles once per local size)
+LOCAL = 256
+#: (image, channel) columns per group of the global average (cuda/pooling.cu GAP_COLS)
+GAP_COLS = 32
+
+
+def output_extent(size: int, k: int, s: int, p0: int, p1: int, d: int) -> int:
+    """Output length of one pooled axis (the ABI's formula).
+
+    Example:
+        >>> output_extent(5, 2, 2, 0, 1, 1), output_extent(1, 3, 1, 0, 0, 1)
+        (3, 0)
+    """
+    return max(0, (size + p0 + p1 - d * (k - 1) - 1) // s + 1)
+
+
+def _geometry(
+    op: str, n: int, h: int, w: int, c: int, kh: int, kw: int, sh: int, sw: int,
+    pt: int, pb: int, pl: int, pr: int, dh: int, dw: int,
+) -> tuple[int, int]:  # fmt: skip
+    """(ho, wo), after the ABI's checks and the kernels' 32-bit index range."""
+    sizes = (n, h, w, c, pt, pb, pl, pr)
+    if min(sizes) < 0 or min(kh, kw, sh, sw, dh, dw) < 1:
+        raise ValueError(
+            f"{op}: sizes and padding must be >= 0 and window, stride and dilation >= 1, got n={n} h={h} w={w} c={c} "
+            f"kernel=({kh}, {kw}) stride=({sh}, {sw}) padding=(({pt}, {pb}), ({pl}, {pr})) dilation=({dh}, {dw})"
+        )
+    # the kernels index the padded image and the window span with int
+    spans = (h + pt + pb + sh, w + pl + pr + sw, dh * (kh - 1) + pt + h, dw * (kw - 1) + pl + w)
+    if max(spans) >= 2**31:
+        raise ValueError(f"{op}: the padded input or window span exceeds the GPU kernels' 32-bit index range")
+    return output_extent(h, kh, sh, pt, pb, dh), output_extent(w, kw, sw, pl, pr, dw)
+
+
+@launcher("max_pool2d")
+def max_pool2d(
+    rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray,
+    n: int, h: int, w: int, c: int, kh: int, kw: int, sh: int, sw: int,
+    pt: int, pb: int, pl: int, pr: int, dh: int, dw: int,
+) -> None:  # fmt: skip
+    """Max over each window; padded cells never win (padding only gives -inf); NaN wins."""
+    ho, wo = _geometry("max_pool2d", n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, dh, dw)
+    count = n * ho * wo * c
+    rt.launch(
+        "pooling", "axiom_max_pool2d", dt, (blocks(count, LOCAL),), (LOCAL,),
+        x, y, *map(i32, (n, h, w, c, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo)),
+    )  # fmt: skip
+
+
+@launcher("avg_pool2d")
+def avg_pool2d(
+    rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray,
+    n: int, h: int, w: int, c: int, kh: int, kw: int, sh: int, sw: int,
+    pt: int, pb: int, pl: int, pr: int, count_include_pad: int,
+) -> None:  # fmt: skip
+    """Mean over each window: divided by kh * kw (count_include_pad = 1) or by the valid cells (0)."""
+    if int(count_include_pad) not in (0, 1):
+        raise ValueError(f"avg_pool2d: count_include_pad must be 0 or 1, got {count_include_pad!r}")
+    ho, wo = _geometry("avg_pool2d", n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, 1, 1)
+    if kh * kw >= 2**31:
+        raise ValueError("avg_pool2d: the window exceeds the GPU kernels' 32-bit index range")
+    count = n * ho * wo * c
+    rt.launch(
+        "pooling", "axiom_avg_pool2d", dt, (blocks(count, LOCAL),), (LOCAL,),
+        x, y, *map(i32, (n, h, w, c, kh, kw, sh, sw, pt, pl, ho, wo, count_include_pad)),
+    )  # fmt: skip
+
+
+@launcher("global_avg_pool")
+def global_avg_pool(rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, n: int, hw: int, c: int) -> None:
+    """``y[i, ch]`` = the mean of ``x[i, :, ch]`` for x (n, hw, c); NaN where hw == 0."""
+    if min(n, hw, c) < 0:
+        raise ValueError(f"global_avg_pool: sizes must be >= 0, got n={n} hw={hw} c={c}")
+    rt.launch(
+        "pooling", "axiom_global_avg_pool", dt, (blocks(n * c, GAP_COLS),), (LOCAL,), x, y, i32(n), i32(hw), i32(c)
+    )

@@ -1,0 +1,62 @@
+"""Launchers of ``cuda/softmax.cu``: softmax and log-softmax along the middle axis of (outer, n, inner).
+
+Example:
+    >>> import numpy as np
+    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+    >>> from axiom.backends.gpu.ops import call
+    >>> rt = OpenCLRuntime.first_device_or_none()
+    >>> if rt is not None:
+    ...     x = rt.to_device(np.zeros((1, 4, 1), np.float32)); y = rt.empty((1, 4, 1), np.float32)
+    ...     call(rt, "softmax", np.float32, x, y, 1, 4, 1, 0)          # (x, y, outer, n, inner, log)
+    ...     print(rt.to_host(y).ravel().tolist())
+    ... else:
+    ...     print([0.25, 0.25, 0.25, 0.25])
+    [0.25, 0.25, 0.25, 0.25]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from axiom.backends.gpu.ops import blocks, i32, i64, launcher
+from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
+
+#: work-items per group (fixed: PoCL compiles once per local size)
+LOCAL = 256
+#: lanes per column when inner > 1 (columns are then neighbouring items: LOCAL / this of them per group)
+COLUMN_LANES = 8
+
+
+def geometry(n: int, inner: int) -> tuple[int, int]:
+    """(lanes per column, lane_fast) of the kernel for columns of ``n`` elements ``inner`` apart.
+
+    inner == 1: a row's lanes are neighbouring items, as many as the row needs (up to all of
+    LOCAL on one long row; short rows share a group). inner > 1: neighbouring items take
+    neighbouring columns (contiguous along inner), with up to COLUMN_LANES lanes each.
+
+    Example:
+        >>> geometry(3, 1), geometry(1000, 1), geometry(1000, 7), geometry(2, 64)
+        ((4, 1), (256, 1), (8, 0), (2, 0))
+    """
+    lanes = 1 << max(0, int(n) - 1).bit_length()
+    if int(inner) == 1:
+        return min(LOCAL, lanes), 1
+    return min(COLUMN_LANES, lanes), 0
+
+
+@launcher("softmax")
+def softmax(
+    rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, outer: int, n: int, inner: int, log: int
+) -> None:
+    """Softmax (``log == 0``) or log-softmax (``log == 1``) of ``x`` (outer, n, inner) along n into ``y``."""
+    if int(log) not in (0, 1):
+        raise ValueError(f"softmax: log must be 0 or 1, got {log!r}")
+    columns = int(outer) * int(inner)
+    if columns * int(n) == 0:
+        return
+    lanes, lane_fast = geometry(n, inner)
+    groups = blocks(columns, LOCAL // lanes)
+    rt.launch(
+        "softmax", "axiom_softmax", dt, (groups,), (LOCAL,),
+        x, y, i64(columns), i32(n), i32(inner), i32(log), i32(lanes), i32(lane_fast),
+    )  # fmt: skip
