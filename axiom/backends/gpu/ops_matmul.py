@@ -1,0 +1,182 @@
+"""Launcher of ``cuda/matmul.cu`` (the batched GEMM with a bias + activation epilogue) and the
+contract's ``matmul`` on a device (:func:`matmul_host`).
+
+``gemm`` is how Dense layers (``act(x @ W + b)``) and attention projections run on the device;
+``matmul_host`` gives :meth:`GPUBackend.matmul <axiom.backends.gpu.backend.GPUBackend.matmul>`
+NumPy's ``matmul`` semantics (1-D operands, broadcast batch axes) with the C backend's checks,
+errors and dtype rules.
+
+Example:
+    >>> import numpy as np
+    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+    >>> rt = OpenCLRuntime.first_device_or_none()
+    >>> if rt is not None:
+    ...     a = rt.to_device(np.ones((2, 3), np.float32)); b = rt.to_device(np.ones((3, 2), np.float32))
+    ...     c = rt.empty((1, 2, 2), np.float32)
+    ...     gemm(rt, np.dtype(np.float32), a, b, c, None, 1, 2, 2, 3, 0, 0, 1, 0.0)   # relu(a @ b)
+    ...     print(rt.to_host(c).ravel().tolist())
+    ... else:
+    ...     print([3.0, 3.0, 3.0, 3.0])
+    [3.0, 3.0, 3.0, 3.0]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from axiom.backends.base import ACTIVATIONS
+from axiom.backends.gpu.ops import i32, i64, launcher, real
+from axiom.backends.gpu.runtime import F64, DeviceArray, DeviceRuntime
+from axiom.backends.native import _c_compute_dtype, matmul_shapes
+
+if TYPE_CHECKING:
+    from axiom.backends.gpu.backend import GPUBackend
+
+#: the work-group size and output tile of axiom_gemm (cuda/gemm_tile.cuh)
+LOCAL = 256
+TILE = 64
+#: the largest grid extent along axis 1 (the kernel loops over the batches beyond it)
+MAX_AXIS1 = 65535
+
+
+def check_activation(act: int, where: str) -> int:
+    """``act`` as an int, or ValueError unless it is a code of :data:`axiom.backends.base.ACTIVATIONS`."""
+    code = int(act)
+    if not 0 <= code < len(ACTIVATIONS):
+        raise ValueError(f"{where}: activation code {code} is not one of 0..{len(ACTIVATIONS) - 1} (ACTIVATIONS)")
+    return code
+
+
+def _need(arr: DeviceArray | None, name: str, count: int, dt: np.dtype, where: str) -> None:
+    """ValueError unless ``arr`` is a device array of ``dt`` with at least ``count`` elements."""
+    if arr is None:
+        raise ValueError(f"{where}: {name} is None")
+    if arr.dtype != dt:
+        raise TypeError(f"{where}: {name} is {arr.dtype}; expected {dt}")
+    if arr.size < count:
+        raise ValueError(f"{where}: {name} has {arr.size} elements; the sizes need {count}")
+
+
+@launcher("gemm")
+def gemm(
+    rt: DeviceRuntime,
+    dt: np.dtype,
+    a: DeviceArray,
+    b: DeviceArray,
+    c: DeviceArray,
+    bias: DeviceArray | None,
+    batch: int,
+    m: int,
+    n: int,
+    k: int,
+    a_batch_stride: int,
+    b_batch_stride: int,
+    act: int,
+    alpha: float,
+) -> None:
+    """``c[i] = act(a[i] @ b[i] + bias)`` for ``i < batch`` (row-major blocks, see cuda/matmul.cu).
+
+    ``a[i]`` is the m x k block at element ``i * a_batch_stride`` of ``a`` (0: one ``a`` for all),
+    ``b[i]`` the k x n block at ``i * b_batch_stride``, ``c`` holds ``batch * m * n`` elements,
+    ``bias`` ``n`` elements or None; ``act`` / ``alpha`` an activation code of ``ACTIVATIONS``.
+    """
+    where = "gemm"
+    batch, m, n, k = (int(v) for v in (batch, m, n, k))
+    sa, sb = int(a_batch_stride), int(b_batch_stride)
+    if min(batch, m, n, k, sa, sb) < 0:
+        raise ValueError(f"{where}: negative size or stride (batch={batch}, m={m}, n={n}, k={k}, strides {sa}, {sb})")
+    code = check_activation(act, where)
+    if batch * m * n == 0:
+        return
+    _need(c, "c", batch * m * n, dt, where)
+    if bias is not None:
+        _need(bias, "bias", n, dt, where)
+    if k:
+        _need(a, "a", (batch - 1) * sa + m * k, dt, where)
+        _need(b, "b", (batch - 1) * sb + k * n, dt, where)
+    tiles = -(-m // TILE) * -(-n // TILE)
+    rt.launch(
+        "matmul",
+        "axiom_gemm",
+        dt,
+        (tiles, min(batch, MAX_AXIS1)),
+        (LOCAL, 1),
+        a,
+        b,
+        c,
+        bias,
+        i32(batch),
+        i32(m),
+        i32(n),
+        i32(k),
+        i64(sa),
+        i64(sb),
+        i32(code),
+        real(dt, alpha),
+    )
+
+
+def _operand(rt: DeviceRuntime, x: np.ndarray, batch: tuple[int, ...], dt: np.dtype) -> tuple[DeviceArray, int]:
+    """Upload a (..., r, c) operand for a GEMM over ``batch``: the device array and its batch stride.
+
+    An operand without batch axes (or with only 1s) is uploaded once with stride 0; one whose
+    batch axes already are ``batch`` is uploaded as it is; a partly broadcast one is expanded.
+    """
+    rows, cols = x.shape[-2:]
+    lead = x.shape[:-2]
+    if int(np.prod(lead, dtype=np.int64)) == 1:
+        return rt.to_device(x.reshape(rows, cols), dt), 0
+    if tuple(lead) != tuple(batch):
+        x = np.broadcast_to(x, (*batch, rows, cols))
+    return rt.to_device(x, dt), rows * cols
+
+
+def matmul_host(backend: GPUBackend, a: Any, b: Any) -> np.ndarray:
+    """``a @ b`` with NumPy semantics on ``backend``'s device (host arrays in and out).
+
+    float32 / float64 run natively (the mix in float64), float16 / bfloat16 in float32 and are
+    cast back; float64 on a device without float64 and other dtypes (integers, bool) run on the
+    NumPy reference, recorded in ``backend.fallbacks``. Errors are the C backend's.
+
+    Example:
+        >>> import numpy as np
+        >>> from axiom.backends.gpu.backend import OpenCLBackend
+        >>> try:
+        ...     be = OpenCLBackend()
+        ... except ImportError:
+        ...     be = None
+        >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
+        >>> be is None or matmul_host(be, a, np.ones(3, np.float32)).tolist() == [3.0, 12.0]
+        True
+    """
+    if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
+        raise TypeError(f"matmul: expected two numpy.ndarray, got {type(a).__name__} and {type(b).__name__}")
+    batch, m, k, n = matmul_shapes(a.shape, b.shape)
+    dtype = _c_compute_dtype(a, b)
+    if dtype is None:
+        names = a.dtype.name if a.dtype == b.dtype else f"{a.dtype.name} and {b.dtype.name}"
+        reason = f"dtype {names} has no native kernel (only float32, float64, float16, bfloat16)"
+        return backend.fallback("matmul", reason, a, b)
+    rt = backend.runtime
+    if dtype == F64 and not rt.supports_float64:
+        return backend.fallback("matmul", f"device {rt.device_name} has no float64", a, b)
+    a2 = a if a.ndim >= 2 else a.reshape(1, k)
+    b2 = b if b.ndim >= 2 else b.reshape(k, 1)
+    nbatch = int(np.prod(batch, dtype=np.int64))
+    if nbatch * m * n == 0:
+        out = np.zeros((*batch, m, n), dtype)
+    else:
+        da, sa = _operand(rt, a2, batch, dtype)
+        db, sb = _operand(rt, b2, batch, dtype)
+        dc = rt.empty((nbatch, m, n), dtype)
+        gemm(rt, dtype, da, db, dc, None, nbatch, m, n, k, sa, sb, 0, 0.0)
+        out = rt.to_host(dc).reshape(*batch, m, n)
+    if a.ndim == 1:
+        out = out.reshape(out.shape[:-2] + out.shape[-1:])
+    if b.ndim == 1:
+        out = out.reshape(out.shape[:-1])
+    if a.dtype != dtype or b.dtype != dtype:  # float16 / bfloat16 computed in float32, cast back
+        out = out.astype(a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype))
+    return out

@@ -1,0 +1,63 @@
+/*
+ * matmul.cu - batched GEMM with a fused bias + activation epilogue:
+ *     c[i] = act(a[i] @ b[i] + bias),  i < batch
+ * a[i]: the row-major m x k block at a + i * a_bs (a_bs = 0: one a for every batch), b[i] the
+ * row-major k x n block at b + i * b_bs, c contiguous (batch, m, n), bias (n,) or NULL.
+ *
+ * Launch: local (256,); groups (ceil(m / 64) * ceil(n / 64), min(batch, 65535)); the kernel loops
+ * over the batches beyond axis 1. Each work-group computes one 64 x 64 tile of c (gemm_tile.cuh),
+ * staging 16-wide slices of a and b in local memory with coalesced loads. k == 0 gives act(bias).
+ */
+#ifndef AXIOM_DEVICE_DIALECT
+#include "axiom_device.cuh"
+#endif
+#include "act.cuh"
+#include "gemm_tile.cuh"
+
+KERNEL void axiom_gemm(const GLOBAL real *RESTRICT a, const GLOBAL real *RESTRICT b, GLOBAL real *RESTRICT c,
+                       const GLOBAL real *RESTRICT bias, int batch, int m, int n, int k, idx_t a_bs, idx_t b_bs,
+                       int act, real alpha) {
+    LOCAL real As[GEMM_BK * GEMM_AS_STRIDE];
+    LOCAL real Bs[GEMM_BK * GEMM_BN];
+    const int t = LOCAL_ID(0), tx = t % 16, ty = t / 16;
+    const int n_tiles = (n + GEMM_BN - 1) / GEMM_BN;
+    const int row0 = (GROUP_ID(0) / n_tiles) * GEMM_BM, col0 = (GROUP_ID(0) % n_tiles) * GEMM_BN;
+    for (int bi = GROUP_ID(1); bi < batch; bi += NUM_GROUPS(1)) {
+        const GLOBAL real *ab = a + (idx_t)bi * a_bs;
+        const GLOBAL real *bb = b + (idx_t)bi * b_bs;
+        real acc[16];
+        GEMM_UNROLL
+        for (int i = 0; i < 16; ++i) acc[i] = (real)0;
+        for (int k0 = 0; k0 < k; k0 += GEMM_BK) {
+            /* a slice: 64 rows x 16; the 16 work-items of a row read 16 consecutive elements */
+            const int ak = k0 + tx;
+            for (int i = 0; i < 4; ++i) {
+                const int r = ty + 16 * i, ar = row0 + r;
+                As[tx * GEMM_AS_STRIDE + r] = (ar < m && ak < k) ? ab[(idx_t)ar * k + ak] : (real)0;
+            }
+            /* b slice: 16 rows x 64; 64 work-items read one row's 64 consecutive elements */
+            const int bc = col0 + t % 64;
+            for (int i = 0; i < 4; ++i) {
+                const int kk = t / 64 + 4 * i, bk = k0 + kk;
+                Bs[kk * GEMM_BN + t % 64] = (bk < k && bc < n) ? bb[(idx_t)bk * n + bc] : (real)0;
+            }
+            BARRIER();
+            gemm_tile_step(As, Bs, acc, tx, ty);
+            BARRIER();
+        }
+        GLOBAL real *cb = c + (idx_t)bi * m * n;
+        GEMM_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            const int r = row0 + ty + 16 * i;
+            if (r >= m) continue;
+            GEMM_UNROLL
+            for (int j = 0; j < 4; ++j) {
+                const int col = col0 + tx + 16 * j;
+                if (col >= n) continue;
+                real v = acc[i * 4 + j];
+                if (bias) v += bias[col];
+                cb[(idx_t)r * n + col] = act_apply(v, act, alpha);
+            }
+        }
+    }
+}
