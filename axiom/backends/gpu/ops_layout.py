@@ -1,0 +1,123 @@
+"""Launchers of ``cuda/layout.cu``: the data movement of device-resident compiled models.
+
+``add`` (residual connections), ``copy_block`` (concatenation along any axis), ``permute_0213``
+(attention head split / merge) and ``gather_rows`` (embedding lookups), float32 / float64. Every
+launcher checks that the sizes it is given fit the arrays, so a wrong size is a ``ValueError``
+and never an out-of-bounds access on the device.
+
+Example:
+    >>> import numpy as np
+    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+    >>> from axiom.backends.gpu.ops import call
+    >>> rt = OpenCLRuntime.first_device_or_none()
+    >>> if rt is not None:
+    ...     src = rt.to_device(np.arange(6, dtype=np.float32).reshape(1, 2, 3, 1))
+    ...     dst = rt.empty((1, 3, 2, 1), np.float32)
+    ...     call(rt, "permute_0213", np.float32, src, dst, 1, 2, 3, 1)
+    ...     print(rt.to_host(dst).ravel().tolist())
+    ... else:
+    ...     print([0.0, 3.0, 1.0, 4.0, 2.0, 5.0])
+    [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from axiom.backends.gpu.ops import blocks, i32, i64, launcher
+from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
+
+LOCAL = 256
+#: tile of the transposing permutation (``LAY_TILE`` x ``LAY_ROWS`` work-items, see layout.cu)
+TILE, TILE_ROWS = 32, 8
+
+
+def check_array(kernel: str, what: str, arr: DeviceArray | None, count: int, dtype: np.dtype | None) -> None:
+    """Raise ValueError unless ``arr`` is a DeviceArray of ``dtype`` with at least ``count`` elements."""
+    if not isinstance(arr, DeviceArray):
+        raise TypeError(f"{kernel}: {what} must be a DeviceArray, not {type(arr).__name__}")
+    if dtype is not None and arr.dtype != dtype:
+        raise TypeError(f"{kernel}: {what} is {arr.dtype}; the kernel runs on {np.dtype(dtype)}")
+    if arr.size < count:
+        raise ValueError(f"{kernel}: {what} has {arr.size} elements; the sizes given need {count}")
+
+
+def check_sizes(kernel: str, **sizes: int) -> None:
+    """Raise ValueError for a negative size."""
+    for name, value in sizes.items():
+        if int(value) < 0:
+            raise ValueError(f"{kernel}: {name} = {value} must not be negative")
+
+
+@launcher("add")
+def add(rt: DeviceRuntime, dt: np.dtype, a: DeviceArray, b: DeviceArray, y: DeviceArray, n: int) -> None:
+    """``y[e] = a[e] + b[e]`` for ``e < n`` (``y`` may be ``a`` or ``b``)."""
+    check_sizes("add", n=n)
+    for what, arr in (("a", a), ("b", b), ("y", y)):
+        check_array("add", what, arr, n, dt)
+    rt.launch("layout", "axiom_add", dt, (blocks(n, LOCAL),), (LOCAL,), a, b, y, i64(n))
+
+
+@launcher("copy_block")
+def copy_block(
+    rt: DeviceRuntime,
+    dt: np.dtype,
+    src: DeviceArray,
+    dst: DeviceArray,
+    outer: int,
+    src_cols: int,
+    dst_cols: int,
+    dst_offset: int,
+) -> None:
+    """``dst[o * dst_cols + dst_offset + j] = src[o * src_cols + j]`` for ``o < outer``, ``j < src_cols``."""
+    check_sizes("copy_block", outer=outer, src_cols=src_cols, dst_cols=dst_cols, dst_offset=dst_offset)
+    if outer * src_cols == 0:
+        return
+    if dst_offset + src_cols > dst_cols:
+        raise ValueError(f"copy_block: columns [{dst_offset}, {dst_offset + src_cols}) do not fit {dst_cols} columns")
+    check_array("copy_block", "src", src, outer * src_cols, dt)
+    check_array("copy_block", "dst", dst, outer * dst_cols, dt)
+    args = (src, dst, i32(outer), i32(src_cols), i32(dst_cols), i32(dst_offset))
+    rt.launch("layout", "axiom_copy_block", dt, (blocks(outer * src_cols, LOCAL),), (LOCAL,), *args)
+
+
+@launcher("permute_0213")
+def permute_0213(
+    rt: DeviceRuntime, dt: np.dtype, src: DeviceArray, dst: DeviceArray, d0: int, d1: int, d2: int, d3: int
+) -> None:
+    """``dst (d0, d2, d1, d3) = src (d0, d1, d2, d3)`` with axes 1 and 2 swapped."""
+    check_sizes("permute_0213", d0=d0, d1=d1, d2=d2, d3=d3)
+    n = d0 * d1 * d2 * d3
+    check_array("permute_0213", "src", src, n, dt)
+    check_array("permute_0213", "dst", dst, n, dt)
+    if n == 0:
+        return
+    if d3 == 1 and d1 > 1 and d2 > 1:
+        # a plain batched transpose: element-wise, either the loads or the stores would be strided
+        groups = (-(-d2 // TILE), -(-d1 // TILE), min(d0, 65535))
+        if groups[1] <= 65535:
+            args = (src, dst, i32(d0), i32(d1), i32(d2))
+            rt.launch("layout", "axiom_permute_0213_tiled", dt, groups, (TILE, TILE_ROWS), *args)
+            return
+    args = (src, dst, i32(d0), i32(d1), i32(d2), i32(d3))
+    rt.launch("layout", "axiom_permute_0213", dt, (blocks(n, LOCAL),), (LOCAL,), *args)
+
+
+@launcher("gather_rows")
+def gather_rows(
+    rt: DeviceRuntime,
+    dt: np.dtype,
+    table: DeviceArray,
+    idx: DeviceArray,
+    y: DeviceArray,
+    n_idx: int,
+    rows: int,
+    dim: int,
+) -> None:
+    """``y[i, :] = table[idx[i], :]`` (``idx`` int32); an index outside ``[0, rows)`` gives a NaN row."""
+    check_sizes("gather_rows", n_idx=n_idx, rows=rows, dim=dim)
+    check_array("gather_rows", "table", table, rows * dim, dt)
+    check_array("gather_rows", "idx", idx, n_idx, np.dtype(np.int32))
+    check_array("gather_rows", "y", y, n_idx * dim, dt)
+    args = (table, idx, y, i32(n_idx), i32(rows), i32(dim))
+    rt.launch("layout", "axiom_gather_rows", dt, (blocks(n_idx * dim, LOCAL),), (LOCAL,), *args)
