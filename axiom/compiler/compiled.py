@@ -25,6 +25,7 @@ import numpy as np
 
 from axiom.autograd import no_grad
 from axiom.backends import KernelBackend, ReferenceBackend, use_backend
+from axiom.backends.gpu.errors import DeviceError
 from axiom.compiler.backend_choice import choose_backend
 from axiom.compiler.passes import (
     PassResult,
@@ -53,6 +54,13 @@ DEFAULT_PASSES: tuple[GraphPass, ...] = (inline_sequential, remove_dead_layers, 
 #: Passes of ``optimize="aggressive"``, repeated until a round changes nothing (at most ``MAX_ROUNDS``).
 AGGRESSIVE_PASSES: tuple[GraphPass, ...] = (*DEFAULT_PASSES, fuse_activations)
 MAX_ROUNDS = 8
+
+
+def _is_gpu(backend: KernelBackend) -> bool:
+    """Whether ``backend`` drives a device (imported lazily: no GPU package is needed otherwise)."""
+    from axiom.backends.gpu.backend import GPUBackend
+
+    return isinstance(backend, GPUBackend)
 
 
 def _check_choice(value: Any, what: str, choices: Sequence[str]) -> str:
@@ -160,6 +168,14 @@ class CompiledModel:
                 f"the model's {format_shape(self._output_shape)}"
             )
         self.model: Layer = work.eval()
+        #: the device plan (GPU backends only): weights resident on the device, see axiom.compiler.device_plan
+        self.plan: Any = None
+        #: the CPU backend that took over after a device failure at run time (None until then)
+        self.cpu_backend: KernelBackend | None = None
+        if _is_gpu(backend):
+            from axiom.compiler.device_plan import DevicePlan
+
+            self.plan = DevicePlan(self.model, backend, shape, self.activation_dtype)
 
     # -- running --------------------------------------------------------------------------------
     def __call__(self, x: Any) -> Tensor:
@@ -175,11 +191,30 @@ class CompiledModel:
         self._check_shape(t.shape)
         if not self.model.accepts_integers and is_floating(t.dtype) and t.dtype != self.activation_dtype:
             t = Tensor(t.data.astype(self.activation_dtype))
-        with use_backend(self.backend), no_grad():  # a compiled model is for inference: no tape
+        if self.plan is not None:
+            if not self.model.accepts_integers:
+                self.model.check_input(t)  # the CPU path's TypeError for integer input
+            try:
+                return Tensor(self.plan.run(t.data))
+            except DeviceError as err:
+                self._device_failed(err)
+        backend = self.cpu_backend if self.cpu_backend is not None else self.backend
+        with use_backend(backend), no_grad():  # a compiled model is for inference: no tape
             y = self.model(t)
         if is_floating(y.dtype) and y.dtype != float32:
             y = Tensor(y.data.astype(float32))
         return y
+
+    def _device_failed(self, err: Exception) -> None:
+        """The device failed at run time: record it, warn once, and run this call and later ones on the CPU."""
+        self.cpu_backend = choose_backend("auto")
+        kernel = getattr(err, "kernel", None) or "?"
+        self.backend.record_fallback(  # type: ignore[attr-defined]
+            "device",
+            f"device {getattr(err, 'device', self.plan.device_name)} failed at run time (kernel {kernel}): {err}; "
+            f"this call and later ones run on the CPU ({self.cpu_backend.name} backend)",
+        )
+        self.plan = None
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:
         expected = self.input_shape
