@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 from axiom.backends import KernelBackend, available_backends, get_backend
-from axiom.compiler.coprocessor import detect_coprocessor
+from axiom.compiler.coprocessor import Coprocessor, detect_coprocessor
 
 #: Backend names ``compile()`` knows (more may be registered with ``axiom.backends.register_backend``).
 BACKENDS: tuple[str, ...] = ("auto", "c", "rust", "zig", "numpy", "cuda", "opencl")
@@ -41,25 +41,56 @@ def _registered(name: str) -> bool:
     return True
 
 
-def _gpu_error(name: str) -> BackendUnavailableError:
-    found = detect_coprocessor()
+def _gpu_error(name: str, err: BaseException) -> BackendUnavailableError:
+    try:
+        found = detect_coprocessor()
+    except Exception:  # noqa: BLE001 - a warning turned into an error must not hide the real one
+        found = None
     where = (
-        "no CUDA or OpenCL GPU/accelerator was found on this machine (detect_coprocessor() returned None)"
+        "detect_coprocessor() finds no CUDA or OpenCL GPU/accelerator here"
         if found is None
-        else f"found {found}, but no {name} backend is registered to drive it"
+        else f"detect_coprocessor() finds {found}"
     )
     return BackendUnavailableError(
-        f"backend {name!r}: GPU backends are not available yet in this build of axiom; {where}. "
-        "Use a CPU backend: backend='auto' (the fastest one here), 'c' or 'numpy'. "
-        "compile() never falls back from a GPU backend silently."
+        f"backend {name!r}: no usable {name} device ({err}); {where}. Use a CPU backend: backend='auto' "
+        "(the fastest one here), 'c' or 'numpy'. compile() never falls back from a GPU backend silently."
     )
 
 
-def choose_backend(backend: str | KernelBackend) -> KernelBackend:
-    """A fresh backend instance for ``backend`` (a name or a KernelBackend object).
+def coprocessor_backend(cop: Coprocessor) -> KernelBackend:
+    """A fresh GPU backend on the device ``cop`` describes (from :func:`detect_coprocessor`).
+
+    ``CUDABackend(device=index)`` or ``OpenCLBackend(platform=p, device=d)``; raises
+    :class:`BackendUnavailableError` when the device cannot be opened.
+
+    Example:
+        >>> cop = Coprocessor("tpu", "Edge", "Google", "accelerator", 0)
+        >>> try:
+        ...     coprocessor_backend(cop)
+        ... except ValueError as err:
+        ...     print(err)
+        coprocessor tpu device 0: Edge (Google, accelerator): unknown kind 'tpu'; expected 'cuda' or 'opencl'
+    """
+    if cop.kind not in GPU_BACKENDS:
+        raise ValueError(f"coprocessor {cop}: unknown kind {cop.kind!r}; expected 'cuda' or 'opencl'")
+    try:
+        from axiom.backends.gpu.backend import CUDABackend, OpenCLBackend
+
+        if cop.kind == "cuda":
+            return CUDABackend(device=int(cop.index))  # type: ignore[arg-type]
+        platform, device = cop.index  # type: ignore[misc]
+        return OpenCLBackend(platform=int(platform), device=int(device))
+    except (ImportError, OSError, ValueError) as err:
+        raise BackendUnavailableError(f"{cop} cannot be opened: {err}") from err
+
+
+def choose_backend(backend: str | KernelBackend | Coprocessor) -> KernelBackend:
+    """A fresh backend instance for ``backend`` (a name, a KernelBackend object or a Coprocessor).
 
     Names get a new instance of the registered backend's class, so each compiled model has its
-    own ``fallbacks`` record and warns once per op on its own; an object is used as given.
+    own ``fallbacks`` record and warns once per op on its own; an object is used as given; a
+    :class:`~axiom.compiler.coprocessor.Coprocessor` gets a backend on that device
+    (:func:`coprocessor_backend`).
     Raises ``ValueError`` naming the choices for an unknown name, and
     :class:`BackendUnavailableError` for a known backend that cannot run here.
 
@@ -75,11 +106,13 @@ def choose_backend(backend: str | KernelBackend) -> KernelBackend:
     """
     if isinstance(backend, KernelBackend):
         return backend
+    if isinstance(backend, Coprocessor):
+        return coprocessor_backend(backend)
     if not isinstance(backend, str):
-        raise TypeError(f"backend must be a name or a KernelBackend, got {type(backend).__name__}")
+        raise TypeError(f"backend must be a name or a KernelBackend (or a Coprocessor), got {type(backend).__name__}")
     registered = _registered(backend)
     if backend in GPU_BACKENDS and not registered:
-        raise _gpu_error(backend)
+        raise _gpu_error(backend, RuntimeError("no GPU backend is registered"))
     if not registered:
         names = backend_names()
         raise ValueError(
@@ -88,6 +121,8 @@ def choose_backend(backend: str | KernelBackend) -> KernelBackend:
     try:
         shared = get_backend(backend)
     except (ImportError, OSError) as err:
+        if backend in GPU_BACKENDS:
+            raise _gpu_error(backend, err) from err
         raise BackendUnavailableError(f"backend {backend!r} cannot be loaded on this machine: {err}") from err
     try:
         return type(shared)()

@@ -27,6 +27,7 @@ from axiom.autograd import no_grad
 from axiom.backends import KernelBackend, ReferenceBackend, use_backend
 from axiom.backends.gpu.errors import DeviceError
 from axiom.compiler.backend_choice import choose_backend
+from axiom.compiler.coprocessor import Coprocessor
 from axiom.compiler.passes import (
     PassResult,
     cast_precision,
@@ -111,6 +112,7 @@ class CompiledModel:
     Attributes: ``model`` (the optimized axiom model, a private copy), ``backend`` (the
     backend instance this compiled model owns), ``optimize``, ``precision``, ``input_shape``,
     ``passes`` (a :class:`~axiom.compiler.passes.PassResult` per pass run, with its changes),
+    ``plan`` (the :class:`~axiom.compiler.device_plan.DevicePlan` on a GPU backend, else None),
     ``weight_dtype`` / ``activation_dtype`` (what ``precision`` stores). Calls run in eval
     mode with ``backend`` active; inputs are cast to ``activation_dtype`` and outputs come back
     as float32 (Tensors). Inputs must have the compiled ``input_shape``: its rank and every
@@ -327,6 +329,18 @@ class CompiledModel:
             f"  values     {tensor_count(self._snapshot):,} -> {tensor_count(self.model):,} "
             f"({self._source_dtype.name} -> {self.weight_dtype.name})",
         ]
+        if self.plan is not None:
+            plan = self.plan
+            on_cpu = len(plan.cpu_steps)
+            lines.append(
+                f"  device     {plan.device_name}: {len(plan.steps)} steps"
+                + (f" ({on_cpu} on the CPU)" if on_cpu else "")
+                + f", {plan.weight_bytes:,} bytes of weights resident ({plan.dtype.name}); "
+                "1 upload + 1 download per call" + (" plus a round trip per CPU step" if on_cpu else "")
+            )
+            lines.extend(f"               {line}" for line in plan.describe())
+        elif self.cpu_backend is not None:
+            lines.append(f"  device     failed at run time: running on the CPU ({self.cpu_backend.name} backend)")
         for i, result in enumerate(self.passes):
             lines.append(f"  {'passes' if i == 0 else '':9}  {result}")
             lines.extend(f"               {change}" for change in result.changes)
@@ -346,7 +360,7 @@ class CompiledModel:
 
 def compile(
     model: Layer,
-    backend: str | KernelBackend = "auto",
+    backend: str | KernelBackend | Coprocessor = "auto",
     optimize: str = "default",
     precision: str = "float32",
     *,
@@ -356,10 +370,17 @@ def compile(
 
     - ``backend``: ``"auto"`` (the fastest CPU backend here: ``"c"`` if built, else
       ``"numpy"``; never a GPU), ``"c"``, ``"rust"``, ``"zig"``, ``"numpy"``, ``"cuda"``,
-      ``"opencl"``, another registered name, or a ``KernelBackend`` object. A name gets a fresh
-      instance, owned by the compiled model (its own ``fallbacks``). Unknown names raise
-      ``ValueError`` naming the choices; a backend that cannot run here raises
-      ``BackendUnavailableError`` (never a silent fallback to another backend).
+      ``"opencl"``, another registered name, a ``KernelBackend`` object, or a
+      :class:`~axiom.compiler.coprocessor.Coprocessor` (what :func:`detect_coprocessor`
+      returns). A name gets a fresh instance, owned by the compiled model (its own
+      ``fallbacks``). Unknown names raise ``ValueError`` naming the choices; a backend that
+      cannot run here raises ``BackendUnavailableError`` (never a silent fallback to another
+      backend). On a GPU backend the model runs device-resident
+      (:mod:`axiom.compiler.device_plan`): weights uploaded once, activations kept on the
+      device, one upload and one download per call; layers without a device kernel run on the
+      CPU (recorded in ``fallbacks``), and a device failing at run time (a ``DeviceError``)
+      hands that call and later ones to the CPU backend ``"auto"`` (recorded under
+      ``"device"`` and warned once).
     - ``optimize``: ``"none"``; ``"default"`` (inline nested Sequentials, remove dead layers,
       fold BatchNorm, fold constants); ``"aggressive"`` (also fuse activation layers into the
       Dense/Conv2d before them, and repeat until nothing changes).
