@@ -97,7 +97,7 @@ def permute_0213(
         groups = (-(-d2 // TILE), -(-d1 // TILE), min(d0, 65535))
         if groups[1] <= 65535:
             args = (src, dst, i32(d0), i32(d1), i32(d2))
-            rt.launch("layout", "axiom_permute_0213_tiled", dt, groups, (TILE, TILE_ROWS), *args)
+            rt.launch("layout", "axiom_permute_0213_tiled", dt, groups, (TILE, TILE_ROWS, 1), *args)
             return
     args = (src, dst, i32(d0), i32(d1), i32(d2), i32(d3))
     rt.launch("layout", "axiom_permute_0213", dt, (blocks(n, LOCAL),), (LOCAL,), *args)
