@@ -19,7 +19,9 @@
 #define GAP_COLS 32
 #define GAP_LANES (POOL_LOCAL / GAP_COLS)
 
-/* Valid taps along one axis: k in [*k0, *k1) with 0 <= start + k * dil < in (nn_pool.c's pool_taps). */
+/* Valid taps along one axis: k in [*k0, *k1) with 0 <= start + k * dil < in (nn_pool.c's pool_taps,
+ * except that an empty range is always k0 == k1: a window far inside the top / left padding then
+ * counts 0 cells, and its average is 0 / 0 = NaN like the reference's, not 0 / -1). */
 DEVICE void pool_taps(int start, int k, int dil, int in, int *k0, int *k1) {
     int a = 0, b = k;
     if (start < 0) {
@@ -29,11 +31,9 @@ DEVICE void pool_taps(int start, int k, int dil, int in, int *k0, int *k1) {
         const int last = in - 1 - start;
         b = last < 0 ? 0 : last / dil + 1;
     }
-    if (b < a) {
-        b = a;
-    }
-    *k0 = a;
-    *k1 = b > k ? k : b;
+    b = b > k ? k : b;
+    *k0 = a > b ? b : a;
+    *k1 = b;
 }
 
 /* mode 0: max (dilation dh, dw); mode 1: average (count_include_pad in `include_pad`) */
@@ -42,11 +42,9 @@ DEVICE void pool2d(const GLOBAL real *RESTRICT x, GLOBAL real *RESTRICT y, int n
     const idx_t total = (idx_t)n * ho * wo * c;
     const idx_t step = (idx_t)LOCAL_SIZE(0) * NUM_GROUPS(0);
     for (idx_t e = GLOBAL_ID(0); e < total; e += step) {
-        const int ch = (int)(e % c);
-        const idx_t pix = e / c;
-        const int ow = (int)(pix % wo);
-        const int oh = (int)((pix / wo) % ho);
-        const int b = (int)(pix / ((idx_t)wo * ho));
+        /* an output array has < 2**31 elements (the runtime's limit): 32-bit index arithmetic */
+        const int ei = (int)e, ch = ei % c, pix = ei / c;
+        const int ow = pix % wo, oh = (pix / wo) % ho, b = pix / wo / ho;
         const int ih = oh * sh - pt, iw = ow * sw - pl; /* tap (0, 0), maybe in the padding */
         int i0, i1, j0, j1;
         pool_taps(ih, kh, dh, h, &i0, &i1);
