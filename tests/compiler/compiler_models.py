@@ -14,21 +14,44 @@ import numpy as np
 from hypothesis import strategies as st
 
 from axiom import (
+    ELU,
+    GELU,
+    SELU,
     Activation,
     Affine,
+    AvgPool2d,
     BatchNorm,
+    Concat,
     Conv2d,
     Dense,
     DepthwiseConv2d,
     Dropout,
+    Embedding,
     Flatten,
+    GlobalAvgPool,
+    Hardsigmoid,
+    Hardswish,
     Layer,
+    LayerNorm,
+    LeakyReLU,
+    LogSoftmax,
+    MaxPool2d,
+    Mish,
+    MultiHeadAttention,
     Parallel,
     Permute,
     ReLU,
+    ReLU6,
     Reshape,
     Residual,
+    RMSNorm,
     Sequential,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softsign,
+    Tanh,
     Tensor,
     manual_seed,
 )
@@ -267,3 +290,66 @@ def chain_pairs(model: Layer) -> list[tuple[Layer, Layer]]:
 
 
 Predicate = Callable[[Layer], bool]
+
+
+# -- two models with every layer kind of the design (native and GPU parity tests) ----------------------
+
+
+def image_model() -> tuple[Sequential, np.ndarray]:
+    manual_seed(1)
+    model = Sequential(
+        Conv2d(3, 8, 3, padding="same"),
+        BatchNorm(),
+        ReLU(),
+        Conv2d(8, 8, 3, stride=2, padding=1, dilation=1, groups=2),
+        LeakyReLU(0.1),
+        DepthwiseConv2d(3, padding=2, dilation=2),
+        ELU(),
+        MaxPool2d(2, padding=1),
+        Residual(Conv2d(8, 8, 1), SELU()),
+        Concat(AvgPool2d(3, 1, padding=1, count_include_pad=False), MaxPool2d(3, 1, padding=1, dilation=1)),
+        GELU(),
+        Conv2d(16, 12, 3, padding=1),
+        Hardswish(),
+        GlobalAvgPool(),
+        Dropout(0.3),
+        Dense(10),
+        Mish(),
+        Dense(7),
+        Hardsigmoid(),
+        Dense(5),
+        LogSoftmax(),
+        input_shape=(None, 13, 11, 3),
+    )
+    model.eval()
+    x = np.random.default_rng(0).standard_normal((4, 13, 11, 3)).astype(np.float32)
+    return model, x
+
+
+def sequence_model() -> tuple[Sequential, np.ndarray]:
+    manual_seed(2)
+    model = Sequential(
+        Embedding(50, 16),
+        Residual(LayerNorm(), MultiHeadAttention(16, 4, causal=True, rope=True)),
+        Residual(RMSNorm(), MultiHeadAttention(16, 2)),
+        Flatten(),
+        Residual(LayerNorm(), Dense(32), SiLU(), Dense(144)),
+        Dense(16),
+        Tanh(),
+        Dense(16),
+        Softplus(),
+        Dense(16),
+        Softsign(),
+        Dense(16),
+        ReLU6(),
+        Dense(16),
+        Sigmoid(),
+        Reshape((4, 4)),
+        Flatten(),
+        Dense(6),
+        Softmax(),
+        input_shape=(None, 9),
+    )
+    model.eval()
+    tokens = np.random.default_rng(1).integers(0, 50, size=(3, 9))
+    return model, tokens

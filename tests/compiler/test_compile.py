@@ -170,8 +170,20 @@ def test_bad_arguments_name_the_choices():
 
 
 @pytest.mark.parametrize("name", ["cuda", "opencl"])
-def test_gpu_backends_fail_clearly(name):
-    with pytest.raises(BackendUnavailableError, match=f"backend '{name}': GPU backends are not available"):
+def test_gpu_backends_without_a_device_fail_clearly(name, monkeypatch):
+    from axiom.backends import registry
+
+    def no_device():
+        raise ImportError(f"no {name} driver here")
+
+    monkeypatch.setitem(registry._FACTORIES, name, no_device)
+    monkeypatch.delitem(registry._INSTANCES, name, raising=False)
+    monkeypatch.setenv("AXIOM_BACKEND", "none")  # what detect_coprocessor() says is part of the message
+    with pytest.raises(
+        BackendUnavailableError,
+        match=rf"backend '{name}': no usable {name} device \(no {name} driver here\); detect_coprocessor\(\) "
+        "finds no .* never falls back from a GPU backend silently",
+    ):
         compile(Sequential(Dense(3, 2)), backend=name)
 
 
