@@ -14,9 +14,10 @@
  *      written to local memory, partial row sums; meanwhile the v block is staged (it reuses the
  *      q/k staging space);
  *   3. each item rescales its ATT_OPT output accumulators (registers) and adds p v.
- * Memory: registers and ~20 KB (float) / ~41 KB (double) of local memory per work-group,
+ * Memory: registers and ~22 KB (float) / ~27 KB (double) of local memory per work-group,
  * independent of the sequence lengths. dv > ATT_DVC takes several passes (the scores are
- * recomputed per pass: same arithmetic, same maxima and sums).
+ * recomputed per pass: same arithmetic, same maxima and sums); axiom_attention_narrow serves
+ * dv <= ATT_DVC / 2 with half the accumulators.
  *
  * Special values follow csrc/nn_attention.c and the reference: a +inf or NaN score makes the row
  * NaN (exp(inf - inf), NaN through p), a query whose keys are all hidden or -inf gets 0 / 0 = NaN
@@ -34,15 +35,20 @@
 #define ATT_TPR (ATT_THREADS / ATT_BR)   /* items per query row (4) */
 #define ATT_BC 32                        /* keys per block */
 #define ATT_KPT (ATT_BC / ATT_TPR)       /* scores per item (8): keys g, g + 4, ... */
+#ifdef AXIOM_DOUBLE
+/* float64: half the stages, so that the local memory (~27 KB) fits the 32 KB every OpenCL device has */
 #define ATT_DC 32                        /* head-dim columns of q and k staged at a time */
-#define ATT_DVC 128                      /* value columns per pass */
-#define ATT_OPT (ATT_DVC / ATT_TPR)      /* output accumulators per item (32): columns g, g + 4, ... */
+#define ATT_DVC 64                       /* value columns per pass */
+#else
+#define ATT_DC 64
+#define ATT_DVC 128
+#endif
+#define ATT_OPT (ATT_DVC / ATT_TPR)      /* output accumulators per item (32 / 16): columns g, g + 4, ... */
 #define ATT_LD (ATT_DC + 1)              /* padded row of the q / k stages (no bank conflicts) */
-#define ATT_OLD (ATT_DVC + 1)            /* padded row of the output stage */
 #define ATT_PLD (ATT_BC + 1)             /* padded row of the probabilities */
 #define ATT_QK_SIZE ((ATT_BR + ATT_BC) * ATT_LD)
 #define ATT_V_SIZE (ATT_BC * ATT_DVC)
-#define ATT_O_SIZE (ATT_BR * ATT_OLD)
+#define ATT_O_SIZE (ATT_BR * (ATT_DVC + 1))
 #define ATT_MAX2(a, b) ((a) > (b) ? (a) : (b))
 #define ATT_STAGE ATT_MAX2(ATT_MAX2(ATT_QK_SIZE, ATT_V_SIZE), ATT_O_SIZE)
 
@@ -78,19 +84,18 @@ KERNEL void axiom_attention_value_ends(const GLOBAL real *RESTRICT v, GLOBAL int
     }
 }
 
-/* Launch: local (ATT_THREADS,), groups (ceil(lq / ATT_BR) * nbh, min(ceil(dv / ATT_DVC), 65535)).
- * mask and vend may be NULL (vend only matters when causal). */
-KERNEL void axiom_attention(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT k,
-                            const GLOBAL real *RESTRICT v, const GLOBAL real *RESTRICT mask,
-                            const GLOBAL int *RESTRICT vend, GLOBAL real *RESTRICT out, int heads, int lq, int lk,
-                            int d, int dv, real scale, int causal, idx_t ms0, idx_t ms1, idx_t ms2, idx_t ms3) {
-    LOCAL real stage[ATT_STAGE];           /* q | k blocks, then the v block, then the output */
-    LOCAL real probs[ATT_BR * ATT_PLD];    /* p of the key block */
-    LOCAL real part_max[ATT_THREADS];      /* per item: max of its scores */
-    LOCAL real part_sum[ATT_THREADS];      /* per item: sum of its p */
+/* The work of one work-group; `opt` (output accumulators per item, ATT_OPT or ATT_OPT / 2) is a
+ * constant once inlined, so the accumulator loops unroll and o[] stays in registers. */
+DEVICE void att_block(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT k, const GLOBAL real *RESTRICT v,
+                      const GLOBAL real *RESTRICT mask, const GLOBAL int *RESTRICT vend, GLOBAL real *RESTRICT out,
+                      int heads, int lq, int lk, int d, int dv, real scale, int causal, idx_t ms0, idx_t ms1,
+                      idx_t ms2, idx_t ms3, LOCAL_PTR real *stage, LOCAL_PTR real *probs, LOCAL_PTR real *part_max,
+                      LOCAL_PTR real *part_sum, const int opt) {
     LOCAL_PTR real *qs = stage;
     LOCAL_PTR real *ks = stage + ATT_BR * ATT_LD;
     LOCAL_PTR real *vs = stage;
+    const int dvc = opt * ATT_TPR; /* value columns per pass */
+    const int old = dvc + 1;       /* padded row of the output stage */
 
     const int t = LOCAL_ID(0);
     const int r = t / ATT_TPR; /* the item's query row within the block */
@@ -120,8 +125,8 @@ KERNEL void axiom_attention(const GLOBAL real *RESTRICT q, const GLOBAL real *RE
         }
     }
 
-    for (int dv0 = GROUP_ID(1) * ATT_DVC; dv0 < dv; dv0 += NUM_GROUPS(1) * ATT_DVC) {
-        const int ncol = dv - dv0 < ATT_DVC ? dv - dv0 : ATT_DVC;
+    for (int dv0 = GROUP_ID(1) * dvc; dv0 < dv; dv0 += NUM_GROUPS(1) * dvc) {
+        const int ncol = dv - dv0 < dvc ? dv - dv0 : dvc;
         real o[ATT_OPT];
 #pragma unroll
         for (int c = 0; c < ATT_OPT; ++c) {
@@ -173,8 +178,8 @@ KERNEL void axiom_attention(const GLOBAL real *RESTRICT q, const GLOBAL real *RE
             BARRIER();
 
             /* 2. online softmax; stage the v block meanwhile */
-            for (int e = t; e < ATT_BC * ATT_DVC; e += ATT_THREADS) {
-                const int jj = e / ATT_DVC, c = e % ATT_DVC;
+            for (int e = t; e < ATT_BC * dvc; e += ATT_THREADS) {
+                const int jj = e / dvc, c = e % dvc;
                 vs[e] = (j0 + jj < lk && c < ncol) ? vh[(idx_t)(j0 + jj) * dv + dv0 + c] : (real)0;
             }
             real m_new = m;
@@ -207,10 +212,12 @@ KERNEL void axiom_attention(const GLOBAL real *RESTRICT q, const GLOBAL real *RE
             }
             for (int jj = 0; jj < ATT_BC; ++jj) {
                 const real p = probs[r * ATT_PLD + jj];
-                const LOCAL_PTR real *vr = vs + jj * ATT_DVC + g;
+                const LOCAL_PTR real *vr = vs + jj * dvc + g;
 #pragma unroll
                 for (int c = 0; c < ATT_OPT; ++c) {
-                    o[c] = FMA(p, vr[ATT_TPR * c], o[c]);
+                    if (c < opt) { /* constant once inlined */
+                        o[c] = FMA(p, vr[ATT_TPR * c], o[c]);
+                    }
                 }
             }
             BARRIER();
@@ -220,15 +227,46 @@ KERNEL void axiom_attention(const GLOBAL real *RESTRICT q, const GLOBAL real *RE
          * the stores are coalesced */
 #pragma unroll
         for (int c = 0; c < ATT_OPT; ++c) {
-            stage[r * ATT_OLD + g + ATT_TPR * c] = o[c] / l;
+            if (c < opt) {
+                stage[r * old + g + ATT_TPR * c] = o[c] / l;
+            }
         }
         BARRIER();
-        for (int e = t; e < ATT_BR * ATT_DVC; e += ATT_THREADS) {
-            const int rr = e / ATT_DVC, c = e % ATT_DVC;
+        for (int e = t; e < ATT_BR * dvc; e += ATT_THREADS) {
+            const int rr = e / dvc, c = e % dvc;
             if (i0 + rr < lq && c < ncol) {
-                out[((idx_t)bh * lq + i0 + rr) * dv + dv0 + c] = stage[rr * ATT_OLD + c];
+                out[((idx_t)bh * lq + i0 + rr) * dv + dv0 + c] = stage[rr * old + c];
             }
         }
         BARRIER();
     }
+}
+
+/* Launch: local (ATT_THREADS, 1), groups (ceil(lq / ATT_BR) * nbh, min(ceil(dv / ATT_DVC), 65535)).
+ * mask and vend may be NULL (vend only matters when causal). */
+KERNEL void axiom_attention(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT k,
+                            const GLOBAL real *RESTRICT v, const GLOBAL real *RESTRICT mask,
+                            const GLOBAL int *RESTRICT vend, GLOBAL real *RESTRICT out, int heads, int lq, int lk,
+                            int d, int dv, real scale, int causal, idx_t ms0, idx_t ms1, idx_t ms2, idx_t ms3) {
+    LOCAL real stage[ATT_STAGE];        /* q | k blocks, then the v block, then the output */
+    LOCAL real probs[ATT_BR * ATT_PLD]; /* p of the key block */
+    LOCAL real part_max[ATT_THREADS];   /* per item: max of its scores */
+    LOCAL real part_sum[ATT_THREADS];   /* per item: sum of its p */
+    att_block(q, k, v, mask, vend, out, heads, lq, lk, d, dv, scale, causal, ms0, ms1, ms2, ms3, stage, probs,
+              part_max, part_sum, ATT_OPT);
+}
+
+/* The same for dv <= ATT_DVC / 2 (one pass of ATT_DVC / 2 columns: half the accumulators, no
+ * multiply-adds on padding columns). Launch: groups (ceil(lq / ATT_BR) * nbh, 1). */
+KERNEL void axiom_attention_narrow(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT k,
+                                   const GLOBAL real *RESTRICT v, const GLOBAL real *RESTRICT mask,
+                                   const GLOBAL int *RESTRICT vend, GLOBAL real *RESTRICT out, int heads, int lq,
+                                   int lk, int d, int dv, real scale, int causal, idx_t ms0, idx_t ms1, idx_t ms2,
+                                   idx_t ms3) {
+    LOCAL real stage[ATT_STAGE];
+    LOCAL real probs[ATT_BR * ATT_PLD];
+    LOCAL real part_max[ATT_THREADS];
+    LOCAL real part_sum[ATT_THREADS];
+    att_block(q, k, v, mask, vend, out, heads, lq, lk, d, dv, scale, causal, ms0, ms1, ms2, ms3, stage, probs,
+              part_max, part_sum, ATT_OPT / 2);
 }

@@ -59,7 +59,7 @@ def attention_cases(draw: st.DrawFn) -> tuple[Any, ...]:
     batch, heads = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     lq, lk = draw(LENGTHS), draw(LENGTHS)
     d = draw(st.one_of(st.integers(1, 70), st.sampled_from([32, 33, 64])))
-    dv = draw(st.one_of(st.integers(1, 40), st.sampled_from([127, 128, 129, 140])))
+    dv = draw(st.one_of(st.integers(1, 40), st.sampled_from([64, 65, 127, 128, 129, 140])))
     # broadcast leading dims: k / v may share one batch entry
     kb = draw(st.sampled_from([batch, 1]))
     mask_shape = draw(

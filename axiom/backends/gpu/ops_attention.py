@@ -28,8 +28,10 @@ from axiom.backends.gpu.ops import i32, i64, launcher, real
 from axiom.backends.gpu.ops_layout import check_array, check_sizes
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
-#: work-items per work-group, queries per work-group and value columns per pass (attention.cu)
-THREADS, BLOCK_Q, VALUE_COLUMNS = 128, 32, 128
+#: work-items per work-group and queries per work-group (attention.cu)
+THREADS, BLOCK_Q = 128, 32
+#: value columns per pass of axiom_attention per dtype (ATT_DVC); axiom_attention_narrow does half
+VALUE_COLUMNS = {"float32": 128, "float64": 64}
 
 
 @launcher("attention")
@@ -80,7 +82,10 @@ def attention(
             "attention", "axiom_attention_value_ends", dt, (groups,), (THREADS,), v, vend, i32(nbh), i32(lk), i32(dv)
         )
     nqb = -(-lq // BLOCK_Q)
-    groups = (nqb * nbh, min(-(-dv // VALUE_COLUMNS), 65535))
+    # dv up to half a pass: the narrow kernel (half the accumulators); wider: passes of `columns`
+    columns = VALUE_COLUMNS[np.dtype(dt).name]
+    name = "axiom_attention_narrow" if dv <= columns // 2 else "axiom_attention"
+    groups = (nqb * nbh, min(-(-dv // columns), 65535))
     args = (q, k, v, mask if lk > 0 else None, vend, out, i32(heads), i32(lq), i32(lk), i32(d), i32(dv))
     flags = (real(dt, scale), i32(int(causal)), i64(ms0), i64(ms1), i64(ms2), i64(ms3))
-    rt.launch("attention", "axiom_attention", dt, groups, (THREADS, 1), *args, *flags)
+    rt.launch("attention", name, dt, groups, (THREADS, 1), *args, *flags)
