@@ -21,6 +21,29 @@
 #include "act.cuh"
 #include "gemm_tile.cuh"
 
+/* Work-item t's share of the slices at reduction offset k0 (see GEMM_FETCH of matmul.cu), into registers:
+ * pa[i] = tap k0 + t % 16 = (i * k_w + j) * cin_g + c of its i-th pixel (0 where padded or beyond K), pb[i]
+ * = weight row k0 + t / 64 + 4 i, column col0 + t % 64 of group g (wg = w + g * cout_g). A macro: no
+ * pointer to private arrays may cross a barrier. */
+#define CONV_FETCH(k0)                                                                                        \
+    do {                                                                                                      \
+        const int gk_ = (k0) + tx, bc_ = col0 + t % 64;                                                       \
+        int dy_ = 0, dx_ = 0, ch_ = 0;                                                                        \
+        if (gk_ < K) {                                                                                        \
+            const int tap_ = gk_ / cin_g;                                                                     \
+            ch_ = g * cin_g + gk_ % cin_g;                                                                    \
+            dy_ = (tap_ / k_w) * dil_h;                                                                       \
+            dx_ = (tap_ % k_w) * dil_w;                                                                       \
+        }                                                                                                     \
+        GEMM_UNROLL                                                                                           \
+        for (int i_ = 0; i_ < 4; ++i_) {                                                                      \
+            const int yy_ = ih0[i_] + dy_, xx_ = iw0[i_] + dx_, bk_ = (k0) + t / 64 + 4 * i_;                 \
+            const int in_ = gk_ < K && yy_ >= 0 && yy_ < h && xx_ >= 0 && xx_ < wd;                           \
+            pa[i_] = in_ ? x[xbase[i_] + ((idx_t)yy_ * wd + xx_) * c_in + ch_] : (real)0;                     \
+            pb[i_] = (bk_ < K && bc_ < cout_g) ? wg[(idx_t)bk_ * c_out + bc_] : (real)0;                      \
+        }                                                                                                     \
+    } while (0)
+
 KERNEL void axiom_conv2d_gemm(const GLOBAL real *RESTRICT x, const GLOBAL real *RESTRICT w,
                               const GLOBAL real *RESTRICT bias, GLOBAL real *RESTRICT y, int n, int h, int wd,
                               int c_in, int c_out, int k_h, int k_w, int out_h, int out_w, int stride_h,
@@ -37,6 +60,7 @@ KERNEL void axiom_conv2d_gemm(const GLOBAL real *RESTRICT x, const GLOBAL real *
     /* the 4 output pixels whose A rows this work-item stages: image base offset and window origin */
     idx_t xbase[4];
     int ih0[4], iw0[4];
+    GEMM_UNROLL
     for (int i = 0; i < 4; ++i) {
         const int p = row0 + ty + 16 * i;
         if (p < M) {
@@ -56,31 +80,19 @@ KERNEL void axiom_conv2d_gemm(const GLOBAL real *RESTRICT x, const GLOBAL real *
         real acc[16];
         GEMM_UNROLL
         for (int i = 0; i < 16; ++i) acc[i] = (real)0;
+        /* the next slices are gathered into registers while the current one is multiplied */
+        real pa[4], pb[4];
+        const GLOBAL real *wg = w + (idx_t)g * cout_g;
         for (int k0 = 0; k0 < K; k0 += GEMM_BK) {
-            /* A slice: tap gk = (i * k_w + j) * cin_g + c of 64 pixels (consecutive c per 16 items) */
-            const int gk = k0 + tx;
-            int dy = 0, dx = 0, ch = 0;
-            if (gk < K) {
-                const int tap = gk / cin_g;
-                ch = g * cin_g + gk % cin_g;
-                dy = (tap / k_w) * dil_h;
-                dx = (tap % k_w) * dil_w;
-            }
+            if (k0 == 0) CONV_FETCH(0);
+            GEMM_UNROLL
             for (int i = 0; i < 4; ++i) {
-                const int yy = ih0[i] + dy, xx = iw0[i] + dx;
-                const int inside = gk < K && yy >= 0 && yy < h && xx >= 0 && xx < wd;
-                As[tx * GEMM_AS_STRIDE + ty + 16 * i] =
-                    inside ? x[xbase[i] + ((idx_t)yy * wd + xx) * c_in + ch] : (real)0;
-            }
-            /* B slice: rows k0.. of the (K, c_out) weight matrix, columns of group g */
-            const int bc = col0 + t % 64;
-            for (int i = 0; i < 4; ++i) {
-                const int kk = t / 64 + 4 * i, bk = k0 + kk;
-                Bs[kk * GEMM_BN + t % 64] =
-                    (bk < K && bc < cout_g) ? w[(idx_t)bk * c_out + (idx_t)g * cout_g + bc] : (real)0;
+                As[tx * GEMM_AS_STRIDE + ty + 16 * i] = pa[i];
+                Bs[(t / 64 + 4 * i) * GEMM_BN + t % 64] = pb[i];
             }
             BARRIER();
-            gemm_tile_step(As, Bs, acc, tx, ty);
+            if (k0 + GEMM_BK < K) CONV_FETCH(k0 + GEMM_BK);
+            GEMM_TILE_STEP(As, Bs, acc, tx, ty);
             BARRIER();
         }
         GEMM_UNROLL

@@ -30,21 +30,24 @@
 #define GEMM_UNROLL
 #endif
 
-/* acc[i * 4 + j] += sum over kk of As[kk][ty + 16 i] * Bs[kk][tx + 16 j] */
-DEVICE void gemm_tile_step(const LOCAL_PTR real *As, const LOCAL_PTR real *Bs, real *acc, int tx, int ty) {
-    GEMM_UNROLL
-    for (int kk = 0; kk < GEMM_BK; ++kk) {
-        real av[4], bv[4];
-        GEMM_UNROLL
-        for (int i = 0; i < 4; ++i) av[i] = As[kk * GEMM_AS_STRIDE + ty + 16 * i];
-        GEMM_UNROLL
-        for (int j = 0; j < 4; ++j) bv[j] = Bs[kk * GEMM_BN + tx + 16 * j];
-        GEMM_UNROLL
-        for (int i = 0; i < 4; ++i) {
-            GEMM_UNROLL
-            for (int j = 0; j < 4; ++j) acc[i * 4 + j] += av[i] * bv[j];
-        }
-    }
-}
+/* acc[i * 4 + j] += sum over kk of As[kk][ty + 16 i] * Bs[kk][tx + 16 j].
+ * A macro, not a function: a pointer to a work-item's private array must not cross a barrier
+ * (PoCL's work-group loops then resolve it to another work-item's copy). */
+#define GEMM_TILE_STEP(As, Bs, acc, tx, ty)                                                                      \
+    do {                                                                                                         \
+        GEMM_UNROLL                                                                                              \
+        for (int kk_ = 0; kk_ < GEMM_BK; ++kk_) {                                                                \
+            real av_[4], bv_[4];                                                                                 \
+            GEMM_UNROLL                                                                                          \
+            for (int i_ = 0; i_ < 4; ++i_) av_[i_] = (As)[kk_ * GEMM_AS_STRIDE + (ty) + 16 * i_];                \
+            GEMM_UNROLL                                                                                          \
+            for (int j_ = 0; j_ < 4; ++j_) bv_[j_] = (Bs)[kk_ * GEMM_BN + (tx) + 16 * j_];                       \
+            GEMM_UNROLL                                                                                          \
+            for (int i_ = 0; i_ < 4; ++i_) {                                                                     \
+                GEMM_UNROLL                                                                                      \
+                for (int j_ = 0; j_ < 4; ++j_) (acc)[i_ * 4 + j_] += av_[i_] * bv_[j_];                          \
+            }                                                                                                    \
+        }                                                                                                        \
+    } while (0)
 
 #endif /* AXIOM_GEMM_TILE_CUH */

@@ -6,13 +6,28 @@
  *
  * Launch: local (256,); groups (ceil(m / 64) * ceil(n / 64), min(batch, 65535)); the kernel loops
  * over the batches beyond axis 1. Each work-group computes one 64 x 64 tile of c (gemm_tile.cuh),
- * staging 16-wide slices of a and b in local memory with coalesced loads. k == 0 gives act(bias).
+ * staging 16-wide slices of a and b in local memory with coalesced loads (the next slice is read into
+ * registers while the current one is multiplied). k == 0 gives act(bias).
  */
 #ifndef AXIOM_DEVICE_DIALECT
 #include "axiom_device.cuh"
 #endif
 #include "act.cuh"
 #include "gemm_tile.cuh"
+
+/* Work-item t's share of the slices at reduction offset k0, into registers pa / pb: pa[i] = a[row0 + t / 16
+ * + 16 i][k0 + t % 16] (16 items read 16 consecutive elements of a row), pb[i] = b[k0 + t / 64 + 4 i][col0 +
+ * t % 64]; zeros outside the matrices. (A macro: no pointer to private arrays may cross a barrier.) */
+#define GEMM_FETCH(k0)                                                                                        \
+    do {                                                                                                      \
+        const int ak_ = (k0) + tx, bc_ = col0 + t % 64;                                                       \
+        GEMM_UNROLL                                                                                           \
+        for (int i_ = 0; i_ < 4; ++i_) {                                                                      \
+            const int ar_ = row0 + ty + 16 * i_, bk_ = (k0) + t / 64 + 4 * i_;                                \
+            pa[i_] = (ar_ < m && ak_ < k) ? ab[(idx_t)ar_ * k + ak_] : (real)0;                               \
+            pb[i_] = (bk_ < k && bc_ < n) ? bb[(idx_t)bk_ * n + bc_] : (real)0;                               \
+        }                                                                                                     \
+    } while (0)
 
 KERNEL void axiom_gemm(const GLOBAL real *RESTRICT a, const GLOBAL real *RESTRICT b, GLOBAL real *RESTRICT c,
                        const GLOBAL real *RESTRICT bias, int batch, int m, int n, int k, idx_t a_bs, idx_t b_bs,
@@ -28,21 +43,18 @@ KERNEL void axiom_gemm(const GLOBAL real *RESTRICT a, const GLOBAL real *RESTRIC
         real acc[16];
         GEMM_UNROLL
         for (int i = 0; i < 16; ++i) acc[i] = (real)0;
+        /* the next slices are fetched into registers while the current one is multiplied */
+        real pa[4], pb[4];
         for (int k0 = 0; k0 < k; k0 += GEMM_BK) {
-            /* a slice: 64 rows x 16; the 16 work-items of a row read 16 consecutive elements */
-            const int ak = k0 + tx;
+            if (k0 == 0) GEMM_FETCH(0);
+            GEMM_UNROLL
             for (int i = 0; i < 4; ++i) {
-                const int r = ty + 16 * i, ar = row0 + r;
-                As[tx * GEMM_AS_STRIDE + r] = (ar < m && ak < k) ? ab[(idx_t)ar * k + ak] : (real)0;
-            }
-            /* b slice: 16 rows x 64; 64 work-items read one row's 64 consecutive elements */
-            const int bc = col0 + t % 64;
-            for (int i = 0; i < 4; ++i) {
-                const int kk = t / 64 + 4 * i, bk = k0 + kk;
-                Bs[kk * GEMM_BN + t % 64] = (bk < k && bc < n) ? bb[(idx_t)bk * n + bc] : (real)0;
+                As[tx * GEMM_AS_STRIDE + ty + 16 * i] = pa[i];
+                Bs[(t / 64 + 4 * i) * GEMM_BN + t % 64] = pb[i];
             }
             BARRIER();
-            gemm_tile_step(As, Bs, acc, tx, ty);
+            if (k0 + GEMM_BK < k) GEMM_FETCH(k0 + GEMM_BK);
+            GEMM_TILE_STEP(As, Bs, acc, tx, ty);
             BARRIER();
         }
         GLOBAL real *cb = c + (idx_t)bi * m * n;

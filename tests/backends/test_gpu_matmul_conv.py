@@ -326,6 +326,15 @@ def test_conv2d_padding_meets_inf_weights(kind: str) -> None:
 
 
 @KINDS
+def test_conv2d_pixels_do_not_mix(kind: str) -> None:
+    """One pixel's -inf stays in its row (a regression: PoCL once gathered another work-item's pixel)."""
+    x = np.array([[[[0.1, -0.1, 0.6]], [[-np.inf, -0.5, 0.4]]]], np.float32)
+    w = np.array([0.0, -0.7, -1.3], np.float32).reshape(1, 1, 3, 1)
+    with np.errstate(invalid="ignore"):
+        check_conv(shared(kind), x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+
+
+@KINDS
 def test_conv2d_large_and_wide(kind: str) -> None:
     rng = np.random.default_rng(5)
     be = shared(kind)
