@@ -36,7 +36,9 @@ as float32 (exactly: they were rounded once already); activations stay float32 b
 so a float16 / bfloat16 compiled model is *at least* as accurate on the device as on the CPU,
 where each layer's output is rounded to the storage dtype.
 
-Shapes are computed per call from the input, so one plan serves every batch size.
+Shapes are computed per call from the input, so one plan serves every batch size. The
+intermediate arrays of the last input shape stay allocated and are reused by the next call of
+that shape (no allocation per step and call); calls of one plan run one at a time.
 
 Example:
     >>> import numpy as np
@@ -57,6 +59,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -146,7 +149,7 @@ class ResidualStep(ChainStep):
     def run(self, plan: DevicePlan, v: Value) -> Value:
         y = plan.on_device(super().run(plan, v))
         x = plan.on_device(v)
-        out = plan.runtime.empty(x.shape, plan.dtype)
+        out = plan.empty(x.shape, plan.dtype)
         plan.call("add", x, y, out, x.size)
         return out
 
@@ -171,7 +174,7 @@ class ParallelStep(Step):
         axis = self.axis % len(first) if first else 0
         total = sum(o.shape[axis] for o in outs)
         shape = (*first[:axis], total, *first[axis + 1 :])
-        y = plan.runtime.empty(shape, plan.dtype)
+        y = plan.empty(shape, plan.dtype)
         outer = math.prod(first[:axis])
         dst_cols = math.prod(shape[axis:])
         offset = 0
@@ -245,7 +248,7 @@ class DenseStep(Step):
     def run(self, plan: DevicePlan, v: Value) -> Value:
         x = plan.on_device(v)
         rows = x.size // self.k
-        y = plan.runtime.empty((*x.shape[:-1], self.n), plan.dtype)
+        y = plan.empty((*x.shape[:-1], self.n), plan.dtype)
         plan.call("gemm", x, self.w, y, self.b, 1, rows, self.n, self.k, 0, 0, self.act, self.alpha)
         return y
 
@@ -270,7 +273,7 @@ class ConvStep(Step):
         oh = max(0, (h + pt + pb - dh * (kh - 1) - 1) // sh + 1)
         ow = max(0, (w + pl + pr - dw * (kw - 1) - 1) // sw + 1)
         c_out = self.w.shape[3]
-        y = plan.runtime.empty((n, oh, ow, c_out), plan.dtype)
+        y = plan.empty((n, oh, ow, c_out), plan.dtype)
         shape18 = (n, h, w, c_in, c_out, kh, kw, oh, ow, sh, sw, pt, pb, pl, pr, dh, dw, layer.groups)
         plan.call("conv2d", shape18, x, self.w, self.b, y, self.act, self.alpha)
         return y
@@ -292,7 +295,7 @@ class BatchNormStep(Step):
     def run(self, plan: DevicePlan, v: Value) -> Value:
         x = plan.on_device(v)
         c = x.shape[-1]
-        y = plan.runtime.empty(x.shape, plan.dtype)
+        y = plan.empty(x.shape, plan.dtype)
         plan.call("batchnorm", x, self.mean, self.var, self.gamma, self.beta, y, x.size // c if c else 0, c, self.eps)
         return y
 
@@ -333,7 +336,7 @@ class AffineStep(Step):
         block = x.shape[x.ndim - self.rank :] if self.rank else ()
         c = math.prod(block)
         mean, var, gamma, beta = self._constants(plan, block)
-        y = plan.runtime.empty(x.shape, plan.dtype)
+        y = plan.empty(x.shape, plan.dtype)
         plan.call("batchnorm", x, mean, var, gamma, beta, y, x.size // c if c else 0, c, 0.0)
         return y
 
@@ -351,7 +354,7 @@ class LayerNormStep(Step):
 
     def run(self, plan: DevicePlan, v: Value) -> Value:
         x = plan.on_device(v)
-        y = plan.runtime.empty(x.shape, plan.dtype)
+        y = plan.empty(x.shape, plan.dtype)
         plan.call("layernorm", x, self.gamma, self.beta, y, x.size // self.n, self.n, self.eps)
         return y
 
@@ -369,7 +372,7 @@ class RMSNormStep(Step):
 
     def run(self, plan: DevicePlan, v: Value) -> Value:
         x = plan.on_device(v)
-        y = plan.runtime.empty(x.shape, plan.dtype)
+        y = plan.empty(x.shape, plan.dtype)
         plan.call("rmsnorm", x, self.gamma, y, x.size // self.n, self.n, self.eps)
         return y
 
@@ -387,7 +390,7 @@ class MaxPoolStep(Step):
         n, h, w, c = x.shape
         (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
         (pt, pb), (pl, pr) = layer.padding
-        y = plan.runtime.empty((n, _pool_out(h, kh, sh, pt, pb, dh), _pool_out(w, kw, sw, pl, pr, dw), c), plan.dtype)
+        y = plan.empty((n, _pool_out(h, kh, sh, pt, pb, dh), _pool_out(w, kw, sw, pl, pr, dw), c), plan.dtype)
         plan.call("max_pool2d", x, y, n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, dh, dw)
         return y
 
@@ -401,7 +404,7 @@ class AvgPoolStep(Step):
         n, h, w, c = x.shape
         (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
         (pt, pb), (pl, pr) = layer.padding
-        y = plan.runtime.empty((n, _pool_out(h, kh, sh, pt, pb, 1), _pool_out(w, kw, sw, pl, pr, 1), c), plan.dtype)
+        y = plan.empty((n, _pool_out(h, kh, sh, pt, pb, 1), _pool_out(w, kw, sw, pl, pr, 1), c), plan.dtype)
         plan.call("avg_pool2d", x, y, n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, int(layer.count_include_pad))
         return y
 
@@ -412,7 +415,7 @@ class GlobalAvgPoolStep(Step):
     def run(self, plan: DevicePlan, v: Value) -> Value:
         x = plan.on_device(v)
         n, h, w, c = x.shape
-        y = plan.runtime.empty((n, c), plan.dtype)
+        y = plan.empty((n, c), plan.dtype)
         plan.call("global_avg_pool", x, y, n, h * w, c)
         return y
 
@@ -423,7 +426,7 @@ class SoftmaxStep(Step):
     def run(self, plan: DevicePlan, v: Value) -> Value:
         x = plan.on_device(v)
         axis = self.layer.axis % x.ndim
-        y = plan.runtime.empty(x.shape, plan.dtype)
+        y = plan.empty(x.shape, plan.dtype)
         outer, inner = math.prod(x.shape[:axis]), math.prod(x.shape[axis + 1 :])
         plan.call("softmax", x, y, outer, x.shape[axis], inner, int(isinstance(self.layer, LogSoftmax)))
         return y
@@ -435,7 +438,7 @@ class ActivationStep(Step):
     def run(self, plan: DevicePlan, v: Value) -> Value:
         x = plan.on_device(v)
         act, alpha = _act(self.layer.fn)
-        y = plan.runtime.empty(x.shape, plan.dtype)
+        y = plan.empty(x.shape, plan.dtype)
         plan.call("activation", x, y, x.size, act, alpha)
         return y
 
@@ -463,30 +466,30 @@ class AttentionStep(Step):
     def _gemm(self, plan: DevicePlan, x: Any, which: int) -> Any:
         w, b = self.proj[which]
         e = w.shape[0]
-        y = plan.runtime.empty(x.shape, plan.dtype)
+        y = plan.empty(x.shape, plan.dtype)
         plan.call("gemm", x, w, y, b, 1, x.size // e, w.shape[1], e, 0, 0, 0, 0.0)
         return y
 
     def run(self, plan: DevicePlan, v: Value) -> Value:
-        layer, rt, dt = self.layer, plan.runtime, plan.dtype
+        layer, dt = self.layer, plan.dtype
         x = plan.on_device(v)
         b, length, e = x.shape
         h, d = layer.num_heads, layer.head_dim
         heads = []
         for which in range(3):
             flat = self._gemm(plan, x, which)  # (b, L, E) = (b, L, H, D)
-            split = rt.empty((b, h, length, d), dt)
+            split = plan.empty((b, h, length, d), dt)
             plan.call("permute_0213", flat, split, b, length, h, d)
             if layer.rope and which < 2:
-                rotated = rt.empty(split.shape, dt)
+                rotated = plan.empty(split.shape, dt)
                 positions = np.arange(length, dtype=np.float64)
                 plan.call("rope", split, positions, rotated, b * h, length, d, layer.rope_base)
                 split = rotated
             heads.append(split)
-        out = rt.empty((b, h, length, d), dt)
+        out = plan.empty((b, h, length, d), dt)
         scale = 1.0 / math.sqrt(d)
         plan.call("attention", *heads, None, out, b, h, length, length, d, d, scale, int(layer.causal), 0, 0, 0, 0)
-        merged = rt.empty((b, length, h, d), dt)
+        merged = plan.empty((b, length, h, d), dt)
         plan.call("permute_0213", out, merged, b, h, length, d)
         return self._gemm(plan, merged.reshape(b, length, e), 3)
 
@@ -508,7 +511,7 @@ class EmbeddingStep(Step):
         layer.check_indices(idx)  # the layer's own TypeError / ValueError, on the host
         rows, dim = self.table.shape
         dev_idx = plan.upload(np.ascontiguousarray(idx, np.int32), np.int32)
-        y = plan.runtime.empty((*idx.shape, dim), plan.dtype)
+        y = plan.empty((*idx.shape, dim), plan.dtype)
         plan.call("gather_rows", self.table, dev_idx, y, idx.size, rows, dim)
         return y
 
@@ -582,6 +585,11 @@ class DevicePlan:
         self.weight_bytes = 0
         self.uploads = 0
         self.downloads = 0
+        # intermediate arrays of the last input shape, reused in order by the next call of that shape
+        self._arena: list[Any] = []
+        self._arena_key: tuple[Any, ...] | None = None
+        self._cursor = 0
+        self._lock = threading.Lock()  # calls share the arena: one at a time
         from axiom.backends.gpu.ops import call, launchers
 
         self._call = call
@@ -607,6 +615,27 @@ class DevicePlan:
         dev = self.runtime.to_device(arr.astype(self.dtype) if arr.dtype != self.dtype else arr)
         self.weight_bytes += dev.nbytes
         return dev
+
+    def empty(self, shape: Sequence[int], dtype: Any) -> Any:
+        """An output array for the current step: the buffer the same step got in the last call of this input shape.
+
+        Control flow depends on shapes only, so the n-th ``empty`` of a call always asks for the same
+        array: reusing it saves an allocation per step and call (and, on CUDA, the device-wide
+        synchronisation of freeing one).
+        """
+        shape = tuple(int(d) for d in shape)
+        dt = np.dtype(dtype)
+        i = self._cursor
+        self._cursor += 1
+        if i < len(self._arena):
+            found = self._arena[i]
+            if found.shape == shape and found.dtype == dt:
+                return found
+            self._arena[i] = found = self.runtime.empty(shape, dt)
+            return found
+        found = self.runtime.empty(shape, dt)
+        self._arena.append(found)
+        return found
 
     def upload(self, host: np.ndarray, dtype: Any = None) -> Any:
         self.uploads += 1
@@ -705,8 +734,13 @@ class DevicePlan:
         host = np.asarray(x)
         first = self.steps[0] if self.steps else None
         takes_host = first is None or first.on_cpu or isinstance(first, EmbeddingStep)
-        v = self.root.run(self, host if takes_host else self.upload(host))
-        out = self.on_host(v)
+        with self._lock:
+            key = (host.shape, host.dtype.str)
+            if key != self._arena_key:
+                self._arena, self._arena_key = [], key  # another shape: the old buffers go
+            self._cursor = 0
+            v = self.root.run(self, host if takes_host else self.upload(host))
+            out = self.on_host(v)
         return out if out.dtype == float32 else out.astype(float32)
 
     @property

@@ -59,8 +59,12 @@ def shared():  # noqa: ANN201 - one OpenCLBackend for the property tests (progra
 
 def count_transfers(monkeypatch: pytest.MonkeyPatch, rt) -> dict[str, int]:  # noqa: ANN001
     """Count every host <-> device copy of ``rt`` from now on."""
-    counts = {"up": 0, "down": 0}
-    to_device, to_host = rt.to_device, rt.to_host
+    counts = {"up": 0, "down": 0, "alloc": 0}
+    to_device, to_host, empty = rt.to_device, rt.to_host, rt.empty
+
+    def alloc(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        counts["alloc"] += 1
+        return empty(*args, **kwargs)
 
     def up(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         counts["up"] += 1
@@ -72,6 +76,7 @@ def count_transfers(monkeypatch: pytest.MonkeyPatch, rt) -> dict[str, int]:  # n
 
     monkeypatch.setattr(rt, "to_device", up)
     monkeypatch.setattr(rt, "to_host", down)
+    monkeypatch.setattr(rt, "empty", alloc)
     return counts
 
 
@@ -94,7 +99,12 @@ def test_every_layer_stays_on_the_device(which: str, optimize: str, monkeypatch:
         counts = count_transfers(monkeypatch, plan.runtime)
         for call in (1, 2):
             got = compiled(x).numpy()
-            assert counts == {"up": call, "down": call}  # the input up, the output down, nothing else
+            assert (counts["up"], counts["down"]) == (call, call)  # the input up, the output down, nothing else
+            if call == 1:
+                first_allocs = counts["alloc"]
+    # same shape again: the plan's arrays are reused; new are only the input and the causal attention kernel's scratch
+    causal = sum(getattr(step.layer, "causal", False) for step in plan.steps)
+    assert counts["alloc"] == first_allocs + 1 + causal
     assert compiled.fallbacks == {}, compiled.fallbacks
     assert (plan.uploads, plan.downloads) == (2, 2)
     assert got.dtype == np.float32 and got.shape == want.shape
@@ -156,7 +166,7 @@ def test_layers_without_a_device_lowering_run_on_the_cpu(monkeypatch: pytest.Mon
     with pytest.warns(FallbackWarning) as caught:
         got = compiled(x).numpy()
     assert sorted(str(w.message).split("'")[3] for w in caught) == ["layer Doubler", "layer Permute"]
-    assert counts == {"up": 3, "down": 3}  # the input, then a round trip per CPU step
+    assert (counts["up"], counts["down"]) == (3, 3)  # the input, then a round trip per CPU step
     assert_close(got.astype(np.float64), want, rtol=1e-5, atol=1e-6)
     fallbacks = compiled.fallbacks
     assert set(fallbacks) == {"layer Permute", "layer Doubler"}
