@@ -23,7 +23,7 @@ KERNEL void axiom_batchnorm(const GLOBAL real *RESTRICT x, const GLOBAL real *RE
                             int has_gamma, int has_beta) {
     const idx_t step = (idx_t)LOCAL_SIZE(0) * NUM_GROUPS(0);
     for (idx_t i = GLOBAL_ID(0); i < count; i += step) {
-        const int j = (int)(i % c); /* count < 2**31, so the int remainder is exact */
+        const int j = (int)i % c; /* count < 2**31 (the runtime's array limit): a 32-bit remainder */
         real scale = (real)1 / SQRT(var[j] + eps);
         if (has_gamma) {
             scale = gamma[j] * scale;
@@ -36,8 +36,8 @@ KERNEL void axiom_batchnorm(const GLOBAL real *RESTRICT x, const GLOBAL real *RE
     }
 }
 
-/* Sum of v over the `lanes` items of this item's row segment (buf has NORM_LOCAL entries;
- * seg = the first index of the segment). Every item of the group must call it. */
+/* Sum of v over the `lanes` items of this item's row (items lid - lane .. lid - lane + lanes - 1;
+ * buf has NORM_LOCAL entries). Every item of the group must call it. */
 DEVICE real norm_segment_sum(LOCAL_PTR real *buf, real v, int lid, int lane, int lanes) {
     BARRIER(); /* the previous call's readers are done with buf */
     buf[lid] = v;
@@ -58,9 +58,9 @@ DEVICE void norm_rows(const GLOBAL real *RESTRICT x, const GLOBAL real *RESTRICT
     const int lid = LOCAL_ID(0);
     const int lane = lid & (lanes - 1);
     const int cw = NORM_LOCAL / lanes;
-    const int nblocks = (rows + cw - 1) / cw;
-    for (int blk = GROUP_ID(0); blk < nblocks; blk += NUM_GROUPS(0)) {
-        const int row = blk * cw + lid / lanes;
+    const idx_t nblocks = ((idx_t)rows + cw - 1) / cw; /* 64-bit: rows may be close to 2**31 */
+    for (idx_t blk = GROUP_ID(0); blk < nblocks; blk += NUM_GROUPS(0)) {
+        const idx_t row = blk * cw + lid / lanes;
         const int valid = row < rows;
         const GLOBAL real *xr = x + (idx_t)(valid ? row : 0) * n;
         GLOBAL real *yr = y + (idx_t)(valid ? row : 0) * n;

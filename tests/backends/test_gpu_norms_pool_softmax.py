@@ -30,7 +30,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 REF = ReferenceBackend()
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
-HYP = settings(max_examples=20, deadline=None, database=None)
+HYP = settings(max_examples=25, deadline=None, database=None)
 #: per-dtype base of the error bound (times 1 + sqrt(reduction length))
 BASE = {F32: 4e-7, F64: 1e-15}
 
@@ -370,3 +370,13 @@ def test_bad_launcher_arguments(be: Any) -> None:
         call(rt, "max_pool2d", np.float32, x, y, 1, 2, 2, 1, 1, 1, 1, 1, 2**31, 0, 0, 0, 1, 1)
     with pytest.raises(ValueError, match=">= 0"):
         call(rt, "global_avg_pool", np.float32, x, y, 1, -4, 1)
+    with pytest.raises(ValueError, match="has 4 elements; the sizes need 6"):
+        call(rt, "layernorm", np.float32, x, None, None, y, 2, 3, 1e-5)
+    with pytest.raises(TypeError, match="holds float32; this launch computes in float64"):
+        call(rt, "softmax", np.float64, x, y, 1, 4, 1, 0)
+    with pytest.raises(ValueError, match="mean is required"):
+        call(rt, "batchnorm", np.float32, x, None, x, None, None, y, 4, 1, 1e-5)
+    with pytest.raises(ValueError, match="sizes must be >= 0"):
+        call(rt, "rmsnorm", np.float32, x, None, y, -1, 4, 1e-5)
+    with pytest.raises(ValueError, match="y has 4 elements; the sizes need 16"):
+        call(rt, "avg_pool2d", np.float32, x, y, 1, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0)

@@ -28,6 +28,36 @@ from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 LOCAL = 256
 
 
+def check_sizes(op: str, **sizes: int) -> None:
+    """ValueError unless every size is >= 0 (what the C kernels answer with AXIOM_ERR_SIZE).
+
+    Example:
+        >>> check_sizes("layernorm", rows=2, n=-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: layernorm: sizes must be >= 0, got rows=2, n=-1
+    """
+    if any(int(v) < 0 for v in sizes.values()):
+        raise ValueError(f"{op}: sizes must be >= 0, got {', '.join(f'{k}={v}' for k, v in sizes.items())}")
+
+
+def check_array(op: str, name: str, arr: DeviceArray | None, count: int, dt: np.dtype, optional: bool = False) -> None:
+    """ValueError unless ``arr`` is a device array of ``dt`` with at least ``count`` elements (or None if ``optional``).
+
+    A kernel given a shorter array would read or write past it; this catches it before the launch.
+    """
+    if arr is None:
+        if optional or count == 0:
+            return
+        raise ValueError(f"{op}: {name} is required (got None)")
+    if not isinstance(arr, DeviceArray):
+        raise TypeError(f"{op}: {name} must be a DeviceArray, got {type(arr).__name__}")
+    if arr.dtype != dt:
+        raise TypeError(f"{op}: {name} holds {arr.dtype}; this launch computes in {np.dtype(dt)}")
+    if arr.size < count:
+        raise ValueError(f"{op}: {name} has {arr.size} elements; the sizes need {count}")
+
+
 def row_lanes(n: int) -> int:
     """Work-items per row: the power of two >= ``n``, at most :data:`LOCAL` (short rows share a group).
 
@@ -53,7 +83,13 @@ def batchnorm(
     eps: float,
 ) -> None:
     """``y = (x - mean) * gamma / sqrt(var + eps) + beta`` over ``rows`` x ``c`` (channel last)."""
+    check_sizes("batchnorm", rows=rows, c=c)
     count = int(rows) * int(c)
+    for name, arr, size, optional in (
+        ("x", x, count, False), ("y", y, count, False), ("mean", mean, c, False), ("var", var, c, False),
+        ("gamma", gamma, c, True), ("beta", beta, c, True),
+    ):  # fmt: skip
+        check_array("batchnorm", name, arr, size, dt, optional)
     if count == 0:
         return
     rt.launch(
@@ -62,8 +98,16 @@ def batchnorm(
     )  # fmt: skip
 
 
-def _row_groups(rows: int, n: int) -> tuple[int, int]:
-    """(groups, lanes) for ``rows`` rows of ``n``: groups serve LOCAL / lanes rows each (capped; kernels loop)."""
+def _row_groups(
+    op: str, dt: np.dtype, rows: int, n: int, x: DeviceArray, y: DeviceArray, gamma: DeviceArray | None,
+    beta: DeviceArray | None = None,
+) -> tuple[int, int]:  # fmt: skip
+    """Checks, then (groups, lanes): groups serve LOCAL / lanes rows of ``n`` each (capped; kernels loop)."""
+    check_sizes(op, rows=rows, n=n)
+    count = int(rows) * int(n)
+    for name, arr, size, optional in (("x", x, count, False), ("y", y, count, False), ("gamma", gamma, n, True),
+                                      ("beta", beta, n, True)):  # fmt: skip
+        check_array(op, name, arr, size, dt, optional)
     lanes = row_lanes(n)
     return blocks(rows, LOCAL // lanes), lanes
 
@@ -81,9 +125,7 @@ def layernorm(
     eps: float,
 ) -> None:
     """Normalise each of ``rows`` rows of ``n``: two passes (mean, biased variance), then scale and shift."""
-    if int(rows) * int(n) == 0:
-        return
-    groups, lanes = _row_groups(rows, n)
+    groups, lanes = _row_groups("layernorm", dt, rows, n, x, y, gamma, beta)
     rt.launch(
         "norms", "axiom_layernorm", dt, (groups,), (LOCAL,),
         x, gamma, beta, y, i32(rows), i32(n), real(dt, eps), i32(lanes), i32(gamma is not None), i32(beta is not None),
@@ -102,9 +144,7 @@ def rmsnorm(
     eps: float,
 ) -> None:
     """Divide each of ``rows`` rows of ``n`` by its root mean square (``+ eps`` inside the root), times ``gamma``."""
-    if int(rows) * int(n) == 0:
-        return
-    groups, lanes = _row_groups(rows, n)
+    groups, lanes = _row_groups("rmsnorm", dt, rows, n, x, y, gamma)
     rt.launch(
         "norms", "axiom_rmsnorm", dt, (groups,), (LOCAL,),
         x, gamma, y, i32(rows), i32(n), real(dt, eps), i32(lanes), i32(gamma is not None),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from axiom.backends.gpu.ops import blocks, i32, launcher
+from axiom.backends.gpu.ops_norms import check_array, check_sizes
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
 #: work-items per group (fixed: PoCL compiles once per local size)
@@ -53,7 +54,7 @@ def _geometry(
             f"kernel=({kh}, {kw}) stride=({sh}, {sw}) padding=(({pt}, {pb}), ({pl}, {pr})) dilation=({dh}, {dw})"
         )
     # the kernels index the padded image and the window span with int
-    spans = (h + pt + pb + sh, w + pl + pr + sw, dh * (kh - 1) + pt + h, dw * (kw - 1) + pl + w)
+    spans = (h + pt + pb + sh, w + pl + pr + sw, dh * kh + pt + h, dw * kw + pl + w)
     if max(spans) >= 2**31:
         raise ValueError(f"{op}: the padded input or window span exceeds the GPU kernels' 32-bit index range")
     return output_extent(h, kh, sh, pt, pb, dh), output_extent(w, kw, sw, pl, pr, dw)
@@ -68,6 +69,8 @@ def max_pool2d(
     """Max over each window; padded cells never win (padding only gives -inf); NaN wins."""
     ho, wo = _geometry("max_pool2d", n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, dh, dw)
     count = n * ho * wo * c
+    check_array("max_pool2d", "x", x, n * h * w * c, dt)
+    check_array("max_pool2d", "y", y, count, dt)
     rt.launch(
         "pooling", "axiom_max_pool2d", dt, (blocks(count, LOCAL),), (LOCAL,),
         x, y, *map(i32, (n, h, w, c, kh, kw, sh, sw, pt, pl, dh, dw, ho, wo)),
@@ -87,6 +90,8 @@ def avg_pool2d(
     if kh * kw >= 2**31:
         raise ValueError("avg_pool2d: the window exceeds the GPU kernels' 32-bit index range")
     count = n * ho * wo * c
+    check_array("avg_pool2d", "x", x, n * h * w * c, dt)
+    check_array("avg_pool2d", "y", y, count, dt)
     rt.launch(
         "pooling", "axiom_avg_pool2d", dt, (blocks(count, LOCAL),), (LOCAL,),
         x, y, *map(i32, (n, h, w, c, kh, kw, sh, sw, pt, pl, ho, wo, count_include_pad)),
@@ -96,8 +101,9 @@ def avg_pool2d(
 @launcher("global_avg_pool")
 def global_avg_pool(rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, n: int, hw: int, c: int) -> None:
     """``y[i, ch]`` = the mean of ``x[i, :, ch]`` for x (n, hw, c); NaN where hw == 0."""
-    if min(n, hw, c) < 0:
-        raise ValueError(f"global_avg_pool: sizes must be >= 0, got n={n} hw={hw} c={c}")
+    check_sizes("global_avg_pool", n=n, hw=hw, c=c)
+    check_array("global_avg_pool", "x", x, n * hw * c, dt)
+    check_array("global_avg_pool", "y", y, n * c, dt)
     rt.launch(
         "pooling", "axiom_global_avg_pool", dt, (blocks(n * c, GAP_COLS),), (LOCAL,), x, y, i32(n), i32(hw), i32(c)
     )

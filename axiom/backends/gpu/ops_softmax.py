@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from axiom.backends.gpu.ops import blocks, i32, i64, launcher
+from axiom.backends.gpu.ops_norms import check_array, check_sizes
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
 #: work-items per group (fixed: PoCL compiles once per local size)
@@ -51,7 +52,10 @@ def softmax(
     """Softmax (``log == 0``) or log-softmax (``log == 1``) of ``x`` (outer, n, inner) along n into ``y``."""
     if int(log) not in (0, 1):
         raise ValueError(f"softmax: log must be 0 or 1, got {log!r}")
+    check_sizes("softmax", outer=outer, n=n, inner=inner)
     columns = int(outer) * int(inner)
+    check_array("softmax", "x", x, columns * int(n), dt)
+    check_array("softmax", "y", y, columns * int(n), dt)
     if columns * int(n) == 0:
         return
     lanes, lane_fast = geometry(n, inner)
