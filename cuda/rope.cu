@@ -20,11 +20,12 @@ KERNEL void axiom_rope(const GLOBAL real *x, const GLOBAL real *RESTRICT cos_tab
     const idx_t n = rows * per_row;
     const idx_t step = (idx_t)LOCAL_SIZE(0) * NUM_GROUPS(0);
     for (idx_t e = GLOBAL_ID(0); e < n; e += step) {
-        const idx_t row = e / per_row;
-        const int i = (int)(e - row * per_row);
-        const idx_t base = row * d;
+        /* e < rows * per_row <= the elements of x < 2**31: 32-bit divisions */
+        const int row = (int)e / per_row;
+        const int i = (int)e - row * per_row;
+        const idx_t base = (idx_t)row * d;
         if (i < hd) {
-            const idx_t tab = (idx_t)(int)(row % seq) * hd + i;
+            const idx_t tab = (idx_t)(row % seq) * hd + i;
             const real c = cos_tab[tab], s = sin_tab[tab];
             const real x1 = x[base + i], x2 = x[base + hd + i];
             y[base + i] = x1 * c - x2 * s;

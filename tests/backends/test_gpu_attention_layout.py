@@ -65,18 +65,22 @@ def attention_cases(draw: st.DrawFn) -> tuple[Any, ...]:
     mask_shape = draw(
         st.sampled_from([None, (lq, lk), (1, heads, 1, lk), (batch, 1, lq, 1), (batch, heads, lq, lk), (lk,)])
     )
-    return batch, heads, lq, lk, d, dv, kb, mask_shape, draw(st.booleans()), draw(st.floats(0.01, 2.0))
+    causal, scale, special = draw(st.booleans()), draw(st.floats(0.01, 2.0)), draw(st.booleans())
+    return batch, heads, lq, lk, d, dv, kb, mask_shape, causal, scale, special
 
 
 @pytest.mark.parametrize("dt", DTYPES)
 @SETTINGS
 @given(case=attention_cases(), seed=st.integers(0, 2**16))
 def test_attention_matches_reference(be: Any, dt: Any, case: tuple[Any, ...], seed: int) -> None:
-    batch, heads, lq, lk, d, dv, kb, mask_shape, causal, scale = case
+    batch, heads, lq, lk, d, dv, kb, mask_shape, causal, scale, special = case
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((batch, heads, lq, d)).astype(dt)
     k = rng.standard_normal((kb, heads, lk, d)).astype(dt)
     v = rng.standard_normal((kb, heads, lk, dv)).astype(dt)
+    if special:  # a NaN or an infinity in one of q, k, v
+        a = (q, k, v)[seed % 3]
+        a.flat[rng.integers(a.size)] = (np.nan, np.inf, -np.inf)[seed // 3 % 3]
     mask = None
     if mask_shape is not None:
         mask = rng.standard_normal(mask_shape).astype(dt)
