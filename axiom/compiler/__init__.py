@@ -2,8 +2,10 @@
 
 A compiled model is an optimized private copy of a model (graph passes: fold BatchNorm, fold
 constants, drop dead layers, precision casts), run in eval mode with a backend of its own
-active. :func:`detect_coprocessor` finds CUDA/OpenCL devices; :func:`set_backend` and
-:func:`use_backend` (from :mod:`axiom.backends`) choose the backend for uncompiled models.
+active. :func:`detect_coprocessor` finds CUDA/OpenCL devices (``AXIOM_BACKEND`` overrides it);
+on a GPU backend a compiled model runs device-resident (:class:`DevicePlan`: weights uploaded
+once, activations kept on the device). :func:`set_backend` and :func:`use_backend` (from
+:mod:`axiom.backends`) choose the backend for uncompiled models.
 
 Example:
     >>> import numpy as np
@@ -15,9 +17,10 @@ Example:
 """
 
 from axiom.backends import set_backend, use_backend
-from axiom.compiler.backend_choice import BACKENDS, BackendUnavailableError, choose_backend
+from axiom.compiler.backend_choice import BACKENDS, BackendUnavailableError, choose_backend, coprocessor_backend
 from axiom.compiler.compiled import OPTIMIZE_LEVELS, CompiledModel, compile, optimize_model
 from axiom.compiler.coprocessor import Coprocessor, detect_coprocessor
+from axiom.compiler.device_plan import DevicePlan
 from axiom.compiler.passes import PRECISIONS, PassResult
 
 __all__ = [
@@ -25,11 +28,13 @@ __all__ = [
     "BackendUnavailableError",
     "CompiledModel",
     "Coprocessor",
+    "DevicePlan",
     "OPTIMIZE_LEVELS",
     "PRECISIONS",
     "PassResult",
     "choose_backend",
     "compile",
+    "coprocessor_backend",
     "detect_coprocessor",
     "optimize_model",
     "set_backend",
