@@ -160,8 +160,9 @@ def test_matmul_large(kind: str) -> None:
 @given(
     batch=st.integers(1, 4),
     m=st.integers(1, 70),
-    k=st.integers(0, 40),
+    k=st.integers(0, 70),
     n=st.integers(1, 70),
+    split=st.booleans(),
     shared_a=st.booleans(),
     shared_b=st.booleans(),
     with_bias=st.booleans(),
@@ -175,6 +176,7 @@ def test_gemm_launcher_epilogue(
     m: int,
     k: int,
     n: int,
+    split: bool,
     shared_a: bool,
     shared_b: bool,
     with_bias: bool,
@@ -189,23 +191,27 @@ def test_gemm_launcher_epilogue(
     bias = data(rng, (n,), dtype) if with_bias else None
     alpha = 0.2
     c = rt.empty((batch, m, n), dtype)
-    call(
-        rt,
-        "gemm",
-        dtype,
-        rt.to_device(a),
-        rt.to_device(b),
-        c,
-        None if bias is None else rt.to_device(bias),
-        batch,
-        m,
-        n,
-        k,
-        0 if shared_a else m * k,
-        0 if shared_b else k * n,
-        ACTIVATIONS.index(act),
-        alpha,
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        if split:  # split-K even for these short reductions: chunks of 16 summed by axiom_gemm_reduce
+            mp.setattr(ops_matmul, "SPLIT_MIN_K", 16)
+            mp.setattr(ops_matmul, "SPLIT_CHUNK", 16)
+        call(
+            rt,
+            "gemm",
+            dtype,
+            rt.to_device(a),
+            rt.to_device(b),
+            c,
+            None if bias is None else rt.to_device(bias),
+            batch,
+            m,
+            n,
+            k,
+            0 if shared_a else m * k,
+            0 if shared_b else k * n,
+            ACTIVATIONS.index(act),
+            alpha,
+        )
     pre = np.matmul(a.astype(np.float64), b.astype(np.float64)) + (0 if bias is None else bias.astype(np.float64))
     pre = np.broadcast_to(pre, (batch, m, n))
     ref = REF.activation(pre, act, alpha)
@@ -229,6 +235,16 @@ def test_gemm_launcher_batch_loop_and_k0(kind: str, monkeypatch: pytest.MonkeyPa
     empty = rt.empty((0,), np.float32)
     ops_matmul.gemm(rt, np.dtype(np.float32), empty, empty, c0, rt.to_device(bias), 2, 4, 3, 0, 0, 0, 1, 0.0)
     np.testing.assert_array_equal(rt.to_host(c0), np.broadcast_to([0.0, 2.0, np.nan], (2, 4, 3)))
+
+
+@KINDS
+def test_matmul_split_k(kind: str) -> None:
+    """Few output tiles and a long reduction: split-K partial sums, then the ordered reduce (with NaN / Inf)."""
+    assert ops_matmul.split_k(1, 3000) > 1
+    rng = np.random.default_rng(8)
+    for dtype in (np.float32, np.float64):
+        check_matmul(shared(kind), data(rng, (3, 3000), dtype, True), data(rng, (3000, 70), dtype))
+        check_matmul(shared(kind), data(rng, (2100,), dtype), data(rng, (2, 2100, 5), dtype))
 
 
 @KINDS

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from axiom.backends.base import ACTIVATIONS
-from axiom.backends.gpu.ops import i32, i64, launcher, real
+from axiom.backends.gpu.ops import blocks, i32, i64, launcher, real
 from axiom.backends.gpu.runtime import F64, DeviceArray, DeviceRuntime
 from axiom.backends.native import _c_compute_dtype, matmul_shapes
 
@@ -39,6 +39,24 @@ LOCAL = 256
 TILE = 64
 #: the largest grid extent along axis 1 (the kernel loops over the batches beyond it)
 MAX_AXIS1 = 65535
+#: split-K: when fewer than SPLIT_BELOW work-groups would share a reduction of at least SPLIT_MIN_K,
+#: it is cut into chunks of at least SPLIT_CHUNK (at most MAX_SPLITS) summed by axiom_gemm_reduce
+SPLIT_BELOW = 64
+SPLIT_MIN_K = 1024
+SPLIT_CHUNK = 256
+MAX_SPLITS = 32
+
+
+def split_k(groups: int, k: int) -> int:
+    """How many reduction chunks a GEMM of ``groups`` work-groups and reduction length ``k`` uses.
+
+    Example:
+        >>> split_k(4, 4096), split_k(4, 100), split_k(500, 4096)
+        (16, 1, 1)
+    """
+    if groups >= SPLIT_BELOW or k < SPLIT_MIN_K or k >= 2**30:
+        return 1
+    return max(1, min(MAX_SPLITS, k // SPLIT_CHUNK, -(-SPLIT_BELOW * 2 // groups)))
 
 
 def check_activation(act: int, where: str) -> int:
@@ -97,22 +115,30 @@ def gemm(
         _need(a, "a", (batch - 1) * sa + m * k, dt, where)
         _need(b, "b", (batch - 1) * sb + k * n, dt, where)
     tiles = -(-m // TILE) * -(-n // TILE)
+    grid = (tiles, min(batch, MAX_AXIS1))
+    splits = split_k(tiles * batch, k)
+    chunk = -(-k // splits)
+    chunk = -(-chunk // 16) * 16  # whole 16-wide slices per chunk
+    splits = -(-k // chunk) if k else 1
+    ints = (i32(batch), i32(m), i32(n), i32(k), i64(sa), i64(sb), i32(code), real(dt, alpha), i32(chunk))
+    if splits == 1:
+        rt.launch("matmul", "axiom_gemm", dt, (*grid, 1), (LOCAL, 1, 1), a, b, c, bias, *ints, i64(0))
+        return
+    total = batch * m * n
+    part = rt.empty((splits, total), dt)
+    rt.launch("matmul", "axiom_gemm", dt, (*grid, splits), (LOCAL, 1, 1), a, b, part, None, *ints, i64(total))
     rt.launch(
         "matmul",
-        "axiom_gemm",
+        "axiom_gemm_reduce",
         dt,
-        (tiles, min(batch, MAX_AXIS1)),
-        (LOCAL, 1),
-        a,
-        b,
+        (blocks(total, LOCAL),),
+        (LOCAL,),
+        part,
         c,
         bias,
-        i32(batch),
-        i32(m),
+        i32(splits),
+        i64(total),
         i32(n),
-        i32(k),
-        i64(sa),
-        i64(sb),
         i32(code),
         real(dt, alpha),
     )
