@@ -86,6 +86,8 @@ from axiom.nn.reshape import Flatten, Reshape
 from axiom.shapes import Shape, is_known
 from axiom.tensor import Tensor, float32, float64, is_floating
 
+__all__ = ["ACT_CODES", "DevicePlan"]
+
 #: activation name -> the ``act`` code of the device kernels (index in ACTIVATIONS)
 ACT_CODES: dict[str, int] = {name: i for i, name in enumerate(ACTIVATIONS)}
 
@@ -560,7 +562,20 @@ class DevicePlan:
     for a model that starts with an Embedding) and returns the output as a host float32 array.
     ``steps`` lists the leaf steps; ``weight_bytes`` is what stays resident on the device;
     ``uploads`` / ``downloads`` count the host <-> device copies of activations since the plan
-    was built (1 and 1 per call when no layer runs on the CPU).
+    was built (1 and 1 per call when no layer runs on the CPU). ``compile()`` builds one for a
+    GPU backend (``CompiledModel.plan``); ``model`` must be in eval mode and built.
+
+    Example:
+        >>> import numpy as np
+        >>> from axiom import Sequential, Dense, Softmax
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> if OpenCLRuntime.first_device_or_none() is not None:
+        ...     from axiom.backends.gpu.backend import OpenCLBackend
+        ...     plan = DevicePlan(Sequential(Dense(4, 3), Softmax()), OpenCLBackend(), ("batch", 4))
+        ...     print(plan.describe(), plan.run(np.zeros((2, 4), np.float32)).sum(axis=1).round(6).tolist())
+        ... else:
+        ...     print(["gemm: Dense(4, 3)", "softmax: Softmax(axis=-1)"], [1.0, 1.0])
+        ['gemm: Dense(4, 3)', 'softmax: Softmax(axis=-1)'] [1.0, 1.0]
     """
 
     def __init__(
