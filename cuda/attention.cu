@@ -30,25 +30,29 @@
 #include "axiom_device.cuh"
 #endif
 
-#define ATT_THREADS 128                  /* work-items per work-group (the launch's local size) */
-#define ATT_BR 32                        /* queries per work-group */
-#define ATT_TPR (ATT_THREADS / ATT_BR)   /* items per query row (4) */
-#define ATT_BC 32                        /* keys per block */
-#define ATT_KPT (ATT_BC / ATT_TPR)       /* scores per item (8): keys g, g + 4, ... */
+#define ATT_THREADS 128                    /* work-items per work-group (the launch's local size) */
+#define ATT_BR 32                          /* queries per work-group */
+#define ATT_RPT 2                          /* query rows per item: r and r + ATT_RSTEP */
+#define ATT_RSTEP (ATT_BR / ATT_RPT)       /* 16 */
+#define ATT_TPR (ATT_THREADS / ATT_RSTEP)  /* items sharing a query row (8), lane g */
+#define ATT_BC 32                          /* keys per block */
+#define ATT_KPT (ATT_BC / ATT_TPR)         /* scores per item and row (4): keys g, g + 8, ... */
 #ifdef AXIOM_DOUBLE
-/* float64: half the stages, so that the local memory (~27 KB) fits the 32 KB every OpenCL device has */
-#define ATT_DC 32                        /* head-dim columns of q and k staged at a time */
-#define ATT_DVC 64                       /* value columns per pass */
+/* float64: half the stages, so that the local memory (~31 KB) fits the 32 KB every OpenCL device has */
+#define ATT_DC 32                          /* head-dim columns of q and k staged at a time */
+#define ATT_DVC 64                         /* value columns per pass */
+#define ATT_OPAD 1                         /* padding of an output stage row */
 #else
 #define ATT_DC 64
 #define ATT_DVC 128
+#define ATT_OPAD ATT_TPR                   /* rows r, r + 1, .. of a warp start in different banks */
 #endif
-#define ATT_OPT (ATT_DVC / ATT_TPR)      /* output accumulators per item (32 / 16): columns g, g + 4, ... */
-#define ATT_LD (ATT_DC + 1)              /* padded row of the q / k stages (no bank conflicts) */
-#define ATT_PLD (ATT_BC + 1)             /* padded row of the probabilities */
+#define ATT_OPT (ATT_DVC / ATT_TPR)        /* accumulators per item and row (16 / 8): columns g, g + 8, ... */
+#define ATT_LD (ATT_DC + 1)                /* padded row of the q / k stages (no bank conflicts) */
+#define ATT_PLD (ATT_BC + ATT_TPR)         /* padded row of the probabilities */
 #define ATT_QK_SIZE ((ATT_BR + ATT_BC) * ATT_LD)
 #define ATT_V_SIZE (ATT_BC * ATT_DVC)
-#define ATT_O_SIZE (ATT_BR * (ATT_DVC + 1))
+#define ATT_O_SIZE (ATT_BR * (ATT_DVC + ATT_OPAD))
 #define ATT_MAX2(a, b) ((a) > (b) ? (a) : (b))
 #define ATT_STAGE ATT_MAX2(ATT_MAX2(ATT_QK_SIZE, ATT_V_SIZE), ATT_O_SIZE)
 
@@ -84,8 +88,11 @@ KERNEL void axiom_attention_value_ends(const GLOBAL real *RESTRICT v, GLOBAL int
     }
 }
 
-/* The work of one work-group; `opt` (output accumulators per item, ATT_OPT or ATT_OPT / 2) is a
- * constant once inlined, so the accumulator loops unroll and o[] stays in registers. */
+/* The work of one work-group; `opt` (accumulators per item and row, ATT_OPT or ATT_OPT / 2) is a
+ * constant once inlined, so the accumulator loops unroll and o[][] stays in registers. Item t
+ * owns query rows r = t / ATT_TPR and r + ATT_RSTEP, lane g = t % ATT_TPR: the scores of keys
+ * g + ATT_TPR * kk and the output columns g + ATT_TPR * c of both rows (each local-memory load
+ * feeds two multiply-adds). */
 DEVICE void att_block(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT k, const GLOBAL real *RESTRICT v,
                       const GLOBAL real *RESTRICT mask, const GLOBAL int *RESTRICT vend, GLOBAL real *RESTRICT out,
                       int heads, int lq, int lk, int d, int dv, real scale, int causal, idx_t ms0, idx_t ms1,
@@ -94,17 +101,16 @@ DEVICE void att_block(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT
     LOCAL_PTR real *qs = stage;
     LOCAL_PTR real *ks = stage + ATT_BR * ATT_LD;
     LOCAL_PTR real *vs = stage;
-    const int dvc = opt * ATT_TPR; /* value columns per pass */
-    const int old = dvc + 1;       /* padded row of the output stage */
+    const int dvc = opt * ATT_TPR;    /* value columns per pass */
+    const int old = dvc + ATT_OPAD;   /* padded row of the output stage */
 
     const int t = LOCAL_ID(0);
-    const int r = t / ATT_TPR; /* the item's query row within the block */
+    const int r = t / ATT_TPR; /* the item's first query row within the block */
     const int g = t % ATT_TPR; /* its lane within the row */
     const int nqb = (lq + ATT_BR - 1) / ATT_BR;
     const int bh = GROUP_ID(0) / nqb;
     const int i0 = (GROUP_ID(0) % nqb) * ATT_BR;
     const int b = bh / heads, h = bh % heads;
-    const int i = i0 + r;       /* the item's query */
     const int offset = lk - lq; /* causal: key j visible from query i iff j <= i + offset */
     const GLOBAL real *qh = q + (idx_t)bh * lq * d;
     const GLOBAL real *kh = k + (idx_t)bh * lk * d;
@@ -127,25 +133,33 @@ DEVICE void att_block(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT
 
     for (int dv0 = GROUP_ID(1) * dvc; dv0 < dv; dv0 += NUM_GROUPS(1) * dvc) {
         const int ncol = dv - dv0 < dvc ? dv - dv0 : dvc;
-        real o[ATT_OPT];
+        real o[ATT_RPT][ATT_OPT];
+        real m[ATT_RPT], l[ATT_RPT];
 #pragma unroll
-        for (int c = 0; c < ATT_OPT; ++c) {
-            o[c] = (real)0;
+        for (int rr = 0; rr < ATT_RPT; ++rr) {
+#pragma unroll
+            for (int c = 0; c < ATT_OPT; ++c) {
+                o[rr][c] = (real)0;
+            }
+            m[rr] = -REAL_INF;
+            l[rr] = (real)0;
         }
-        real m = -REAL_INF, l = (real)0;
 
         for (int j0 = 0; j0 < kend; j0 += ATT_BC) {
-            /* 1. scores of keys j0 + g + ATT_TPR * kk for query i */
-            real s[ATT_KPT];
+            /* 1. scores of keys j0 + g + ATT_TPR * kk for the item's queries */
+            real s[ATT_RPT][ATT_KPT];
 #pragma unroll
-            for (int kk = 0; kk < ATT_KPT; ++kk) {
-                s[kk] = (real)0;
+            for (int rr = 0; rr < ATT_RPT; ++rr) {
+#pragma unroll
+                for (int kk = 0; kk < ATT_KPT; ++kk) {
+                    s[rr][kk] = (real)0;
+                }
             }
             for (int d0 = 0; d0 < d; d0 += ATT_DC) {
                 const int nd = d - d0 < ATT_DC ? d - d0 : ATT_DC;
                 for (int e = t; e < ATT_BR * ATT_DC; e += ATT_THREADS) {
-                    const int rr = e / ATT_DC, c = e % ATT_DC;
-                    qs[rr * ATT_LD + c] = (i0 + rr < lq && c < nd) ? qh[(idx_t)(i0 + rr) * d + d0 + c] : (real)0;
+                    const int rq = e / ATT_DC, c = e % ATT_DC;
+                    qs[rq * ATT_LD + c] = (i0 + rq < lq && c < nd) ? qh[(idx_t)(i0 + rq) * d + d0 + c] : (real)0;
                 }
                 for (int e = t; e < ATT_BC * ATT_DC; e += ATT_THREADS) {
                     const int jj = e / ATT_DC, c = e % ATT_DC;
@@ -153,28 +167,40 @@ DEVICE void att_block(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT
                 }
                 BARRIER();
                 for (int c = 0; c < nd; ++c) {
-                    const real qv = qs[r * ATT_LD + c];
+                    real qv[ATT_RPT];
+#pragma unroll
+                    for (int rr = 0; rr < ATT_RPT; ++rr) {
+                        qv[rr] = qs[(r + rr * ATT_RSTEP) * ATT_LD + c];
+                    }
 #pragma unroll
                     for (int kk = 0; kk < ATT_KPT; ++kk) {
-                        s[kk] = FMA(qv, ks[(g + ATT_TPR * kk) * ATT_LD + c], s[kk]);
+                        const real kv = ks[(g + ATT_TPR * kk) * ATT_LD + c];
+#pragma unroll
+                        for (int rr = 0; rr < ATT_RPT; ++rr) {
+                            s[rr][kk] = FMA(qv[rr], kv, s[rr][kk]);
+                        }
                     }
                 }
                 BARRIER();
             }
-            real mx = -REAL_INF;
 #pragma unroll
-            for (int kk = 0; kk < ATT_KPT; ++kk) {
-                const int j = j0 + g + ATT_TPR * kk;
-                real sv = s[kk] * scale;
-                if (j >= lk || (causal && j > i + offset)) {
-                    sv = -REAL_INF; /* no such key, or hidden */
-                } else if (mh != 0 && i < lq) {
-                    sv += mh[i * ms2 + j * ms3];
+            for (int rr = 0; rr < ATT_RPT; ++rr) {
+                const int i = i0 + r + rr * ATT_RSTEP;
+                real mx = -REAL_INF;
+#pragma unroll
+                for (int kk = 0; kk < ATT_KPT; ++kk) {
+                    const int j = j0 + g + ATT_TPR * kk;
+                    real sv = s[rr][kk] * scale;
+                    if (j >= lk || (causal && j > i + offset)) {
+                        sv = -REAL_INF; /* no such key, or hidden */
+                    } else if (mh != 0 && i < lq) {
+                        sv += mh[i * ms2 + j * ms3];
+                    }
+                    s[rr][kk] = sv;
+                    mx = sv > mx ? sv : mx; /* a NaN score shows up through p */
                 }
-                s[kk] = sv;
-                mx = sv > mx ? sv : mx; /* a NaN score shows up through p */
+                part_max[(r + rr * ATT_RSTEP) * ATT_TPR + g] = mx;
             }
-            part_max[t] = mx;
             BARRIER();
 
             /* 2. online softmax; stage the v block meanwhile */
@@ -182,41 +208,58 @@ DEVICE void att_block(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT
                 const int jj = e / dvc, c = e % dvc;
                 vs[e] = (j0 + jj < lk && c < ncol) ? vh[(idx_t)(j0 + jj) * dv + dv0 + c] : (real)0;
             }
-            real m_new = m;
-            for (int gg = 0; gg < ATT_TPR; ++gg) {
-                const real pm = part_max[r * ATT_TPR + gg];
-                m_new = pm > m_new ? pm : m_new;
-            }
-            const real shift = m_new == -REAL_INF ? (real)0 : m_new;
-            const real alpha = EXP(m - shift);
-            real psum = (real)0;
+            real alpha[ATT_RPT];
 #pragma unroll
-            for (int kk = 0; kk < ATT_KPT; ++kk) {
-                const real p = EXP(s[kk] - shift);
-                probs[r * ATT_PLD + g + ATT_TPR * kk] = p;
-                psum += p;
+            for (int rr = 0; rr < ATT_RPT; ++rr) {
+                const int row = r + rr * ATT_RSTEP;
+                real m_new = m[rr];
+                for (int gg = 0; gg < ATT_TPR; ++gg) {
+                    const real pm = part_max[row * ATT_TPR + gg];
+                    m_new = pm > m_new ? pm : m_new;
+                }
+                const real shift = m_new == -REAL_INF ? (real)0 : m_new;
+                alpha[rr] = EXP(m[rr] - shift);
+                m[rr] = m_new;
+                real psum = (real)0;
+#pragma unroll
+                for (int kk = 0; kk < ATT_KPT; ++kk) {
+                    const real p = EXP(s[rr][kk] - shift);
+                    probs[row * ATT_PLD + g + ATT_TPR * kk] = p;
+                    psum += p;
+                }
+                part_sum[row * ATT_TPR + g] = psum;
             }
-            part_sum[t] = psum;
             BARRIER();
 
             /* 3. o = alpha o + p v */
-            real tile_sum = (real)0;
-            for (int gg = 0; gg < ATT_TPR; ++gg) {
-                tile_sum += part_sum[r * ATT_TPR + gg];
-            }
-            l = l * alpha + tile_sum;
-            m = m_new;
 #pragma unroll
-            for (int c = 0; c < ATT_OPT; ++c) {
-                o[c] *= alpha;
+            for (int rr = 0; rr < ATT_RPT; ++rr) {
+                const int row = r + rr * ATT_RSTEP;
+                real tile_sum = (real)0;
+                for (int gg = 0; gg < ATT_TPR; ++gg) {
+                    tile_sum += part_sum[row * ATT_TPR + gg];
+                }
+                l[rr] = l[rr] * alpha[rr] + tile_sum;
+#pragma unroll
+                for (int c = 0; c < ATT_OPT; ++c) {
+                    o[rr][c] *= alpha[rr];
+                }
             }
             for (int jj = 0; jj < ATT_BC; ++jj) {
-                const real p = probs[r * ATT_PLD + jj];
+                real p[ATT_RPT];
+#pragma unroll
+                for (int rr = 0; rr < ATT_RPT; ++rr) {
+                    p[rr] = probs[(r + rr * ATT_RSTEP) * ATT_PLD + jj];
+                }
                 const LOCAL_PTR real *vr = vs + jj * dvc + g;
 #pragma unroll
                 for (int c = 0; c < ATT_OPT; ++c) {
                     if (c < opt) { /* constant once inlined */
-                        o[c] = FMA(p, vr[ATT_TPR * c], o[c]);
+                        const real vv = vr[ATT_TPR * c];
+#pragma unroll
+                        for (int rr = 0; rr < ATT_RPT; ++rr) {
+                            o[rr][c] = FMA(p[rr], vv, o[rr][c]);
+                        }
                     }
                 }
             }
@@ -226,16 +269,19 @@ DEVICE void att_block(const GLOBAL real *RESTRICT q, const GLOBAL real *RESTRICT
         /* out = o / l (0 / 0 = NaN for a query that saw no key), through local memory so that
          * the stores are coalesced */
 #pragma unroll
-        for (int c = 0; c < ATT_OPT; ++c) {
-            if (c < opt) {
-                stage[r * old + g + ATT_TPR * c] = o[c] / l;
+        for (int rr = 0; rr < ATT_RPT; ++rr) {
+#pragma unroll
+            for (int c = 0; c < ATT_OPT; ++c) {
+                if (c < opt) {
+                    stage[(r + rr * ATT_RSTEP) * old + g + ATT_TPR * c] = o[rr][c] / l[rr];
+                }
             }
         }
         BARRIER();
         for (int e = t; e < ATT_BR * dvc; e += ATT_THREADS) {
-            const int rr = e / dvc, c = e % dvc;
-            if (i0 + rr < lq && c < ncol) {
-                out[((idx_t)bh * lq + i0 + rr) * dv + dv0 + c] = stage[rr * old + c];
+            const int rq = e / dvc, c = e % dvc;
+            if (i0 + rq < lq && c < ncol) {
+                out[((idx_t)bh * lq + i0 + rq) * dv + dv0 + c] = stage[rq * old + c];
             }
         }
         BARRIER();
@@ -250,8 +296,8 @@ KERNEL void axiom_attention(const GLOBAL real *RESTRICT q, const GLOBAL real *RE
                             int d, int dv, real scale, int causal, idx_t ms0, idx_t ms1, idx_t ms2, idx_t ms3) {
     LOCAL real stage[ATT_STAGE];        /* q | k blocks, then the v block, then the output */
     LOCAL real probs[ATT_BR * ATT_PLD]; /* p of the key block */
-    LOCAL real part_max[ATT_THREADS];   /* per item: max of its scores */
-    LOCAL real part_sum[ATT_THREADS];   /* per item: sum of its p */
+    LOCAL real part_max[ATT_BR * ATT_TPR]; /* per row and lane: max of the lane's scores */
+    LOCAL real part_sum[ATT_BR * ATT_TPR]; /* per row and lane: sum of the lane's p */
     att_block(q, k, v, mask, vend, out, heads, lq, lk, d, dv, scale, causal, ms0, ms1, ms2, ms3, stage, probs,
               part_max, part_sum, ATT_OPT);
 }
@@ -265,8 +311,8 @@ KERNEL void axiom_attention_narrow(const GLOBAL real *RESTRICT q, const GLOBAL r
                                    idx_t ms3) {
     LOCAL real stage[ATT_STAGE];
     LOCAL real probs[ATT_BR * ATT_PLD];
-    LOCAL real part_max[ATT_THREADS];
-    LOCAL real part_sum[ATT_THREADS];
+    LOCAL real part_max[ATT_BR * ATT_TPR];
+    LOCAL real part_sum[ATT_BR * ATT_TPR];
     att_block(q, k, v, mask, vend, out, heads, lq, lk, d, dv, scale, causal, ms0, ms1, ms2, ms3, stage, probs,
               part_max, part_sum, ATT_OPT / 2);
 }
