@@ -183,6 +183,10 @@ class CompiledModel:
     def __call__(self, x: Any) -> Tensor:
         """Run the optimized model on ``x`` with this model's backend active; float32 output.
 
+        On a GPU backend the device plan runs it (one upload, the kernels, one download); a
+        ``DeviceError`` during the call hands this call and later ones to the CPU backend
+        ``"auto"`` (recorded in ``fallbacks["device"]``, warned once).
+
         Example:
             >>> import numpy as np
             >>> from axiom import Dense
@@ -210,11 +214,9 @@ class CompiledModel:
     def _device_failed(self, err: Exception) -> None:
         """The device failed at run time: record it, warn once, and run this call and later ones on the CPU."""
         self.cpu_backend = choose_backend("auto")
-        kernel = getattr(err, "kernel", None) or "?"
         self.backend.record_fallback(  # type: ignore[attr-defined]
             "device",
-            f"device {getattr(err, 'device', self.plan.device_name)} failed at run time (kernel {kernel}): {err}; "
-            f"this call and later ones run on the CPU ({self.cpu_backend.name} backend)",
+            f"failed at run time ({err}); this call and later ones run on the CPU ({self.cpu_backend.name} backend)",
         )
         self.plan = None
 
