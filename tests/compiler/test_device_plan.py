@@ -291,3 +291,34 @@ def test_coprocessor_that_cannot_be_opened() -> None:
     missing = Coprocessor("opencl", "Nothing", "Nobody", "gpu", (0, 99))
     with pytest.raises(BackendUnavailableError, match="opencl device 0:99: Nothing .* cannot be opened"):
         compile(Sequential(Dense(3, 2)), backend=missing)
+
+
+def test_inner_axes_single_layers_and_checked_chains() -> None:
+    from axiom import Affine, LayerNorm, Parallel, RMSNorm, Softmax
+
+    gpu_libs.opencl_backend()
+    rng = np.random.default_rng(5)
+    model = Sequential(
+        Reshape((3, 4)),
+        Parallel(LayerNorm(4), RMSNorm(4, eps=1e-3), axis=1),  # (batch, 6, 4)
+        Softmax(axis=1),
+        Affine(scale=rng.uniform(0.5, 2.0, (1, 4)), shift=rng.standard_normal((6, 4))),
+        Flatten(),
+        Dense(24, 2),
+        input_shape=(None, 12),
+    )
+    x = rng.standard_normal((3, 12)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        compiled = compile(model, backend="opencl", optimize="none")
+        got = compiled(x).numpy()
+    assert compiled.plan.cpu_steps == []
+    assert_close(got.astype(np.float64), reference(model, x), rtol=1e-5, atol=1e-6)
+    single = compile(Dense(3, 2, "gelu"), backend="opencl")
+    xs = np.ones((4, 3), np.float32)
+    assert [s.describe() for s in single.plan.steps] == ["gemm: Dense(3, 2, gelu)"]
+    assert_close(single(xs).numpy().astype(np.float64), reference(single.model, xs), rtol=1e-5, atol=1e-6)
+    checked = Sequential(Dense(3, 2), check_finite=True)
+    with pytest.warns(FallbackWarning, match="check_finite=True"):
+        out = compile(checked, backend="opencl")(xs).numpy()
+    assert_close(out.astype(np.float64), reference(checked, xs), rtol=1e-5, atol=1e-6)
