@@ -7,14 +7,16 @@
  * (0 strides broadcast). causal: key j is visible from query i iff j <= i + lk - lq.
  *
  * axiom_attention: one work-group of ATT_THREADS items per (block of ATT_BR queries, head, pass
- * over ATT_DVC value columns). ATT_TPR items share a query row. For each block of ATT_BC keys:
+ * over ATT_DVC value columns). Each item owns ATT_RPT query rows (register blocking: every
+ * local-memory load feeds ATT_RPT multiply-adds); ATT_TPR items share a row. For each block of
+ * ATT_BC keys:
  *   1. scores: q and k are staged in local memory ATT_DC head-dim columns at a time (any d); each
- *      item accumulates ATT_KPT scores of its row in registers;
+ *      item accumulates ATT_KPT scores per row in registers;
  *   2. online softmax: row maximum over the items of the row (local memory), p = exp(s - m_new),
  *      written to local memory, partial row sums; meanwhile the v block is staged (it reuses the
  *      q/k staging space);
- *   3. each item rescales its ATT_OPT output accumulators (registers) and adds p v.
- * Memory: registers and ~22 KB (float) / ~27 KB (double) of local memory per work-group,
+ *   3. each item rescales its ATT_OPT output accumulators per row (registers) and adds p v.
+ * Memory: registers and ~24 KB (float) / ~31 KB (double) of local memory per work-group,
  * independent of the sequence lengths. dv > ATT_DVC takes several passes (the scores are
  * recomputed per pass: same arithmetic, same maxima and sums); axiom_attention_narrow serves
  * dv <= ATT_DVC / 2 with half the accumulators.
