@@ -10,8 +10,13 @@ exists, the PyTorch equivalent. Three kinds of tests drive it:
    kernel libraries of the one ABI), against the oracle, the NumPy reference on float64
    inputs (rounded to the output dtype). A native backend that is not built is skipped
    (a failure with ``AXIOM_REQUIRE_NATIVE=1``); a native backend must run every op
-   natively: no fallback may be recorded;
-2. a few large inputs (1000+ elements per axis, and arrays big enough for the threaded paths);
+   natively: no fallback may be recorded. The GPU backends (OpenCL, on PoCL in CI, and CUDA)
+   run the same table (:data:`GPU_EXAMPLES` examples per op) under the same rules and bounds
+   (PoCL's exp / tanh / erf pass them: 300 examples per op found no bound too tight): OpenCL
+   is required under ``AXIOM_REQUIRE_NATIVE=1``, CUDA skips without an NVIDIA GPU (required
+   under ``AXIOM_REQUIRE_CUDA=1``, ``make test-gpu``);
+2. a few large inputs (1000+ elements per axis, and arrays big enough for the threaded paths),
+   on the native and the GPU backends;
 3. the C backend against PyTorch (float64) where the op has a PyTorch equivalent (the
    others agree with the reference, and so with C, through 1.).
 
@@ -37,6 +42,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
+from gpu_libs import gpu_backend, gpu_backends
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -537,11 +543,22 @@ def assert_close(got: np.ndarray, want: np.ndarray, bound: Any, dtype: np.dtype,
 #: the native backends: every op must run natively on each (no fallback recorded)
 NATIVE = ("c", "rust", "zig")
 BACKEND_NAMES = ["numpy", *NATIVE]
+#: the GPU backends: every op must run on the device too (gpu_libs decides skip or fail)
+GPU = tuple(gpu_backends())
+#: Hypothesis examples per op on a GPU backend. Measured on 2 cores with PoCL: the OpenCL part of
+#: this file takes ~28 s with a cold PoCL kernel cache (~15 s of it compiling the programs once)
+#: and ~8 s warm for this test, against ~7 s for the C backend's: as many examples as the CPU
+#: backends; lower it here if CI time grows
+GPU_EXAMPLES = EXAMPLES
 _BACKENDS: dict[str, Any] = {}
 
 
 def backend(name: str) -> Any:
     """The test's instance of backend ``name`` (its own ``fallbacks``); skips / fails if not built."""
+    if name in GPU:
+        if name not in _BACKENDS:
+            _BACKENDS[name] = gpu_backend(name)  # skips / fails (AXIOM_REQUIRE_NATIVE / _CUDA) itself
+        return _BACKENDS[name]
     if name not in _BACKENDS:
         try:
             be = get_backend(name)
@@ -573,7 +590,7 @@ def run_case(name: str, case: OpCase, args: Args, dtype: np.dtype) -> None:
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("error", FallbackWarning)
         got = case.call(be, args)
-    if name in NATIVE:
+    if name in NATIVE or name in GPU:
         assert case.op not in be.fallbacks, f"{name} backend: {case.op} fell back: {be.fallbacks}"
     assert_close(got, want, case.bound(args, dtype), dtype, f"{name}: {case.label} ({dtype})")
 
@@ -581,12 +598,12 @@ def run_case(name: str, case: OpCase, args: Args, dtype: np.dtype) -> None:
 def native_or_skip(name: str, case: OpCase) -> None:
     be = backend(name)
     if case.op not in be.implemented_ops():
-        assert name not in NATIVE, f"the {name} backend must implement {case.op} natively"
+        assert name not in NATIVE and name not in GPU, f"the {name} backend must implement {case.op} natively"
         pytest.skip(f"backend {name!r} does not implement {case.op}")
 
 
 def test_native_backends_implement_the_whole_contract() -> None:
-    for name in NATIVE:
+    for name in (*NATIVE, *GPU):
         try:
             be = backend(name)
         except pytest.skip.Exception:
@@ -605,7 +622,19 @@ def test_op_matches_reference(name: str, label: str, data: st.DataObject) -> Non
     run_case(name, case, case.draw(Gen(data, dtype)), dtype)
 
 
-@pytest.mark.parametrize("name", [n for n in BACKEND_NAMES if n != "numpy"])
+@pytest.mark.parametrize("name", GPU)
+@pytest.mark.parametrize("label", list(CASES))
+@settings(max_examples=GPU_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+@given(data=st.data())
+def test_gpu_op_matches_reference(name: str, label: str, data: st.DataObject) -> None:
+    """The table on the GPU backends: every op on the device, no fallback (GPU_EXAMPLES examples per op)."""
+    case = CASES[label]
+    native_or_skip(name, case)
+    dtype = data.draw(st.sampled_from(case.dtypes), label="dtype")
+    run_case(name, case, case.draw(Gen(data, dtype)), dtype)
+
+
+@pytest.mark.parametrize("name", [n for n in BACKEND_NAMES if n != "numpy"] + list(GPU))
 @pytest.mark.parametrize("label", [label for label, case in CASES.items() if case.large is not None])
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 @given(data=st.data())
