@@ -672,7 +672,7 @@ class DevicePlan:
         if f"layer {layer.name}" not in getattr(self.backend, "fallbacks", {}):
             self.backend.record_fallback(  # type: ignore[attr-defined]
                 f"layer {layer.name}",
-                f"{layer!r} {reason}: ran on the CPU ({self.cpu_backend.name} backend), its input downloaded "
+                f"{_one_line(layer)} {reason}: ran on the CPU ({self.cpu_backend.name} backend), its input downloaded "
                 "and its output uploaded",
             )
 
@@ -712,9 +712,8 @@ class DevicePlan:
         if plain(layer, Sequential):
             reason = "checks every layer's output for NaN/Inf on the host (check_finite=True)"
         elif isinstance(layer, Sequential | Residual | Parallel):
-            reason = "is a container the device cannot run" + (
-                "" if plain(layer, type(layer)) else f" (it overrides {type(layer).__name__}.forward)"
-            )
+            base = next(cls for cls in (Sequential, Residual, Parallel) if isinstance(layer, cls))
+            reason = f"overrides {base.__name__}.forward (e.g. an @axiom model's ensure() checks)"
         else:
             reason = self._cpu_reason(layer)
         if reason is not None:

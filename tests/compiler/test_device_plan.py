@@ -322,3 +322,27 @@ def test_inner_axes_single_layers_and_checked_chains() -> None:
     with pytest.warns(FallbackWarning, match="check_finite=True"):
         out = compile(checked, backend="opencl")(xs).numpy()
     assert_close(out.astype(np.float64), reference(checked, xs), rtol=1e-5, atol=1e-6)
+
+
+def test_an_axiom_dsl_model_runs_on_the_cpu() -> None:
+    from axiom import Softmax, float32
+    from axiom import Tensor as TensorType
+    from axiom.dsl import Probabilities, axiom
+
+    gpu_libs.opencl_backend()
+
+    @axiom
+    class Tiny:
+        input = TensorType[float32, ("batch", 4)]
+        output = Probabilities(3)
+
+        def forward(self, x):  # noqa: ANN001, ANN202
+            return x >> Dense(4, 3) >> Softmax()
+
+    model = Tiny()
+    x = np.random.default_rng(6).standard_normal((2, 4)).astype(np.float32)
+    compiled = compile(model, backend="opencl")
+    with pytest.warns(FallbackWarning, match="layer Tiny"):
+        got = compiled(x).numpy()
+    assert "Tiny() overrides Sequential.forward" in compiled.fallbacks["layer Tiny"]
+    assert_close(got.astype(np.float64), reference(model, x), rtol=1e-5, atol=1e-6)
