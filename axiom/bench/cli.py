@@ -8,6 +8,8 @@ threads sleep instead of busy-waiting) and ``OMP_WAIT_POLICY=PASSIVE``
 The parent merges the children's results, prints the tables (fp32 peak first), writes
 ``<out>/<timestamp>-<host>.json`` and ``<out>/latest.json``, the plot, and with
 ``--update-readme`` the Markdown tables between the bench markers of README.md.
+``kernels --backend cuda|opencl`` times the GPU kernels on device-resident data instead
+(:mod:`axiom.bench.gpu`).
 
 Example:
     >>> args = build_parser().parse_args(["kernels", "--threads", "1,2", "--quick"])
@@ -93,7 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot-dir", default=None, help="directory for latest.png (bench/plots, or --out when given)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     p.add_argument("--filter", default=None, help="regular expression on kernel/model names")
-    p.add_argument("--backends", default=None, help="comma-separated axiom backends (all available)")
+    p.add_argument("--backends", default=None, help="comma-separated axiom backends (all available CPU backends)")
+    p.add_argument(
+        "--backend",
+        choices=["cuda", "opencl"],
+        default=None,
+        help="`kernels` only: time the GPU kernels of this backend with their data on the device, against "
+        "torch on the GPU (cuda) or the CPU (axiom.bench.gpu); writes bench/results/gpu-<backend>-<device>-*.json",
+    )
     p.add_argument("--time-fallbacks", action="store_true", help="also time ops that run on a fallback (labelled)")
     p.add_argument(
         "--update-readme",
@@ -309,7 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         axiom.bench on ...
         (0, 'latest.json')
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.backend is not None:
+        if args.what != "kernels":
+            parser.error("--backend (a GPU backend) goes with `kernels` only")
+        from axiom.bench.gpu import main_gpu
+
+        return main_gpu(args)
     backends = args.backends.split(",") if args.backends else None
     settings = settings_for(args.quick, args.repeat)
     if args.what == "_worker":

@@ -352,14 +352,21 @@ def kernel_cases(quick: bool = False, filter: str | None = None) -> list[KernelC
     return cases
 
 
+#: GPU backends: timed on device-resident data by ``kernels --backend`` (:mod:`axiom.bench.gpu`), not
+#: here (through the host-array interface every call would time its uploads and downloads)
+GPU_BACKENDS: tuple[str, ...] = ("cuda", "opencl")
+
+
 def bench_backends(names: Sequence[str] | None = None) -> dict[str, KernelBackend]:
-    """The backends to measure, by name: ``numpy`` first, then every available one (or ``names``).
+    """The backends to measure, by name: ``numpy`` first, then every available CPU one (or ``names``).
 
     Example:
         >>> list(bench_backends(["numpy"]))
         ['numpy']
+        >>> set(bench_backends()) & set(GPU_BACKENDS)
+        set()
     """
-    chosen = list(names) if names is not None else available_backends()
+    chosen = list(names) if names is not None else [n for n in available_backends() if n not in GPU_BACKENDS]
     ordered = ["numpy"] + [n for n in chosen if n != "numpy"]
     return {name: get_backend(name) for name in ordered}
 
