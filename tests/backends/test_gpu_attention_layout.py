@@ -176,15 +176,30 @@ def test_rope_in_place_cached_and_special(be: Any, dt: Any) -> None:
     want = REF.rope(x, pos, 100.0)
     xd = rt.to_device(x)
     call(rt, "rope", dt, xd, pos, xd, 2, 5, 7, 100.0)  # in place
-    table = rt._axiom_rope_table
+    tables = dict(rt._axiom_rope_tables)  # key -> (cos, sin) device arrays, kept by rope_tables
     call(rt, "rope", dt, rt.to_device(x), rt.to_device(pos), rt.empty((70,), dt), 2, 5, 7, 100.0)  # device positions
-    assert rt._axiom_rope_table is table  # same table: no new upload
+    assert tables and rt._axiom_rope_tables == tables  # the same tables (identity): no new upload
     np.testing.assert_allclose(rt.to_host(xd), want, rtol=_tol(dt, 2), atol=_tol(dt, 2), equal_nan=True)
     assert be.rope(np.zeros((0, 3, 4), dt), pos[:3], 10.0).shape == (0, 3, 4)
     with pytest.raises(ValueError, match="positions"):
         call(rt, "rope", dt, xd, pos[:4], xd, 2, 5, 7, 100.0)
     with pytest.raises(ValueError, match="elements"):
         call(rt, "rope", dt, xd, pos, xd, 3, 5, 7, 100.0)
+
+
+def test_rope_tables_keep_the_recently_used_settings(be: Any) -> None:
+    from axiom.backends.gpu.ops_rope import TABLES_KEPT, rope_tables
+
+    rt, f32 = be.runtime, np.dtype(np.float32)
+    pos = np.arange(3.0)
+    first = rope_tables(rt, f32, pos, 4, 1.5)
+    made = [rope_tables(rt, f32, pos, 4, 2.0 + i) for i in range(TABLES_KEPT - 1)]  # fills the cache
+    assert rope_tables(rt, f32, pos, 4, 1.5)[0] is first[0]  # a hit: `first` is now the most recently used
+    evicted = made[0]  # the least recently used setting
+    rope_tables(rt, f32, pos, 6, 2.0)  # one more setting evicts it, not `first`
+    assert rope_tables(rt, f32, pos, 4, 1.5)[1] is first[1]
+    assert rope_tables(rt, f32, pos, 4, 2.0)[0] is not evicted[0]
+    assert len(rt._axiom_rope_tables) == TABLES_KEPT
 
 
 # -- layout kernels ------------------------------------------------------------------------------

@@ -54,7 +54,15 @@ class _NNKernelsWithFallback(DeviceNNKernels):
 
 
 class GPUBackend(CKernelsMixin, PartialBackend):
-    """What the CUDA and OpenCL backends share; ``runtime`` is their :class:`DeviceRuntime`."""
+    """What the CUDA and OpenCL backends share; ``runtime`` is their :class:`DeviceRuntime`.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> be = None if rt is None else GPUBackend(rt)            # on any DeviceRuntime
+        >>> be is None or be.softmax(np.zeros(4, np.float32), -1).tolist() == [0.25] * 4
+        True
+    """
 
     name = "gpu"
     native_ops = OPS
@@ -125,6 +133,14 @@ class OpenCLBackend(GPUBackend):
 
     ``platform``: index or name substring; ``device``: index within the platform; default: the
     first GPU / accelerator, else the first device. Raises ImportError without PyOpenCL or a device.
+
+    Example:
+        >>> try:
+        ...     be = OpenCLBackend(platform=0, device=0)
+        ... except (ImportError, ValueError):                     # no driver, or no such platform / device
+        ...     be = None
+        >>> be is None or be.rmsnorm(np.array([[3.0, -3.0]]), None, 0.0, 1).tolist() == [[1.0, -1.0]]
+        True
     """
 
     name = "opencl"
@@ -139,6 +155,15 @@ class CUDABackend(GPUBackend):
     """The kernel contract on an NVIDIA GPU through PyCUDA (``pip install 'axiom[gpu]'``).
 
     Raises ImportError without PyCUDA, the NVIDIA driver or a device.
+
+    Example:
+        >>> try:
+        ...     be = CUDABackend()
+        ... except ImportError as err:                            # the message says what is missing
+        ...     be = None
+        >>> x = np.arange(6, dtype=np.float32).reshape(2, 3)
+        >>> be is None or be.global_avg_pool(x[None, :, :, None]).ravel().tolist() == [2.5]
+        True
     """
 
     name = "cuda"

@@ -29,7 +29,16 @@ from axiom.backends.gpu.runtime import DeviceRuntime
 
 
 def import_pycuda_driver() -> Any:
-    """``pycuda.driver``, initialised; ImportError naming what is missing (PyCUDA, the driver or a device)."""
+    """``pycuda.driver``, initialised; ImportError naming what is missing (PyCUDA, the driver or a device).
+
+    Example:
+        >>> try:
+        ...     drv = import_pycuda_driver()
+        ... except ImportError as err:                            # says whether PyCUDA, the driver or a GPU is missing
+        ...     drv = None
+        >>> drv is None or drv.Device.count() >= 1
+        True
+    """
     try:
         import pycuda.driver as drv
     except ImportError as e:
@@ -48,7 +57,17 @@ def import_pycuda_driver() -> Any:
 
 
 class CUDARuntime(DeviceRuntime):
-    """CUDA device ``device`` (an ordinal) through PyCUDA."""
+    """CUDA device ``device`` (an ordinal) through PyCUDA.
+
+    Example:
+        >>> import numpy as np
+        >>> try:
+        ...     rt = CUDARuntime(0)
+        ... except ImportError:
+        ...     rt = None                                         # no NVIDIA GPU here
+        >>> rt is None or (rt.arch.startswith("compute_") and rt.supports(np.float64))
+        True
+    """
 
     kind = "cuda"
 

@@ -32,7 +32,12 @@ def _nvrtc() -> Any:
 
 
 def nvrtc_available() -> bool:
-    """Whether ``cuda.bindings.nvrtc`` imports and its library loads."""
+    """Whether ``cuda.bindings.nvrtc`` imports and its library loads.
+
+    Example:
+        >>> isinstance(nvrtc_available(), bool)
+        True
+    """
     try:
         nvrtc = _nvrtc()
         err, _major, _minor = nvrtc.nvrtcVersion()
@@ -49,7 +54,18 @@ def _check(result: Any, what: str) -> Any:
 
 
 def compile_ptx(source: str, name: str, options: list[str] | None = None, arch: str = DEFAULT_ARCH) -> str:
-    """PTX text of ``source`` (``name`` appears in messages); NVRTCCompileError with the log on failure."""
+    """PTX text of ``source`` (``name`` appears in messages); NVRTCCompileError with the log on failure.
+
+    Example:
+        >>> if nvrtc_available():
+        ...     try:
+        ...         compile_ptx("__global__ void broken(float *x) { x[0] = y; }", "broken.cu", [], "compute_90")
+        ...     except NVRTCCompileError as err:
+        ...         print(str(err).splitlines()[0])
+        ... else:
+        ...     print("NVRTC could not compile broken.cu:")
+        NVRTC could not compile broken.cu:
+    """
     nvrtc = _nvrtc()
     program = _check(nvrtc.nvrtcCreateProgram(source.encode(), name.encode(), 0, [], []), "nvrtcCreateProgram")
     try:

@@ -24,7 +24,7 @@ _OOM_CODES = {-4, -5, -6, -61}
 _LOST_CODES = {-2, -14, -36}
 
 
-def import_pyopencl() -> Any:
+def _import_pyopencl() -> Any:
     """``pyopencl``, or ImportError saying how to install it."""
     try:
         import pyopencl
@@ -46,8 +46,17 @@ def _device_type(cl: Any, dev: Any) -> str:
 
 
 def list_devices() -> list[tuple[int, int, Any, Any]]:
-    """Every OpenCL device: ``(platform index, device index, platform, device)``; [] without a driver."""
-    cl = import_pyopencl()
+    """Every OpenCL device: ``(platform index, device index, platform, device)``; [] without a driver.
+
+    Example:
+        >>> try:
+        ...     devices = list_devices()
+        ... except ImportError:                                   # no PyOpenCL
+        ...     devices = []
+        >>> all(isinstance(p, int) and isinstance(d, int) for p, d, _platform, _device in devices)
+        True
+    """
+    cl = _import_pyopencl()
     try:
         platforms = cl.get_platforms()
     except Exception:  # noqa: BLE001 - no ICD loader / no platform: PLATFORM_NOT_FOUND_KHR
@@ -68,12 +77,22 @@ class OpenCLRuntime(DeviceRuntime):
     ``platform``: an index or a substring of the platform name; ``device``: an index within the
     platform. By default the first GPU or accelerator, else the first device of any type (a CPU
     device such as PoCL's).
+
+    Example:
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> rt is None or rt.device_type in ("gpu", "accelerator", "cpu", "other")
+        True
+        >>> try:
+        ...     OpenCLRuntime(platform="no such platform")
+        ... except (ValueError, ImportError) as err:              # ImportError without PyOpenCL or a driver
+        ...     print("no OpenCL platform" in str(err) or "OpenCL" in str(err))
+        True
     """
 
     kind = "opencl"
 
     def __init__(self, platform: int | str | None = None, device: int | None = None) -> None:
-        cl = self.cl = import_pyopencl()
+        cl = self.cl = _import_pyopencl()
         devices = list_devices()
         if not devices:
             raise ImportError("no OpenCL platform or device found (install a driver, e.g. pocl-binary-distribution)")

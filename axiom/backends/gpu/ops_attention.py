@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from axiom.backends.gpu.ops import i32, i64, launcher, real
-from axiom.backends.gpu.ops_layout import check_array, check_sizes
+from axiom.backends.gpu.ops import check_array, check_flag, check_sizes, i32, i64, launcher, real
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
 #: work-items per work-group and queries per work-group (attention.cu)
@@ -56,11 +55,25 @@ def attention(
     ms2: int,
     ms3: int,
 ) -> None:
-    """``out = softmax(q k^T * scale + mask) v`` per (batch, head); a query that sees no key gets NaN."""
+    """``out = softmax(q k^T * scale + mask) v`` per (batch, head); a query that sees no key gets NaN.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     f32 = np.dtype(np.float32)
+        ...     q = rt.to_device(np.zeros((1, 1, 2, 1), f32)); v = rt.to_device(np.array([1.0, 3.0], f32))
+        ...     mask = rt.to_device(np.array([[0.0, -np.inf], [-np.inf, 0.0]], f32))   # query i sees key i only
+        ...     out = rt.empty((1, 1, 2, 1), f32)
+        ...     attention(rt, f32, q, q, v, mask, out, 1, 1, 2, 2, 1, 1, 1.0, 0, 0, 0, 2, 1)  # mask strides 0, 0, 2, 1
+        ...     print(rt.to_host(out).ravel().tolist())
+        ... else:
+        ...     print([1.0, 3.0])
+        [1.0, 3.0]
+    """
     op = "attention"
     check_sizes(op, batch=batch, heads=heads, lq=lq, lk=lk, d=d, dv=dv, ms0=ms0, ms1=ms1, ms2=ms2, ms3=ms3)
-    if causal not in (0, 1, False, True):
-        raise ValueError(f"{op}: causal = {causal!r}; expected 0 or 1")
+    causal = check_flag(op, "causal", causal)
     nbh = batch * heads
     check_array(op, "q", q, nbh * lq * d, dt)
     check_array(op, "k", k, nbh * lk * d, dt)
@@ -87,5 +100,5 @@ def attention(
     name = "axiom_attention_narrow" if dv <= columns // 2 else "axiom_attention"
     groups = (nqb * nbh, min(-(-dv // columns), 65535))
     args = (q, k, v, mask if lk > 0 else None, vend, out, i32(heads), i32(lq), i32(lk), i32(d), i32(dv))
-    flags = (real(dt, scale), i32(int(causal)), i64(ms0), i64(ms1), i64(ms2), i64(ms3))
+    flags = (real(dt, scale), i32(causal), i64(ms0), i64(ms1), i64(ms2), i64(ms3))
     rt.launch("attention", name, dt, groups, (THREADS, 1), *args, *flags)

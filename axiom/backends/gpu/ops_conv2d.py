@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,7 @@ import numpy as np
 
 from axiom.backends.abi import Conv2dShape
 from axiom.backends.base import Padding2d, Pair
-from axiom.backends.gpu.ops import blocks, i32, launcher, real
-from axiom.backends.gpu.ops_matmul import check_activation
+from axiom.backends.gpu.ops import blocks, check_activation, check_array, i32, launcher, real
 from axiom.backends.gpu.runtime import F64, DeviceArray, DeviceRuntime
 from axiom.backends.native import NativeBackend, _c_compute_dtype, _conv_params, conv2d_output_shape
 
@@ -101,6 +101,20 @@ def conv2d(
     ``x`` holds ``(n, h, w, c_in)``, ``w`` ``(k_h, k_w, c_in / groups, c_out)``, ``bias`` ``c_out``
     elements or None, ``y`` ``(n, out_h, out_w, c_out)`` (the output shape must be the one the
     other fields give).
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> shape = conv_shape((1, 1, 2, 2), (1, 1, 2, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)    # a 1 x 1 conv
+        >>> if rt is not None:
+        ...     f32 = np.dtype(np.float32)
+        ...     x = rt.to_device(np.array([1, -1, 2, 3], f32)); w = rt.to_device(np.ones(2, f32))
+        ...     y = rt.empty((1, 1, 2, 1), f32)
+        ...     conv2d(rt, f32, shape, x, w, rt.to_device(np.array([-1.0], f32)), y, 1, 0.0)   # relu(x w - 1)
+        ...     print(rt.to_host(y).ravel().tolist())
+        ... else:
+        ...     print([0.0, 4.0])
+        [0.0, 4.0]
     """
     if isinstance(shape, Conv2dShape):
         shape = tuple(getattr(shape, f) for f in SHAPE_FIELDS)
@@ -115,22 +129,12 @@ def conv2d(
     expected = conv2d_output_shape(x_shape, w_shape, stride, padding, dilation, s["groups"])
     if expected != (s["n"], s["out_h"], s["out_w"], s["c_out"]):
         raise ValueError(f"conv2d: shape gives output (n, out_h, out_w, c_out) {expected[:3]} + ({s['c_out']},)")
-    code = check_activation(act, "conv2d")
-    for arr, name, count in (
-        (x, "x", np.prod(x_shape)),
-        (w, "w", np.prod(w_shape)),
-        (y, "y", np.prod(expected)),
-        (bias, "bias", s["c_out"]),
-    ):
-        if arr is None:
-            if name != "bias":
-                raise ValueError(f"conv2d: {name} is None")
-            continue
-        if arr.dtype != dt:
-            raise TypeError(f"conv2d: {name} is {arr.dtype}; expected {dt}")
-        if arr.size < count:
-            raise ValueError(f"conv2d: {name} has {arr.size} elements; the shape needs {int(count)}")
-    total = int(np.prod(expected))
+    code = check_activation("conv2d", act)
+    total = math.prod(expected)
+    check_array("conv2d", "x", x, math.prod(x_shape), dt)
+    check_array("conv2d", "w", w, math.prod(w_shape), dt)
+    check_array("conv2d", "y", y, total, dt)
+    check_array("conv2d", "bias", bias, s["c_out"], dt, optional=True)
     if total == 0:
         return
     _check_int_geometry(s)

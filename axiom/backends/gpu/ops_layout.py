@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from axiom.backends.gpu.ops import blocks, i32, i64, launcher
+from axiom.backends.gpu.ops import blocks, check_array, check_sizes, i32, i64, launcher
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
 LOCAL = 256
@@ -32,26 +32,21 @@ LOCAL = 256
 TILE, TILE_ROWS = 32, 8
 
 
-def check_array(kernel: str, what: str, arr: DeviceArray | None, count: int, dtype: np.dtype | None) -> None:
-    """Raise ValueError unless ``arr`` is a DeviceArray of ``dtype`` with at least ``count`` elements."""
-    if not isinstance(arr, DeviceArray):
-        raise TypeError(f"{kernel}: {what} must be a DeviceArray, not {type(arr).__name__}")
-    if dtype is not None and arr.dtype != dtype:
-        raise TypeError(f"{kernel}: {what} is {arr.dtype}; the kernel runs on {np.dtype(dtype)}")
-    if arr.size < count:
-        raise ValueError(f"{kernel}: {what} has {arr.size} elements; the sizes given need {count}")
-
-
-def check_sizes(kernel: str, **sizes: int) -> None:
-    """Raise ValueError for a negative size."""
-    for name, value in sizes.items():
-        if int(value) < 0:
-            raise ValueError(f"{kernel}: {name} = {value} must not be negative")
-
-
 @launcher("add")
 def add(rt: DeviceRuntime, dt: np.dtype, a: DeviceArray, b: DeviceArray, y: DeviceArray, n: int) -> None:
-    """``y[e] = a[e] + b[e]`` for ``e < n`` (``y`` may be ``a`` or ``b``)."""
+    """``y[e] = a[e] + b[e]`` for ``e < n`` (``y`` may be ``a`` or ``b``).
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     a = rt.to_device(np.array([1.0, 2.0], np.float32)); b = rt.to_device(np.array([10.0, 20.0], np.float32))
+        ...     add(rt, np.dtype(np.float32), a, b, a, 2)                      # in place: a += b
+        ...     print(rt.to_host(a).tolist())
+        ... else:
+        ...     print([11.0, 22.0])
+        [11.0, 22.0]
+    """
     check_sizes("add", n=n)
     for what, arr in (("a", a), ("b", b), ("y", y)):
         check_array("add", what, arr, n, dt)
@@ -69,7 +64,22 @@ def copy_block(
     dst_cols: int,
     dst_offset: int,
 ) -> None:
-    """``dst[o * dst_cols + dst_offset + j] = src[o * src_cols + j]`` for ``o < outer``, ``j < src_cols``."""
+    """``dst[o * dst_cols + dst_offset + j] = src[o * src_cols + j]`` for ``o < outer``, ``j < src_cols``.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     f32 = np.dtype(np.float32)
+        ...     left, right = rt.to_device(np.array([1, 2], f32)), rt.to_device(np.array([3, 4], f32))
+        ...     both = rt.empty((2, 2), f32)
+        ...     copy_block(rt, f32, left, both, 2, 1, 2, 0)                    # concatenate two (2, 1) columns
+        ...     copy_block(rt, f32, right, both, 2, 1, 2, 1)
+        ...     print(rt.to_host(both).tolist())
+        ... else:
+        ...     print([[1.0, 3.0], [2.0, 4.0]])
+        [[1.0, 3.0], [2.0, 4.0]]
+    """
     check_sizes("copy_block", outer=outer, src_cols=src_cols, dst_cols=dst_cols, dst_offset=dst_offset)
     if outer * src_cols == 0:
         return
@@ -85,7 +95,19 @@ def copy_block(
 def permute_0213(
     rt: DeviceRuntime, dt: np.dtype, src: DeviceArray, dst: DeviceArray, d0: int, d1: int, d2: int, d3: int
 ) -> None:
-    """``dst (d0, d2, d1, d3) = src (d0, d1, d2, d3)`` with axes 1 and 2 swapped."""
+    """``dst (d0, d2, d1, d3) = src (d0, d1, d2, d3)`` with axes 1 and 2 swapped.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     src = rt.to_device(np.arange(8, dtype=np.float32)); dst = rt.empty((1, 2, 2, 2), np.float32)
+        ...     permute_0213(rt, np.dtype(np.float32), src, dst, 1, 2, 2, 2)   # rows of d3 = 2 move together
+        ...     print(rt.to_host(dst).ravel().tolist())
+        ... else:
+        ...     print([0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0])
+        [0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0]
+    """
     check_sizes("permute_0213", d0=d0, d1=d1, d2=d2, d3=d3)
     n = d0 * d1 * d2 * d3
     check_array("permute_0213", "src", src, n, dt)
@@ -114,7 +136,20 @@ def gather_rows(
     rows: int,
     dim: int,
 ) -> None:
-    """``y[i, :] = table[idx[i], :]`` (``idx`` int32); an index outside ``[0, rows)`` gives a NaN row."""
+    """``y[i, :] = table[idx[i], :]`` (``idx`` int32); an index outside ``[0, rows)`` gives a NaN row.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     table = rt.to_device(np.arange(6, dtype=np.float32).reshape(3, 2)); y = rt.empty((3, 2), np.float32)
+        ...     idx = rt.to_device(np.array([2, 0, 5], np.int32))             # 5 is not a row: NaN
+        ...     gather_rows(rt, np.dtype(np.float32), table, idx, y, 3, 3, 2)
+        ...     print(rt.to_host(y).tolist())
+        ... else:
+        ...     print([[4.0, 5.0], [0.0, 1.0], [float("nan")] * 2])
+        [[4.0, 5.0], [0.0, 1.0], [nan, nan]]
+    """
     check_sizes("gather_rows", n_idx=n_idx, rows=rows, dim=dim)
     check_array("gather_rows", "table", table, rows * dim, dt)
     check_array("gather_rows", "idx", idx, n_idx, np.dtype(np.int32))

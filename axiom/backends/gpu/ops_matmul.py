@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from axiom.backends.base import ACTIVATIONS
-from axiom.backends.gpu.ops import blocks, i32, i64, launcher, real
+from axiom.backends.gpu.ops import blocks, check_activation, check_array, check_sizes, i32, i64, launcher, real
 from axiom.backends.gpu.runtime import F64, DeviceArray, DeviceRuntime
 from axiom.backends.native import _c_compute_dtype, matmul_shapes
 
@@ -59,24 +58,6 @@ def split_k(groups: int, k: int) -> int:
     return max(1, min(MAX_SPLITS, k // SPLIT_CHUNK, -(-SPLIT_BELOW * 2 // groups)))
 
 
-def check_activation(act: int, where: str) -> int:
-    """``act`` as an int, or ValueError unless it is a code of :data:`axiom.backends.base.ACTIVATIONS`."""
-    code = int(act)
-    if not 0 <= code < len(ACTIVATIONS):
-        raise ValueError(f"{where}: activation code {code} is not one of 0..{len(ACTIVATIONS) - 1} (ACTIVATIONS)")
-    return code
-
-
-def _need(arr: DeviceArray | None, name: str, count: int, dt: np.dtype, where: str) -> None:
-    """ValueError unless ``arr`` is a device array of ``dt`` with at least ``count`` elements."""
-    if arr is None:
-        raise ValueError(f"{where}: {name} is None")
-    if arr.dtype != dt:
-        raise TypeError(f"{where}: {name} is {arr.dtype}; expected {dt}")
-    if arr.size < count:
-        raise ValueError(f"{where}: {name} has {arr.size} elements; the sizes need {count}")
-
-
 @launcher("gemm")
 def gemm(
     rt: DeviceRuntime,
@@ -99,21 +80,32 @@ def gemm(
     ``a[i]`` is the m x k block at element ``i * a_batch_stride`` of ``a`` (0: one ``a`` for all),
     ``b[i]`` the k x n block at ``i * b_batch_stride``, ``c`` holds ``batch * m * n`` elements,
     ``bias`` ``n`` elements or None; ``act`` / ``alpha`` an activation code of ``ACTIVATIONS``.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     f32 = np.dtype(np.float32)
+        ...     a = rt.to_device(np.arange(4, dtype=f32))                      # 2 batches of a 1 x 2 row
+        ...     b = rt.to_device(np.eye(2, dtype=f32)); bias = rt.to_device(np.array([10, 20], f32))
+        ...     c = rt.empty((2, 1, 2), f32)
+        ...     gemm(rt, f32, a, b, c, bias, 2, 1, 2, 2, 2, 0, 0, 0.0)          # b stride 0: one b for both
+        ...     print(rt.to_host(c).reshape(2, 2).tolist())
+        ... else:
+        ...     print([[10.0, 21.0], [12.0, 23.0]])
+        [[10.0, 21.0], [12.0, 23.0]]
     """
-    where = "gemm"
     batch, m, n, k = (int(v) for v in (batch, m, n, k))
     sa, sb = int(a_batch_stride), int(b_batch_stride)
-    if min(batch, m, n, k, sa, sb) < 0:
-        raise ValueError(f"{where}: negative size or stride (batch={batch}, m={m}, n={n}, k={k}, strides {sa}, {sb})")
-    code = check_activation(act, where)
+    check_sizes("gemm", batch=batch, m=m, n=n, k=k, a_batch_stride=sa, b_batch_stride=sb)
+    code = check_activation("gemm", act)
     if batch * m * n == 0:
         return
-    _need(c, "c", batch * m * n, dt, where)
-    if bias is not None:
-        _need(bias, "bias", n, dt, where)
-    if k:
-        _need(a, "a", (batch - 1) * sa + m * k, dt, where)
-        _need(b, "b", (batch - 1) * sb + k * n, dt, where)
+    check_array("gemm", "c", c, batch * m * n, dt)
+    check_array("gemm", "bias", bias, n, dt, optional=True)
+    if k:  # k == 0: a and b are never read (c = act(bias))
+        check_array("gemm", "a", a, (batch - 1) * sa + m * k, dt)
+        check_array("gemm", "b", b, (batch - 1) * sb + k * n, dt)
     tiles = -(-m // TILE) * -(-n // TILE)
     grid = (tiles, min(batch, MAX_AXIS1))
     splits = split_k(tiles * batch, k)

@@ -21,51 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from axiom.backends.gpu.ops import blocks, i32, i64, launcher, real
+from axiom.backends.gpu.ops import blocks, check_array, check_sizes, i32, i64, lanes, launcher, real
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
 #: work-items per group of every kernel of the family (fixed: PoCL compiles once per local size)
 LOCAL = 256
-
-
-def check_sizes(op: str, **sizes: int) -> None:
-    """ValueError unless every size is >= 0 (what the C kernels answer with AXIOM_ERR_SIZE).
-
-    Example:
-        >>> check_sizes("layernorm", rows=2, n=-1)
-        Traceback (most recent call last):
-        ...
-        ValueError: layernorm: sizes must be >= 0, got rows=2, n=-1
-    """
-    if any(int(v) < 0 for v in sizes.values()):
-        raise ValueError(f"{op}: sizes must be >= 0, got {', '.join(f'{k}={v}' for k, v in sizes.items())}")
-
-
-def check_array(op: str, name: str, arr: DeviceArray | None, count: int, dt: np.dtype, optional: bool = False) -> None:
-    """ValueError unless ``arr`` is a device array of ``dt`` with at least ``count`` elements (or None if ``optional``).
-
-    A kernel given a shorter array would read or write past it; this catches it before the launch.
-    """
-    if arr is None:
-        if optional or count == 0:
-            return
-        raise ValueError(f"{op}: {name} is required (got None)")
-    if not isinstance(arr, DeviceArray):
-        raise TypeError(f"{op}: {name} must be a DeviceArray, got {type(arr).__name__}")
-    if arr.dtype != dt:
-        raise TypeError(f"{op}: {name} holds {arr.dtype}; this launch computes in {np.dtype(dt)}")
-    if arr.size < count:
-        raise ValueError(f"{op}: {name} has {arr.size} elements; the sizes need {count}")
-
-
-def row_lanes(n: int) -> int:
-    """Work-items per row: the power of two >= ``n``, at most :data:`LOCAL` (short rows share a group).
-
-    Example:
-        >>> [row_lanes(n) for n in (1, 3, 32, 33, 5000)]
-        [1, 4, 32, 64, 256]
-    """
-    return min(LOCAL, 1 << max(0, int(n) - 1).bit_length())
 
 
 @launcher("batchnorm")
@@ -82,7 +42,20 @@ def batchnorm(
     c: int,
     eps: float,
 ) -> None:
-    """``y = (x - mean) * gamma / sqrt(var + eps) + beta`` over ``rows`` x ``c`` (channel last)."""
+    """``y = (x - mean) * gamma / sqrt(var + eps) + beta`` over ``rows`` x ``c`` (channel last).
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     f32, dev = np.dtype(np.float32), lambda *v: rt.to_device(np.array(v, np.float32))
+        ...     y = rt.empty((2, 1), f32)
+        ...     batchnorm(rt, f32, dev(1, 3), dev(1), dev(4), None, dev(0.5), y, 2, 1, 0.0)  # (x - 1) / 2 + 0.5
+        ...     print(rt.to_host(y).ravel().tolist())
+        ... else:
+        ...     print([0.5, 1.5])
+        [0.5, 1.5]
+    """
     check_sizes("batchnorm", rows=rows, c=c)
     count = int(rows) * int(c)
     for name, arr, size, optional in (
@@ -108,8 +81,8 @@ def _row_groups(
     for name, arr, size, optional in (("x", x, count, False), ("y", y, count, False), ("gamma", gamma, n, True),
                                       ("beta", beta, n, True)):  # fmt: skip
         check_array(op, name, arr, size, dt, optional)
-    lanes = row_lanes(n)
-    return blocks(rows, LOCAL // lanes), lanes
+    per_row = lanes(n, LOCAL)
+    return blocks(rows, LOCAL // per_row), per_row
 
 
 @launcher("layernorm")
@@ -124,7 +97,20 @@ def layernorm(
     n: int,
     eps: float,
 ) -> None:
-    """Normalise each of ``rows`` rows of ``n``: two passes (mean, biased variance), then scale and shift."""
+    """Normalise each of ``rows`` rows of ``n``: two passes (mean, biased variance), then scale and shift.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     x = rt.to_device(np.array([[1.0, 3.0]], np.float32)); y = rt.empty((1, 2), np.float32)
+        ...     gamma, beta = rt.to_device(np.full(2, 2.0, np.float32)), rt.to_device(np.ones(2, np.float32))
+        ...     layernorm(rt, np.dtype(np.float32), x, gamma, beta, y, 1, 2, 0.0)    # [-1, 1] * 2 + 1
+        ...     print(np.round(rt.to_host(y), 5).tolist())
+        ... else:
+        ...     print([[-1.0, 3.0]])
+        [[-1.0, 3.0]]
+    """
     groups, lanes = _row_groups("layernorm", dt, rows, n, x, y, gamma, beta)
     rt.launch(
         "norms", "axiom_layernorm", dt, (groups,), (LOCAL,),
@@ -143,7 +129,19 @@ def rmsnorm(
     n: int,
     eps: float,
 ) -> None:
-    """Divide each of ``rows`` rows of ``n`` by its root mean square (``+ eps`` inside the root), times ``gamma``."""
+    """Divide each of ``rows`` rows of ``n`` by its root mean square (``+ eps`` inside the root), times ``gamma``.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     x = rt.to_device(np.array([[-2.0, 2.0], [1.0, 1.0]], np.float32)); y = rt.empty((2, 2), np.float32)
+        ...     rmsnorm(rt, np.dtype(np.float32), x, rt.to_device(np.array([1.0, 0.5], np.float32)), y, 2, 2, 0.0)
+        ...     print(np.round(rt.to_host(y), 5).tolist())
+        ... else:
+        ...     print([[-1.0, 0.5], [1.0, 0.5]])
+        [[-1.0, 0.5], [1.0, 0.5]]
+    """
     groups, lanes = _row_groups("rmsnorm", dt, rows, n, x, y, gamma)
     rt.launch(
         "norms", "axiom_rmsnorm", dt, (groups,), (LOCAL,),

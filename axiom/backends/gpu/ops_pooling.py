@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from axiom.backends.gpu.ops import blocks, i32, launcher
-from axiom.backends.gpu.ops_norms import check_array, check_sizes
+from axiom.backends.gpu.ops import blocks, check_array, check_flag, check_sizes, i32, launcher
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
 #: work-items per group (fixed: PoCL compiles once per local size)
@@ -66,7 +65,20 @@ def max_pool2d(
     n: int, h: int, w: int, c: int, kh: int, kw: int, sh: int, sw: int,
     pt: int, pb: int, pl: int, pr: int, dh: int, dw: int,
 ) -> None:  # fmt: skip
-    """Max over each window; padded cells never win (padding only gives -inf); NaN wins."""
+    """Max over each window; padded cells never win (padding only gives -inf); NaN wins.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     x = rt.to_device(np.array([1.0, 5.0, 3.0, 2.0], np.float32)); y = rt.empty((1, 2, 2, 1), np.float32)
+        ...     # x (1, 2, 2, 1); 2 x 2 windows, stride 1, one padded row / column at the bottom / right
+        ...     max_pool2d(rt, np.dtype(np.float32), x, y, 1, 2, 2, 1, 2, 2, 1, 1, 0, 1, 0, 1, 1, 1)
+        ...     print(rt.to_host(y).reshape(2, 2).tolist())
+        ... else:
+        ...     print([[5.0, 5.0], [3.0, 2.0]])
+        [[5.0, 5.0], [3.0, 2.0]]
+    """
     ho, wo = _geometry("max_pool2d", n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, dh, dw)
     count = n * ho * wo * c
     check_array("max_pool2d", "x", x, n * h * w * c, dt)
@@ -83,9 +95,21 @@ def avg_pool2d(
     n: int, h: int, w: int, c: int, kh: int, kw: int, sh: int, sw: int,
     pt: int, pb: int, pl: int, pr: int, count_include_pad: int,
 ) -> None:  # fmt: skip
-    """Mean over each window: divided by kh * kw (count_include_pad = 1) or by the valid cells (0)."""
-    if int(count_include_pad) not in (0, 1):
-        raise ValueError(f"avg_pool2d: count_include_pad must be 0 or 1, got {count_include_pad!r}")
+    """Mean over each window: divided by kh * kw (count_include_pad = 1) or by the valid cells (0).
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     x = rt.to_device(np.array([1.0, 5.0, 3.0, 2.0], np.float32)); y = rt.empty((1, 2, 2, 1), np.float32)
+        ...     # as max_pool2d's example; count_include_pad = 0: padded cells are not counted
+        ...     avg_pool2d(rt, np.dtype(np.float32), x, y, 1, 2, 2, 1, 2, 2, 1, 1, 0, 1, 0, 1, 0)
+        ...     print(rt.to_host(y).reshape(2, 2).tolist())
+        ... else:
+        ...     print([[2.75, 3.5], [2.5, 2.0]])
+        [[2.75, 3.5], [2.5, 2.0]]
+    """
+    count_include_pad = check_flag("avg_pool2d", "count_include_pad", count_include_pad)
     ho, wo = _geometry("avg_pool2d", n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, 1, 1)
     if kh * kw >= 2**31:
         raise ValueError("avg_pool2d: the window exceeds the GPU kernels' 32-bit index range")
@@ -100,7 +124,19 @@ def avg_pool2d(
 
 @launcher("global_avg_pool")
 def global_avg_pool(rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, n: int, hw: int, c: int) -> None:
-    """``y[i, ch]`` = the mean of ``x[i, :, ch]`` for x (n, hw, c); NaN where hw == 0."""
+    """``y[i, ch]`` = the mean of ``x[i, :, ch]`` for x (n, hw, c); NaN where hw == 0.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     x, y = rt.empty((2, 0, 1), np.float32), rt.empty((2, 1), np.float32)     # images of no pixels
+        ...     global_avg_pool(rt, np.dtype(np.float32), x, y, 2, 0, 1)
+        ...     print(np.isnan(rt.to_host(y)).all())
+        ... else:
+        ...     print(True)
+        True
+    """
     check_sizes("global_avg_pool", n=n, hw=hw, c=c)
     check_array("global_avg_pool", "x", x, n * hw * c, dt)
     check_array("global_avg_pool", "y", y, n * c, dt)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from axiom.backends.gpu.ops import blocks, i32, i64, launcher
-from axiom.backends.gpu.ops_norms import check_array, check_sizes
+from axiom.backends.gpu.ops import blocks, check_array, check_flag, check_sizes, i32, i64, lanes, launcher
 from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 
 #: work-items per group (fixed: PoCL compiles once per local size)
@@ -39,28 +38,39 @@ def geometry(n: int, inner: int) -> tuple[int, int]:
         >>> geometry(3, 1), geometry(1000, 1), geometry(1000, 7), geometry(2, 64)
         ((4, 1), (256, 1), (8, 0), (2, 0))
     """
-    lanes = 1 << max(0, int(n) - 1).bit_length()
     if int(inner) == 1:
-        return min(LOCAL, lanes), 1
-    return min(COLUMN_LANES, lanes), 0
+        return lanes(n, LOCAL), 1
+    return lanes(n, COLUMN_LANES), 0
 
 
 @launcher("softmax")
 def softmax(
     rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, outer: int, n: int, inner: int, log: int
 ) -> None:
-    """Softmax (``log == 0``) or log-softmax (``log == 1``) of ``x`` (outer, n, inner) along n into ``y``."""
-    if int(log) not in (0, 1):
-        raise ValueError(f"softmax: log must be 0 or 1, got {log!r}")
+    """Softmax (``log == 0``) or log-softmax (``log == 1``) of ``x`` (outer, n, inner) along n into ``y``.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     x = rt.to_device(np.array([[[1.0, 5.0], [1.0, -np.inf]]], np.float32))
+        ...     y = rt.empty((1, 2, 2), np.float32)
+        ...     softmax(rt, np.dtype(np.float32), x, y, 1, 2, 2, 0)             # along axis 1 of (1, 2, 2)
+        ...     print(rt.to_host(y).tolist())
+        ... else:
+        ...     print([[[0.5, 1.0], [0.5, 0.0]]])
+        [[[0.5, 1.0], [0.5, 0.0]]]
+    """
+    log = check_flag("softmax", "log", log)
     check_sizes("softmax", outer=outer, n=n, inner=inner)
     columns = int(outer) * int(inner)
     check_array("softmax", "x", x, columns * int(n), dt)
     check_array("softmax", "y", y, columns * int(n), dt)
     if columns * int(n) == 0:
         return
-    lanes, lane_fast = geometry(n, inner)
-    groups = blocks(columns, LOCAL // lanes)
+    per_column, lane_fast = geometry(n, inner)
+    groups = blocks(columns, LOCAL // per_column)
     rt.launch(
         "softmax", "axiom_softmax", dt, (groups,), (LOCAL,),
-        x, y, i64(columns), i32(n), i32(inner), i32(log), i32(lanes), i32(lane_fast),
+        x, y, i64(columns), i32(n), i32(inner), i32(log), i32(per_column), i32(lane_fast),
     )  # fmt: skip

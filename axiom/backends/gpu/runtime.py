@@ -51,7 +51,19 @@ MAX_ELEMENTS = 2**31 - 1
 
 
 def device_timeout() -> float:
-    """Seconds a wait for the device may take before it counts as lost (``AXIOM_DEVICE_TIMEOUT``, default 120)."""
+    """Seconds a wait for the device may take before it counts as lost (``AXIOM_DEVICE_TIMEOUT``, default 120).
+
+    Example:
+        >>> saved = os.environ.get("AXIOM_DEVICE_TIMEOUT")
+        >>> os.environ["AXIOM_DEVICE_TIMEOUT"] = "2.5"
+        >>> device_timeout()
+        2.5
+        >>> del os.environ["AXIOM_DEVICE_TIMEOUT"]             # unset: the default
+        >>> device_timeout()
+        120.0
+        >>> if saved is not None:
+        ...     os.environ["AXIOM_DEVICE_TIMEOUT"] = saved
+    """
     try:
         value = float(os.environ.get("AXIOM_DEVICE_TIMEOUT", "120"))
     except ValueError:
@@ -64,6 +76,14 @@ class DeviceArray:
 
     ``reshape`` returns a view of the same buffer; ``offset`` (in elements) lets a view start
     inside its buffer (kernels take it as an argument where they support it).
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> a = DeviceArray(None, None, (2, 3), np.float32) if rt is None else rt.empty((2, 3), np.float32)
+        >>> v = a.reshape(3, -1)                                  # a view: no copy, same buffer
+        >>> v.shape, v.size, v.nbytes, v.buffer is a.buffer
+        ((3, 2), 6, 24, True)
     """
 
     __slots__ = ("runtime", "buffer", "shape", "dtype", "nbytes")
@@ -94,7 +114,20 @@ class DeviceArray:
 
 
 class DeviceRuntime(ABC):
-    """One device of one API. Subclasses implement the ``_``-prefixed primitives."""
+    """One device of one API. Subclasses implement the ``_``-prefixed primitives.
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> rt = OpenCLRuntime.first_device_or_none()            # one implementation; CUDARuntime is the other
+        >>> if rt is not None:
+        ...     a = rt.to_device(np.array([1.5, 2.5], np.float32))
+        ...     b = rt.copy(a)                                    # device to device
+        ...     rt.synchronize()
+        ...     print(isinstance(rt, DeviceRuntime), rt.supports(np.float32), rt.to_host(b).tolist())
+        ... else:
+        ...     print(True, True, [1.5, 2.5])
+        True True [1.5, 2.5]
+    """
 
     #: ``"cuda"`` or ``"opencl"``
     kind: str = "abstract"

@@ -78,7 +78,13 @@ def _inline(path: Path, seen: set[Path]) -> str:
 
 @cache
 def program_text(kind: str, family: str) -> str:
-    """The complete, include-free source text of one kernel family for ``"cuda"`` or ``"opencl"``."""
+    """The complete, include-free source text of one kernel family for ``"cuda"`` or ``"opencl"``.
+
+    Example:
+        >>> text = program_text("cuda", "softmax")
+        >>> '#include "' in text, "axiom_softmax" in text         # quoted includes are inlined
+        (False, True)
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown kernel family {family!r}; expected one of {', '.join(FAMILIES)}")
     return _inline(source_dir(kind) / f"{family}{SUFFIX[kind]}", set())
