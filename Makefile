@@ -48,10 +48,11 @@ test: $(STAMP) $(BUILT) $(SMT_RUNNER_IF_CARGO)
 # On a machine with an NVIDIA GPU: PyCUDA (the gpu extra), the GPU tests with CUDA required (a missing
 # driver or device fails instead of skipping), then the device-resident kernel benchmark
 # (bench/results/gpu-cuda-<device>-<timestamp>.json, compared with torch on the GPU when it has CUDA).
-GPU_TESTS := tests/backends/test_gpu_runtime.py tests/backends/test_gpu_sources.py tests/backends/test_op_table.py
+GPU_TESTS := $(wildcard tests/backends/test_gpu_*.py) tests/compiler/test_device_plan.py tests/bench/test_bench_gpu.py
 test-gpu: $(STAMP) $(BUILT)
 	$(VPY) -m pip install --no-build-isolation -e '.[dev,gpu]'
-	AXIOM_REQUIRE_CUDA=1 AXIOM_REQUIRE_NATIVE=1 $(VPY) -m pytest $(GPU_TESTS) -k 'cuda or gpu or opencl'
+	AXIOM_REQUIRE_CUDA=1 AXIOM_REQUIRE_NATIVE=1 $(VPY) -m pytest $(GPU_TESTS)
+	AXIOM_REQUIRE_CUDA=1 AXIOM_REQUIRE_NATIVE=1 $(VPY) -m pytest tests/backends/test_op_table.py -k 'cuda or opencl'
 	$(VPY) -m axiom.bench kernels --backend cuda
 
 demo: $(STAMP) $(BUILT)

@@ -14,6 +14,7 @@ import pytest
 from axiom.bench import gpu, kernels
 
 REQUIRE_NATIVE = os.environ.get("AXIOM_REQUIRE_NATIVE", "") == "1"
+REQUIRE_CUDA = os.environ.get("AXIOM_REQUIRE_CUDA", "") == "1"
 
 
 def _opencl_or_skip() -> None:
@@ -25,24 +26,35 @@ def _opencl_or_skip() -> None:
         pytest.skip("no OpenCL device")
 
 
+def _device_or_skip(kind: str) -> None:
+    if kind == "opencl":
+        _opencl_or_skip()
+    elif not gpu.cuda_available():
+        if REQUIRE_CUDA:
+            pytest.fail("no CUDA GPU (AXIOM_REQUIRE_CUDA=1)")
+        pytest.skip("no CUDA GPU here (make test-gpu runs this on one)")
+
+
 def _bench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "axiom.bench", *args], capture_output=True, text=True, timeout=300, cwd=cwd
     )
 
 
-def test_opencl_smoke_run(tmp_path: Path) -> None:
-    _opencl_or_skip()
+@pytest.mark.parametrize("kind", ["opencl", "cuda"])
+def test_smoke_run(kind: str, tmp_path: Path) -> None:
+    """A tiny run (PoCL in CI; on a GPU with make test-gpu): JSON named after the device, every case native."""
+    _device_or_skip(kind)
     proc = _bench(
-        "kernels", "--backend", "opencl", "--quick", "--repeat", "1", "--filter", "^(matmul|softmax)",
+        "kernels", "--backend", kind, "--quick", "--repeat", "1", "--filter", "^(matmul|softmax)",
         "--out", str(tmp_path), cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (path,) = tmp_path.glob("gpu-opencl-*.json")
+    (path,) = tmp_path.glob(f"gpu-{kind}-*.json")
     result = json.loads(path.read_text())
-    assert result["schema"] == gpu.SCHEMA and result["backend"] == "opencl"
+    assert result["schema"] == gpu.SCHEMA and result["backend"] == kind
     assert result["device"] and gpu.result_path(result, tmp_path) == path
-    assert result["reference"] in ("torch-cpu", "numpy")
+    assert result["reference"] in ("torch-cuda", "torch-cpu", "numpy")
     assert [c["name"] for c in result["cases"]] == ["matmul 256x256x256", "softmax 1024x784"]
     for case in result["cases"]:
         dev = case["device"]
