@@ -7,6 +7,12 @@ the runtime, the compute dtype and the kernel's arguments in the ABI's order, wi
 :class:`~axiom.backends.gpu.runtime.DeviceArray` (or ``None``) for pointers and Python numbers
 for scalars; it picks the launch geometry and enqueues the kernel(s). :func:`call` runs one.
 
+Every launcher checks its arguments before it enqueues anything, with the checks defined here
+once (:func:`check_sizes`, :func:`check_array`, :func:`check_activation`, :func:`check_flag`):
+a size its arrays do not hold is a ``ValueError``, never an out-of-bounds access on the device.
+Scalars are converted with :func:`i32` / :func:`i64` / :func:`real`; :func:`blocks` and
+:func:`lanes` size the grids.
+
 :class:`DeviceNNKernels` gives a GPU backend the interface of
 :class:`axiom.backends.c_kernels.NNKernels` (host arrays in the ABI's order), so the C backend's
 argument checks (:class:`~axiom.backends.c_kernels.CKernelsMixin`) serve the GPU backends as
@@ -195,8 +201,6 @@ def lanes(n: int, cap: int) -> int:
 
 
 # -- argument checks shared by the launchers ------------------------------------------------------
-# A kernel given a size its arrays do not hold would read or write past them: the launchers check
-# everything they are given before enqueueing anything, so bad input is a Python error.
 
 
 def check_sizes(op: str, **sizes: int) -> None:
@@ -277,7 +281,7 @@ def check_flag(op: str, name: str, value: Any) -> int:
         ...
         ValueError: softmax: log must be 0 or 1, got 2
     """
-    if isinstance(value, bool | int | np.integer) and int(value) in (0, 1):
+    if isinstance(value, int | np.integer | np.bool_) and int(value) in (0, 1):
         return int(value)
     raise ValueError(f"{op}: {name} must be 0 or 1, got {value!r}")
 

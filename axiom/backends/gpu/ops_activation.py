@@ -22,13 +22,15 @@ def activation(rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceArray, 
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> x = np.array([-2.0, 3.0], np.float32)
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     x = rt.to_device(np.array([-2.0, 3.0], np.float32)); y = rt.empty((2,), np.float32)
-        ...     activation(rt, np.dtype(np.float32), x, y, 2, 2, 0.5)        # code 2: leaky_relu, slope 0.5
-        ...     print(rt.to_host(y).tolist())
+        ...     y = rt.empty(x.shape, x.dtype)
+        ...     activation(rt, x.dtype, rt.to_device(x), y, 2, 2, 0.5)     # code 2: leaky_relu, slope 0.5
+        ...     x = rt.to_host(y)
         ... else:
-        ...     print([-1.0, 3.0])
+        ...     x = np.where(x < 0, 0.5 * x, x)
+        >>> x.tolist()
         [-1.0, 3.0]
     """
     check_sizes("activation", n=n)

@@ -59,13 +59,13 @@ def attention(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> f32 = np.dtype(np.float32)
+        >>> mask = np.array([[0.0, -np.inf], [-np.inf, 0.0]], f32)          # query i sees key i only
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     f32 = np.dtype(np.float32)
         ...     q = rt.to_device(np.zeros((1, 1, 2, 1), f32)); v = rt.to_device(np.array([1.0, 3.0], f32))
-        ...     mask = rt.to_device(np.array([[0.0, -np.inf], [-np.inf, 0.0]], f32))   # query i sees key i only
-        ...     out = rt.empty((1, 1, 2, 1), f32)
-        ...     attention(rt, f32, q, q, v, mask, out, 1, 1, 2, 2, 1, 1, 1.0, 0, 0, 0, 2, 1)  # mask strides 0, 0, 2, 1
+        ...     out, dmask = rt.empty((1, 1, 2, 1), f32), rt.to_device(mask)    # mask strides (0, 0, 2, 1)
+        ...     attention(rt, f32, q, q, v, dmask, out, 1, 1, 2, 2, 1, 1, 1.0, 0, 0, 0, 2, 1)
         ...     print(rt.to_host(out).ravel().tolist())
         ... else:
         ...     print([1.0, 3.0])

@@ -104,8 +104,8 @@ def conv2d(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
-        >>> rt = OpenCLRuntime.first_device_or_none()
         >>> shape = conv_shape((1, 1, 2, 2), (1, 1, 2, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)    # a 1 x 1 conv
+        >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
         ...     f32 = np.dtype(np.float32)
         ...     x = rt.to_device(np.array([1, -1, 2, 3], f32)); w = rt.to_device(np.ones(2, f32))

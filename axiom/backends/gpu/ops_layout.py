@@ -38,13 +38,15 @@ def add(rt: DeviceRuntime, dt: np.dtype, a: DeviceArray, b: DeviceArray, y: Devi
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> a, b = np.array([1.0, 2.0], np.float32), np.array([10.0, 20.0], np.float32)
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     a = rt.to_device(np.array([1.0, 2.0], np.float32)); b = rt.to_device(np.array([10.0, 20.0], np.float32))
-        ...     add(rt, np.dtype(np.float32), a, b, a, 2)                      # in place: a += b
-        ...     print(rt.to_host(a).tolist())
+        ...     da = rt.to_device(a)
+        ...     add(rt, a.dtype, da, rt.to_device(b), da, 2)                 # in place: da += b
+        ...     a = rt.to_host(da)
         ... else:
-        ...     print([11.0, 22.0])
+        ...     a += b
+        >>> a.tolist()
         [11.0, 22.0]
     """
     check_sizes("add", n=n)
@@ -68,16 +70,15 @@ def copy_block(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> left, right = np.array([1, 2], np.float32), np.array([3, 4], np.float32)   # two (2, 1) columns
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     f32 = np.dtype(np.float32)
-        ...     left, right = rt.to_device(np.array([1, 2], f32)), rt.to_device(np.array([3, 4], f32))
-        ...     both = rt.empty((2, 2), f32)
-        ...     copy_block(rt, f32, left, both, 2, 1, 2, 0)                    # concatenate two (2, 1) columns
-        ...     copy_block(rt, f32, right, both, 2, 1, 2, 1)
+        ...     both = rt.empty((2, 2), left.dtype)
+        ...     copy_block(rt, left.dtype, rt.to_device(left), both, 2, 1, 2, 0)    # columns [0, 1) of 2
+        ...     copy_block(rt, left.dtype, rt.to_device(right), both, 2, 1, 2, 1)   # columns [1, 2) of 2
         ...     print(rt.to_host(both).tolist())
         ... else:
-        ...     print([[1.0, 3.0], [2.0, 4.0]])
+        ...     print(np.stack([left, right], axis=1).tolist())
         [[1.0, 3.0], [2.0, 4.0]]
     """
     check_sizes("copy_block", outer=outer, src_cols=src_cols, dst_cols=dst_cols, dst_offset=dst_offset)
@@ -99,13 +100,15 @@ def permute_0213(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> src = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     src = rt.to_device(np.arange(8, dtype=np.float32)); dst = rt.empty((1, 2, 2, 2), np.float32)
-        ...     permute_0213(rt, np.dtype(np.float32), src, dst, 1, 2, 2, 2)   # rows of d3 = 2 move together
-        ...     print(rt.to_host(dst).ravel().tolist())
+        ...     dst = rt.empty((1, 2, 2, 2), np.float32)
+        ...     permute_0213(rt, src.dtype, rt.to_device(src), dst, 1, 2, 2, 2)   # rows of d3 = 2 move together
+        ...     dst = rt.to_host(dst)
         ... else:
-        ...     print([0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0])
+        ...     dst = src.transpose(0, 2, 1, 3)
+        >>> dst.ravel().tolist()
         [0.0, 1.0, 4.0, 5.0, 2.0, 3.0, 6.0, 7.0]
     """
     check_sizes("permute_0213", d0=d0, d1=d1, d2=d2, d3=d3)
@@ -140,11 +143,11 @@ def gather_rows(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> table, idx = np.arange(6, dtype=np.float32).reshape(3, 2), np.array([2, 0, 5], np.int32)   # 5: no such row
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     table = rt.to_device(np.arange(6, dtype=np.float32).reshape(3, 2)); y = rt.empty((3, 2), np.float32)
-        ...     idx = rt.to_device(np.array([2, 0, 5], np.int32))             # 5 is not a row: NaN
-        ...     gather_rows(rt, np.dtype(np.float32), table, idx, y, 3, 3, 2)
+        ...     y = rt.empty((3, 2), np.float32)
+        ...     gather_rows(rt, table.dtype, rt.to_device(table), rt.to_device(idx), y, 3, 3, 2)
         ...     print(rt.to_host(y).tolist())
         ... else:
         ...     print([[4.0, 5.0], [0.0, 1.0], [float("nan")] * 2])

@@ -83,16 +83,16 @@ def gemm(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> f32 = np.dtype(np.float32)
+        >>> a, bias = np.arange(4, dtype=f32), np.array([10, 20], f32)   # a: 2 batches of a 1 x 2 row
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     f32 = np.dtype(np.float32)
-        ...     a = rt.to_device(np.arange(4, dtype=f32))                      # 2 batches of a 1 x 2 row
-        ...     b = rt.to_device(np.eye(2, dtype=f32)); bias = rt.to_device(np.array([10, 20], f32))
         ...     c = rt.empty((2, 1, 2), f32)
-        ...     gemm(rt, f32, a, b, c, bias, 2, 1, 2, 2, 2, 0, 0, 0.0)          # b stride 0: one b for both
+        ...     b = rt.to_device(np.eye(2, dtype=f32))                        # b stride 0: one b for both
+        ...     gemm(rt, f32, rt.to_device(a), b, c, rt.to_device(bias), 2, 1, 2, 2, 2, 0, 0, 0.0)
         ...     print(rt.to_host(c).reshape(2, 2).tolist())
         ... else:
-        ...     print([[10.0, 21.0], [12.0, 23.0]])
+        ...     print((a.reshape(2, 2) + bias).tolist())
         [[10.0, 21.0], [12.0, 23.0]]
     """
     batch, m, n, k = (int(v) for v in (batch, m, n, k))

@@ -101,14 +101,15 @@ def layernorm(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> x, gamma, beta = np.array([[1.0, 3.0]], np.float32), np.full(2, 2.0, np.float32), np.ones(2, np.float32)
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     x = rt.to_device(np.array([[1.0, 3.0]], np.float32)); y = rt.empty((1, 2), np.float32)
-        ...     gamma, beta = rt.to_device(np.full(2, 2.0, np.float32)), rt.to_device(np.ones(2, np.float32))
-        ...     layernorm(rt, np.dtype(np.float32), x, gamma, beta, y, 1, 2, 0.0)    # [-1, 1] * 2 + 1
-        ...     print(np.round(rt.to_host(y), 5).tolist())
+        ...     y = rt.empty(x.shape, x.dtype)
+        ...     layernorm(rt, x.dtype, rt.to_device(x), rt.to_device(gamma), rt.to_device(beta), y, 1, 2, 0.0)
+        ...     x = np.round(rt.to_host(y), 5)
         ... else:
-        ...     print([[-1.0, 3.0]])
+        ...     x = np.array([[-1.0, 1.0]]) * gamma + beta                 # (x - mean) / std, scaled and shifted
+        >>> x.tolist()
         [[-1.0, 3.0]]
     """
     groups, lanes = _row_groups("layernorm", dt, rows, n, x, y, gamma, beta)
@@ -133,13 +134,15 @@ def rmsnorm(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> x, gamma = np.array([[-2.0, 2.0], [1.0, 1.0]], np.float32), np.array([1.0, 0.5], np.float32)
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     x = rt.to_device(np.array([[-2.0, 2.0], [1.0, 1.0]], np.float32)); y = rt.empty((2, 2), np.float32)
-        ...     rmsnorm(rt, np.dtype(np.float32), x, rt.to_device(np.array([1.0, 0.5], np.float32)), y, 2, 2, 0.0)
-        ...     print(np.round(rt.to_host(y), 5).tolist())
+        ...     y = rt.empty(x.shape, x.dtype)
+        ...     rmsnorm(rt, x.dtype, rt.to_device(x), rt.to_device(gamma), y, 2, 2, 0.0)
+        ...     y = np.round(rt.to_host(y), 5)
         ... else:
-        ...     print([[-1.0, 0.5], [1.0, 0.5]])
+        ...     y = x / np.sqrt((x * x).mean(axis=1, keepdims=True)) * gamma
+        >>> y.tolist()
         [[-1.0, 0.5], [1.0, 0.5]]
     """
     groups, lanes = _row_groups("rmsnorm", dt, rows, n, x, y, gamma)

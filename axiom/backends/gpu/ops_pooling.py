@@ -69,15 +69,15 @@ def max_pool2d(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> x = np.array([1.0, np.nan, 3.0, 2.0], np.float32)               # (1, 1, 4, 1): one row of 4
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     x = rt.to_device(np.array([1.0, 5.0, 3.0, 2.0], np.float32)); y = rt.empty((1, 2, 2, 1), np.float32)
-        ...     # x (1, 2, 2, 1); 2 x 2 windows, stride 1, one padded row / column at the bottom / right
-        ...     max_pool2d(rt, np.dtype(np.float32), x, y, 1, 2, 2, 1, 2, 2, 1, 1, 0, 1, 0, 1, 1, 1)
-        ...     print(rt.to_host(y).reshape(2, 2).tolist())
+        ...     y = rt.empty((1, 1, 2, 1), np.float32)           # windows of 2, dilation 2: cells 0, 2 and 1, 3
+        ...     max_pool2d(rt, x.dtype, rt.to_device(x), y, 1, 1, 4, 1, 1, 2, 1, 1, 0, 0, 0, 0, 1, 2)
+        ...     print(rt.to_host(y).ravel().tolist())
         ... else:
-        ...     print([[5.0, 5.0], [3.0, 2.0]])
-        [[5.0, 5.0], [3.0, 2.0]]
+        ...     print([3.0, float("nan")])                                     # NaN wins
+        [3.0, nan]
     """
     ho, wo = _geometry("max_pool2d", n, h, w, c, kh, kw, sh, sw, pt, pb, pl, pr, dh, dw)
     count = n * ho * wo * c
@@ -100,10 +100,11 @@ def avg_pool2d(
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
         >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> x = np.array([1.0, 5.0, 3.0, 2.0], np.float32)                  # (1, 2, 2, 1)
         >>> if rt is not None:
-        ...     x = rt.to_device(np.array([1.0, 5.0, 3.0, 2.0], np.float32)); y = rt.empty((1, 2, 2, 1), np.float32)
-        ...     # as max_pool2d's example; count_include_pad = 0: padded cells are not counted
-        ...     avg_pool2d(rt, np.dtype(np.float32), x, y, 1, 2, 2, 1, 2, 2, 1, 1, 0, 1, 0, 1, 0)
+        ...     # 2 x 2 windows, stride 1, one padded row / column at the bottom / right; padded cells are not counted
+        ...     y = rt.empty((1, 2, 2, 1), np.float32)
+        ...     avg_pool2d(rt, x.dtype, rt.to_device(x), y, 1, 2, 2, 1, 2, 2, 1, 1, 0, 1, 0, 1, 0)
         ...     print(rt.to_host(y).reshape(2, 2).tolist())
         ... else:
         ...     print([[2.75, 3.5], [2.5, 2.0]])
@@ -129,12 +130,12 @@ def global_avg_pool(rt: DeviceRuntime, dt: np.dtype, x: DeviceArray, y: DeviceAr
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
         >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> y = np.full((2, 1), np.nan, np.float32)                       # what images of no pixels give
         >>> if rt is not None:
-        ...     x, y = rt.empty((2, 0, 1), np.float32), rt.empty((2, 1), np.float32)     # images of no pixels
-        ...     global_avg_pool(rt, np.dtype(np.float32), x, y, 2, 0, 1)
-        ...     print(np.isnan(rt.to_host(y)).all())
-        ... else:
-        ...     print(True)
+        ...     dy = rt.empty((2, 1), np.float32)
+        ...     global_avg_pool(rt, np.dtype(np.float32), rt.empty((2, 0, 1), np.float32), dy, 2, 0, 1)
+        ...     y = rt.to_host(dy)
+        >>> bool(np.isnan(y).all())
         True
     """
     check_sizes("global_avg_pool", n=n, hw=hw, c=c)

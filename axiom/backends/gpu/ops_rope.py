@@ -94,13 +94,15 @@ def rope(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> x, positions = np.array([[1.0, 0.0], [1.0, 0.0]], np.float32), np.array([0.0, np.pi])
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     x = rt.to_device(np.array([[1.0, 0.0], [1.0, 0.0]], np.float32))
-        ...     rope(rt, np.dtype(np.float32), x, np.array([0.0, np.pi]), x, 1, 2, 2, 10000.0)   # in place
-        ...     print(np.round(rt.to_host(x), 6).tolist())
+        ...     dx = rt.to_device(x)
+        ...     rope(rt, x.dtype, dx, positions, dx, 1, 2, 2, 10000.0)        # in place; the second row turns by pi
+        ...     x = np.round(rt.to_host(dx), 6)
         ... else:
-        ...     print([[1.0, 0.0], [-1.0, 0.0]])
+        ...     x = np.array([[1.0, 0.0], [-1.0, 0.0]])
+        >>> x.tolist()
         [[1.0, 0.0], [-1.0, 0.0]]
     """
     check_sizes("rope", outer=outer, seq=seq, d=d)

@@ -51,11 +51,11 @@ def softmax(
 
     Example:
         >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> x = np.array([[[1.0, 5.0], [1.0, -np.inf]]], np.float32)      # (outer, n, inner) = (1, 2, 2)
         >>> rt = OpenCLRuntime.first_device_or_none()
         >>> if rt is not None:
-        ...     x = rt.to_device(np.array([[[1.0, 5.0], [1.0, -np.inf]]], np.float32))
-        ...     y = rt.empty((1, 2, 2), np.float32)
-        ...     softmax(rt, np.dtype(np.float32), x, y, 1, 2, 2, 0)             # along axis 1 of (1, 2, 2)
+        ...     y = rt.empty(x.shape, x.dtype)
+        ...     softmax(rt, x.dtype, rt.to_device(x), y, 1, 2, 2, 0)         # along n: columns of 2
         ...     print(rt.to_host(y).tolist())
         ... else:
         ...     print([[[0.5, 1.0], [0.5, 0.0]]])
