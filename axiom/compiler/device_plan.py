@@ -458,7 +458,7 @@ class AttentionStep(Step):
         ]
         self.tables: Any = None
         if layer.rope and shape is not None and len(shape) == 3 and is_known(shape[1]):
-            # the rope launcher keeps the runtime's last cos / sin table: make it now, not in the first call
+            # the rope launcher caches a few cos / sin tables per runtime: make this one now, not in the first call
             from axiom.backends.gpu.ops_rope import rope_tables
 
             positions = np.arange(int(shape[1]), dtype=np.float64)

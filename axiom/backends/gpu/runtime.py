@@ -203,7 +203,7 @@ class DeviceRuntime(ABC):
 
     def to_device(self, host: Any, dtype: Any = None) -> DeviceArray:
         """Upload ``host`` (made contiguous, cast to ``dtype`` if given) to a new device array."""
-        arr = np.ascontiguousarray(host, dtype=dtype)
+        arr = np.require(np.asarray(host, dtype=dtype), requirements="C")  # keeps 0-d arrays 0-d
         out = self.empty(arr.shape, arr.dtype)
         if arr.size:
             with self._lock:
