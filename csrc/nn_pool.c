@@ -42,11 +42,12 @@ static inline void pool_taps(int64_t start, int64_t k, int64_t dil, int64_t in, 
         const int64_t last = in - 1 - start;
         b = last < 0 ? 0 : last / dil + 1;
     }
-    if (b < a) {
-        b = a;
-    }
+    /* a window entirely in the leading padding has no valid tap: an empty range [k, k), so that
+     * count_include_pad=False averages 0/0 = NaN (not a negative count) */
+    a = a > k ? k : a;
+    b = b > k ? k : b;
     *k0 = a;
-    *k1 = b > k ? k : b;
+    *k1 = b < a ? a : b;
 }
 
 /* ---- max / average pooling, float32 ------------------------------------------------------ */

@@ -67,13 +67,15 @@ fn taps(start: i64, k: i64, dil: i64, in: usize) Taps {
     const in_: i64 = @intCast(in);
     var a: i64 = 0;
     var b: i64 = k;
-    if (start < 0) a = @divTrunc(-start + dil - 1, dil);
+    // clamped to k: a window entirely in the leading padding has the empty range [k, k)
+    if (start < 0) a = @min(@divTrunc(-start + dil - 1, dil), k);
     if (start + (k - 1) * dil >= in_) {
         const last = in_ - 1 - start; // largest k with start + k * dil <= in - 1
         b = if (last < 0) 0 else @divTrunc(last, dil) + 1;
     }
+    b = @min(b, k);
     if (b < a) b = a;
-    return .{ .k0 = a, .k1 = @min(b, k) };
+    return .{ .k0 = a, .k1 = b };
 }
 
 /// One output window: its taps and the element offset of tap (i, j) in its image.

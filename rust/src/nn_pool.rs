@@ -62,14 +62,15 @@ fn geometry(
 
 /// Valid window taps along one axis: k in [k0, k1) has 0 <= start + k * dil < inp.
 fn taps(start: i64, k: i64, dil: i64, inp: i64) -> (i64, i64) {
-    let a = if start < 0 { (-start + dil - 1) / dil } else { 0 };
+    // clamped to k: a window entirely in the leading padding has the empty range [k, k)
+    let a = if start < 0 { ((-start + dil - 1) / dil).min(k) } else { 0 };
     let mut b = k;
     if start + (k - 1) * dil >= inp {
         // largest k with start + k * dil <= inp - 1
         let last = inp - 1 - start;
         b = if last < 0 { 0 } else { last / dil + 1 };
     }
-    (a, b.max(a).min(k))
+    (a, b.min(k).max(a))
 }
 
 /// The valid taps of the window of output pixel (oh, ow): rows [i0, i1), columns [j0, j1)

@@ -277,6 +277,22 @@ def test_max_pool_backward_nan_and_padding_only_windows(be) -> None:  # noqa: AN
     assert dx.ravel().tolist() == [1.0, 1.0, 1.0, 1.0]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_avg_pool_windows_deep_in_the_padding(be, dtype) -> None:  # noqa: ANN001
+    """A window of padding only averages 0/0 = NaN without count_include_pad (a regression: the valid
+    tap range of a window starting further than its kernel inside the top/left padding was negative)."""
+    x = np.arange(1.0, 7.0, dtype=dtype).reshape(1, 2, 3, 1)
+    pads = ((3, 1), (2, 1))
+    for kernel, stride in (((1, 1), (1, 1)), ((2, 1), (1, 2)), ((1, 2), (2, 1))):
+        want = ReferenceBackend().avg_pool2d(x.astype(np.float64), kernel, stride, pads, False)
+        got = be.avg_pool2d(x, kernel, stride, pads, False)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert np.isnan(got[0, 0]).all()
+        dx = be.avg_pool2d_backward(np.ones(got.shape, dtype), x.shape, kernel, stride, pads, False)
+        want_dx = ReferenceBackend().avg_pool2d_backward(np.ones(want.shape), x.shape, kernel, stride, pads, False)
+        np.testing.assert_allclose(dx, want_dx, rtol=1e-6)
+
+
 @pytest.mark.parametrize("axis", [-1, 0, 1])
 def test_softmax_backward(be, axis: int) -> None:  # noqa: ANN001
     x = np.random.default_rng(6).standard_normal((6, 70, 5))
