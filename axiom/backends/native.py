@@ -115,6 +115,54 @@ def matmul_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> tuple[t
     return tuple(batch), a2[-2], a2[-1], b2[-1]
 
 
+def check_matmul(a: Any, b: Any) -> tuple[tuple[int, ...], int, int, int, np.dtype | None, str | None]:
+    """The C backend's checks of ``matmul(a, b)``: ``(batch, m, k, n, dtype, reason)``.
+
+    ``dtype`` is the compute dtype (:func:`_c_compute_dtype`); when there is none, ``reason``
+    says why the op falls back to the reference (else it is None). Raises ``TypeError`` for
+    non-arrays and ``ValueError`` for shapes ``matmul`` does not accept. Shared by the native and
+    GPU backends, so both give the same errors.
+
+    Example:
+        >>> import numpy as np
+        >>> check_matmul(np.ones((2, 3), np.float16), np.ones(3, np.float32))
+        ((), 2, 3, 1, dtype('float32'), None)
+        >>> check_matmul(np.ones(3, np.int64), np.ones(3, np.int64))[4:]
+        (None, 'dtype int64 has no native kernel (only float32, float64, float16, bfloat16)')
+    """
+    if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
+        raise TypeError(f"matmul: expected two numpy.ndarray, got {type(a).__name__} and {type(b).__name__}")
+    batch, m, k, n = matmul_shapes(a.shape, b.shape)
+    dtype = _c_compute_dtype(a, b)
+    reason = None
+    if dtype is None:
+        names = a.dtype.name if a.dtype == b.dtype else f"{a.dtype.name} and {b.dtype.name}"
+        reason = f"dtype {names} has no native kernel (only float32, float64, float16, bfloat16)"
+    return batch, m, k, n, dtype, reason
+
+
+def finish_matmul(out: np.ndarray, a: np.ndarray, b: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``out`` (the ``(*batch, m, n)`` product computed in ``dtype``) as ``a @ b`` gives it.
+
+    Drops the axis a 1-D ``a`` or ``b`` was promoted with and casts a float16 / bfloat16
+    product back to the operands' dtype.
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.ones(3, np.float16)
+        >>> r = finish_matmul(np.full((1, 2), 3.0, np.float32), a, np.ones((3, 2), np.float16), np.dtype(np.float32))
+        >>> r.shape, r.dtype.name
+        ((2,), 'float16')
+    """
+    if a.ndim == 1:
+        out = out.reshape(out.shape[:-2] + out.shape[-1:])
+    if b.ndim == 1:
+        out = out.reshape(out.shape[:-1])
+    if a.dtype != dtype or b.dtype != dtype:  # float16 / bfloat16 computed in float32, cast back
+        out = out.astype(a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype))
+    return out
+
+
 # -- CPU feature levels of the GEMM / conv micro-kernels -----------------------------------------
 
 #: Micro-kernel levels of the C GEMM / conv kernels (index = level).
@@ -230,6 +278,40 @@ def conv2d_output_shape(
     ho = max(0, (h + pt + pb - dh * (kh - 1) - 1) // sh + 1)
     wo = max(0, (w + pl + pr - dw * (kw - 1) - 1) // sw + 1)
     return n, ho, wo, cout
+
+
+def _conv_native(*arrays: np.ndarray | None) -> str | None:
+    """Why conv cannot run natively on these arrays (None if it can)."""
+    if _c_compute_dtype(*arrays) is None:
+        bad = sorted({a.dtype.name for a in arrays if a is not None and a.dtype not in NATIVE_DTYPES + HALF_DTYPES})
+        return f"dtype {' and '.join(bad)} has no native kernel (only float32, float64, float16, bfloat16)"
+    return None
+
+
+def check_conv2d(
+    x: Any, w: Any, bias: Any, stride: Pair, padding: Padding2d, dilation: Pair, groups: int
+) -> tuple[tuple[int, int, int, int], np.dtype | None, str | None]:
+    """The C backend's checks of ``conv2d``: ``(output shape, compute dtype, reason)``.
+
+    ``reason`` (None when the op runs natively, else the compute dtype is None) says why it falls
+    back to the reference. Raises ``TypeError`` / ``ValueError`` for bad arguments. Shared by the
+    native and GPU backends, so both give the same errors.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.ones((2, 5, 5, 4), np.float16); w = np.ones((3, 3, 2, 6), np.float32)
+        >>> check_conv2d(x, w, None, (2, 2), ((1, 1), (1, 1)), (1, 1), 2)
+        ((2, 3, 3, 6), dtype('float32'), None)
+    """
+    if not isinstance(x, np.ndarray) or not isinstance(w, np.ndarray):
+        raise TypeError(f"conv2d: x and w must be numpy.ndarray, got {type(x).__name__} and {type(w).__name__}")
+    if bias is not None and not isinstance(bias, np.ndarray):
+        raise TypeError(f"conv2d: bias must be a numpy.ndarray or None, got {type(bias).__name__}")
+    out_shape = conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups)
+    if bias is not None and bias.shape != (w.shape[3],):
+        raise ValueError(f"conv2d: bias has shape {bias.shape}; expected ({w.shape[3]},) (C_out)")
+    reason = _conv_native(x, w, bias)
+    return out_shape, (None if reason else _c_compute_dtype(x, w, bias)), reason
 
 
 def _gemm_ready(x: np.ndarray) -> np.ndarray:
@@ -385,24 +467,13 @@ class NativeBackend(CKernelsMixin, PartialBackend):
             if code != abi.OK:
                 raise abi.error_for(code, f"axiom_gemm_{'f32' if a.dtype == np.float32 else 'f64'}")
             return out
-        if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
-            raise TypeError(f"matmul: expected two numpy.ndarray, got {type(a).__name__} and {type(b).__name__}")
-        _, m, k, n = matmul_shapes(a.shape, b.shape)
-        dtype = _c_compute_dtype(a, b)
+        _, m, k, n, dtype, reason = check_matmul(a, b)
         if dtype is None:
-            names = a.dtype.name if a.dtype == b.dtype else f"{a.dtype.name} and {b.dtype.name}"
-            reason = f"dtype {names} has no native kernel (only float32, float64, float16, bfloat16)"
-            return self.fallback("matmul", reason, a, b)
+            return self.fallback("matmul", str(reason), a, b)
         a2 = a.astype(dtype, copy=False)
         b2 = b.astype(dtype, copy=False)
         out = self._gemm(a2 if a.ndim >= 2 else a2.reshape(1, k), b2 if b.ndim >= 2 else b2.reshape(k, 1))
-        if a.ndim == 1:
-            out = out.reshape(out.shape[:-2] + out.shape[-1:])
-        if b.ndim == 1:
-            out = out.reshape(out.shape[:-1])
-        if a.dtype != dtype or b.dtype != dtype:  # float16 / bfloat16 computed in float32, cast back
-            out = out.astype(a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype))
-        return out
+        return finish_matmul(out, a, b, dtype)
 
     def matmul_backward(self, a: np.ndarray, b: np.ndarray, grad_out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gradients ``(d a, d b)`` of ``sum(grad_out * (a @ b))``, NumPy ``matmul`` semantics.
@@ -475,14 +546,6 @@ class NativeBackend(CKernelsMixin, PartialBackend):
         if code != abi.OK:
             raise abi.error_for(code, f"{symbol}_{'f32' if dtype == np.float32 else 'f64'}")
 
-    @staticmethod
-    def _conv_native(*arrays: np.ndarray | None) -> str | None:
-        """Why conv cannot run natively on these arrays (None if it can)."""
-        if _c_compute_dtype(*arrays) is None:
-            bad = sorted({a.dtype.name for a in arrays if a is not None and a.dtype not in NATIVE_DTYPES + HALF_DTYPES})
-            return f"dtype {' and '.join(bad)} has no native kernel (only float32, float64, float16, bfloat16)"
-        return None
-
     def conv2d(
         self,
         x: np.ndarray,
@@ -510,18 +573,10 @@ class NativeBackend(CKernelsMixin, PartialBackend):
             >>> y.shape, float(y[0, 1, 1, 0])
             ((2, 3, 3, 6), 18.0)
         """
-        if not isinstance(x, np.ndarray) or not isinstance(w, np.ndarray):
-            raise TypeError(f"conv2d: x and w must be numpy.ndarray, got {type(x).__name__} and {type(w).__name__}")
-        if bias is not None and not isinstance(bias, np.ndarray):
-            raise TypeError(f"conv2d: bias must be a numpy.ndarray or None, got {type(bias).__name__}")
-        out_shape = conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups)
-        if bias is not None and bias.shape != (w.shape[3],):
-            raise ValueError(f"conv2d: bias has shape {bias.shape}; expected ({w.shape[3]},) (C_out)")
+        out_shape, dt, reason = check_conv2d(x, w, bias, stride, padding, dilation, groups)
+        if dt is None:
+            return self.fallback("conv2d", str(reason), x, w, bias, stride, padding, dilation, groups)
         params = _conv_params(stride, padding, dilation, groups)
-        reason = self._conv_native(x, w, bias)
-        if reason is not None:
-            return self.fallback("conv2d", reason, x, w, bias, stride, padding, dilation, groups)
-        dt = _c_compute_dtype(x, w, bias)
         xc, wc = np.ascontiguousarray(x, dt), np.ascontiguousarray(w, dt)
         bc = None if bias is None else np.ascontiguousarray(bias, dt)
         y = np.empty(out_shape, dt)
@@ -558,7 +613,7 @@ class NativeBackend(CKernelsMixin, PartialBackend):
         x_shape = tuple(operator.index(s) for s in x_shape)
         self._check_grad_out("conv2d_backward_input", grad_out, w, x_shape, w.shape, stride, padding, dilation, groups)
         params = _conv_params(stride, padding, dilation, groups)
-        reason = self._conv_native(grad_out, w)
+        reason = _conv_native(grad_out, w)
         if reason is not None:
             return self._grad_fallback(
                 "conv2d_backward_input", reason, reference_grad.conv2d_backward_input, grad_out, w, x_shape, *params
@@ -597,7 +652,7 @@ class NativeBackend(CKernelsMixin, PartialBackend):
             raise TypeError(f"conv2d_backward_weight: x must be a numpy.ndarray, got {type(x).__name__}")
         self._check_grad_out("conv2d_backward_weight", grad_out, x, x.shape, w_shape, stride, padding, dilation, groups)
         params = _conv_params(stride, padding, dilation, groups)
-        reason = self._conv_native(x, grad_out)
+        reason = _conv_native(x, grad_out)
         if reason is not None:
             return self._grad_fallback(
                 "conv2d_backward_weight", reason, reference_grad.conv2d_backward_weight, x, grad_out, w_shape, *params

@@ -13,7 +13,7 @@ Bad arguments give the C backend's errors; bad launcher arguments give a clear V
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from gpu_libs import gpu_backend, gpu_backends
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from native_libs import backend as native_backend
+from test_op_table import Gen as TableGen
 
 from axiom.backends import ReferenceBackend
 from axiom.backends.gpu.ops import call
@@ -31,6 +32,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 REF = ReferenceBackend()
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 HYP = settings(max_examples=25, deadline=None, database=None)
+
+
+def fuzz(test: Callable[..., None]) -> Callable[..., None]:
+    """Hypothesis drives ``test``: its ``data`` argument is the draw source, with the :data:`HYP` settings."""
+    return HYP(given(data=st.data())(test))
+
+
 #: per-dtype base of the error bound (times 1 + sqrt(reduction length))
 BASE = {F32: 4e-7, F64: 1e-15}
 
@@ -51,16 +59,8 @@ def dtype(request: pytest.FixtureRequest, be: Any) -> np.dtype:
 # -- inputs and comparison ---------------------------------------------------------------------
 
 
-@dataclass
-class Gen:
-    """Array values from a seeded RNG, structure from Hypothesis."""
-
-    data: st.DataObject
-    dtype: np.dtype
-    rng: np.random.Generator = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.rng = np.random.default_rng(self.data.draw(st.integers(0, 2**32 - 1), label="seed"))
+class Gen(TableGen):
+    """The op table's generator (seeded values, NaN/Inf, non-contiguous views) with the GPU kernels' sizes."""
 
     def dim(self, lo: int = 1, hi: int = 33, zero: bool = False, long: bool = False) -> int:
         """A small size, often an odd larger one up to ``hi``, maybe zero or longer than a work-group (255..3001)."""
@@ -74,25 +74,6 @@ class Gen:
         if long:
             choices.append(st.sampled_from([255, 257, 1023, 1025, 3001]))
         return self.data.draw(st.one_of(*choices))
-
-    def flag(self, p: float = 0.5) -> bool:
-        return self.data.draw(st.integers(0, 999)) < p * 1000
-
-    def array(self, shape: tuple[int, ...], scale: float = 2.0, special: bool = True) -> np.ndarray:
-        """~ scale * N(0, 1) in the dtype, maybe with NaN/Inf injected, maybe a non-contiguous view."""
-        x = self.rng.standard_normal(shape) * scale
-        if x.size and special and self.flag(0.3):
-            k = max(1, x.size // 30)
-            x.flat[self.rng.integers(0, x.size, k)] = self.rng.choice([np.nan, np.inf, -np.inf], k)
-        x = np.asarray(x.astype(self.dtype))
-        if x.ndim and x.size and self.flag(0.3):
-            wide = np.zeros((*shape[:-1], 2 * shape[-1]), self.dtype)
-            wide[..., ::2] = x
-            x = wide[..., ::2]  # same values, every other element of a wider array
-        return x
-
-    def positive(self, shape: tuple[int, ...]) -> np.ndarray:
-        return (self.rng.random(shape) + 0.25).astype(self.dtype)
 
 
 def up(a: Any) -> Any:
@@ -130,8 +111,7 @@ def run(be: Any, op: str, *args: Any) -> np.ndarray:
 # -- normalisation --------------------------------------------------------------------------------
 
 
-@HYP
-@given(data=st.data())
+@fuzz
 def test_batchnorm(be: Any, dtype: np.dtype, data: st.DataObject) -> None:
     g = Gen(data, dtype)
     c = g.dim(zero=True, long=True)
@@ -150,8 +130,7 @@ def test_batchnorm(be: Any, dtype: np.dtype, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("op", ["layernorm", "rmsnorm"])
-@HYP
-@given(data=st.data())
+@fuzz
 def test_row_norms(be: Any, dtype: np.dtype, op: str, data: st.DataObject) -> None:
     g = Gen(data, dtype)
     n_axes = data.draw(st.integers(0, 2))
@@ -180,8 +159,7 @@ def _pool_geometry(data: st.DataObject) -> tuple[tuple[int, int], tuple[int, int
 
 
 @pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
-@HYP
-@given(data=st.data())
+@fuzz
 def test_pool2d(be: Any, dtype: np.dtype, op: str, data: st.DataObject) -> None:
     g = Gen(data, dtype)
     x = g.array((g.dim(1, 3, zero=True), g.dim(zero=True, hi=65), g.dim(hi=65), g.dim(1, 5)))
@@ -190,8 +168,7 @@ def test_pool2d(be: Any, dtype: np.dtype, op: str, data: st.DataObject) -> None:
     check(run(be, op, x, kernel, stride, padding, last), oracle(op, x, kernel, stride, padding, last), dtype, 16)
 
 
-@HYP
-@given(data=st.data())
+@fuzz
 def test_global_avg_pool(be: Any, dtype: np.dtype, data: st.DataObject) -> None:
     g = Gen(data, dtype)
     h = g.dim(zero=True, long=True)
@@ -203,8 +180,7 @@ def test_global_avg_pool(be: Any, dtype: np.dtype, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
-@HYP
-@given(data=st.data())
+@fuzz
 def test_softmax(be: Any, dtype: np.dtype, op: str, data: st.DataObject) -> None:
     g = Gen(data, dtype)
     ndim = data.draw(st.integers(1, 3))
@@ -260,8 +236,7 @@ def test_special_rows_match_c(be: Any, dtype: np.dtype) -> None:
 # -- float16 in, float32 compute ------------------------------------------------------------------
 
 
-@HYP
-@given(data=st.data())
+@fuzz
 def test_float16_inputs(be: Any, data: st.DataObject) -> None:
     g = Gen(data, F16)
     n = g.dim(long=True)

@@ -4,20 +4,6 @@ The argument list is the C ABI's (``axiom_attention_*``): ``q (batch, heads, lq,
 ``k (batch, heads, lk, d)``, ``v (batch, heads, lk, dv)`` and ``out (batch, heads, lq, dv)``
 contiguous; ``mask`` (or None) an additive mask read at ``b*ms0 + h*ms1 + i*ms2 + j*ms3`` (element
 strides, 0 broadcasts); ``causal`` aligned at the end. Memory is linear in the sequence lengths.
-
-Example:
-    >>> import numpy as np
-    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
-    >>> from axiom.backends.gpu.ops import call
-    >>> rt = OpenCLRuntime.first_device_or_none()
-    >>> if rt is not None:
-    ...     q = rt.to_device(np.zeros((1, 1, 2, 4), np.float32)); v = rt.to_device(np.array([1.0, 3.0], np.float32))
-    ...     out = rt.empty((1, 1, 2, 1), np.float32)
-    ...     call(rt, "attention", np.float32, q, q, v, None, out, 1, 1, 2, 2, 4, 1, 0.5, 1, 0, 0, 0, 0)
-    ...     print(rt.to_host(out).ravel().tolist())
-    ... else:
-    ...     print([1.0, 2.0])
-    [1.0, 2.0]
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from axiom.backends.abi import Conv2dShape
 from axiom.backends.base import Padding2d, Pair
 from axiom.backends.gpu.ops import blocks, check_activation, check_array, i32, launcher, real
 from axiom.backends.gpu.runtime import F64, DeviceArray, DeviceRuntime
-from axiom.backends.native import NativeBackend, _c_compute_dtype, _conv_params, conv2d_output_shape
+from axiom.backends.native import _conv_params, check_conv2d, conv2d_output_shape
 
 if TYPE_CHECKING:
     from axiom.backends.gpu.backend import GPUBackend
@@ -179,17 +179,9 @@ def conv2d_host(
         >>> be is None or conv2d_host(be, x, w, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1).shape == (1, 2, 2, 3)
         True
     """
-    if not isinstance(x, np.ndarray) or not isinstance(w, np.ndarray):
-        raise TypeError(f"conv2d: x and w must be numpy.ndarray, got {type(x).__name__} and {type(w).__name__}")
-    if bias is not None and not isinstance(bias, np.ndarray):
-        raise TypeError(f"conv2d: bias must be a numpy.ndarray or None, got {type(bias).__name__}")
-    out_shape = conv2d_output_shape(x.shape, w.shape, stride, padding, dilation, groups)
-    if bias is not None and bias.shape != (w.shape[3],):
-        raise ValueError(f"conv2d: bias has shape {bias.shape}; expected ({w.shape[3]},) (C_out)")
-    reason = NativeBackend._conv_native(x, w, bias)
-    if reason is not None:
-        return backend.fallback("conv2d", reason, x, w, bias, stride, padding, dilation, groups)
-    dt = _c_compute_dtype(x, w, bias)
+    out_shape, dt, reason = check_conv2d(x, w, bias, stride, padding, dilation, groups)
+    if dt is None:
+        return backend.fallback("conv2d", str(reason), x, w, bias, stride, padding, dilation, groups)
     rt = backend.runtime
     if dt == F64 and not rt.supports_float64:
         return backend.fallback(

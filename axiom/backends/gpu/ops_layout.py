@@ -4,20 +4,6 @@
 (attention head split / merge) and ``gather_rows`` (embedding lookups), float32 / float64. Every
 launcher checks that the sizes it is given fit the arrays, so a wrong size is a ``ValueError``
 and never an out-of-bounds access on the device.
-
-Example:
-    >>> import numpy as np
-    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
-    >>> from axiom.backends.gpu.ops import call
-    >>> rt = OpenCLRuntime.first_device_or_none()
-    >>> if rt is not None:
-    ...     src = rt.to_device(np.arange(6, dtype=np.float32).reshape(1, 2, 3, 1))
-    ...     dst = rt.empty((1, 3, 2, 1), np.float32)
-    ...     call(rt, "permute_0213", np.float32, src, dst, 1, 2, 3, 1)
-    ...     print(rt.to_host(dst).ravel().tolist())
-    ... else:
-    ...     print([0.0, 3.0, 1.0, 4.0, 2.0, 5.0])
-    [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import numpy as np
 
 from axiom.backends.gpu.ops import blocks, check_activation, check_array, check_sizes, i32, i64, launcher, real
 from axiom.backends.gpu.runtime import F64, DeviceArray, DeviceRuntime
-from axiom.backends.native import _c_compute_dtype, matmul_shapes
+from axiom.backends.native import check_matmul, finish_matmul
 
 if TYPE_CHECKING:
     from axiom.backends.gpu.backend import GPUBackend
@@ -160,23 +160,16 @@ def matmul_host(backend: GPUBackend, a: Any, b: Any) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> from axiom.backends.gpu.backend import OpenCLBackend
-        >>> try:
-        ...     be = OpenCLBackend()
-        ... except ImportError:
-        ...     be = None
-        >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
-        >>> be is None or matmul_host(be, a, np.ones(3, np.float32)).tolist() == [3.0, 12.0]
-        True
+        >>> from axiom.backends.gpu.backend import GPUBackend
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> a, v = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(3, np.float32)   # a 1-D result
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> (a @ v if rt is None else matmul_host(GPUBackend(rt), a, v)).tolist()
+        [3.0, 12.0]
     """
-    if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
-        raise TypeError(f"matmul: expected two numpy.ndarray, got {type(a).__name__} and {type(b).__name__}")
-    batch, m, k, n = matmul_shapes(a.shape, b.shape)
-    dtype = _c_compute_dtype(a, b)
+    batch, m, k, n, dtype, reason = check_matmul(a, b)
     if dtype is None:
-        names = a.dtype.name if a.dtype == b.dtype else f"{a.dtype.name} and {b.dtype.name}"
-        reason = f"dtype {names} has no native kernel (only float32, float64, float16, bfloat16)"
-        return backend.fallback("matmul", reason, a, b)
+        return backend.fallback("matmul", str(reason), a, b)
     rt = backend.runtime
     if dtype == F64 and not rt.supports_float64:
         return backend.fallback("matmul", f"device {rt.device_name} has no float64", a, b)
@@ -191,10 +184,4 @@ def matmul_host(backend: GPUBackend, a: Any, b: Any) -> np.ndarray:
         dc = rt.empty((nbatch, m, n), dtype)
         gemm(rt, dtype, da, db, dc, None, nbatch, m, n, k, sa, sb, 0, 0.0)
         out = rt.to_host(dc).reshape(*batch, m, n)
-    if a.ndim == 1:
-        out = out.reshape(out.shape[:-2] + out.shape[-1:])
-    if b.ndim == 1:
-        out = out.reshape(out.shape[:-1])
-    if a.dtype != dtype or b.dtype != dtype:  # float16 / bfloat16 computed in float32, cast back
-        out = out.astype(a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype))
-    return out
+    return finish_matmul(out, a, b, dtype)

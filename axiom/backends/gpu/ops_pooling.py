@@ -3,19 +3,6 @@
 The geometry arguments are the C ABI's: x is (n, h, w, c); window kh x kw, stride sh x sw,
 padding top / bottom / left / right, dilation dh x dw (max pooling only); the output is
 (n, ho, wo, c) with ``ho = max(0, (h + pt + pb - dh * (kh - 1) - 1) // sh + 1)``, likewise wo.
-
-Example:
-    >>> import numpy as np
-    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
-    >>> from axiom.backends.gpu.ops import call
-    >>> rt = OpenCLRuntime.first_device_or_none()
-    >>> if rt is not None:
-    ...     x = rt.to_device(np.arange(4.0, dtype=np.float32).reshape(1, 2, 2, 1)); y = rt.empty((1, 1), np.float32)
-    ...     call(rt, "global_avg_pool", np.float32, x, y, 1, 4, 1)          # (x, y, n, hw, c)
-    ...     print(rt.to_host(y).tolist())
-    ... else:
-    ...     print([[1.5]])
-    [[1.5]]
 """
 
 from __future__ import annotations

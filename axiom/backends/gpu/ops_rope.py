@@ -5,19 +5,6 @@ reference and the C kernels, and their cos / sin tables uploaded in the compute 
 device without float64 computes float32 RoPE exactly as the C backend does. The runtime keeps
 the last few tables (:func:`rope_tables`): a compiled model applying RoPE in every layer, with
 one or several settings, uploads each table once.
-
-Example:
-    >>> import numpy as np
-    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
-    >>> from axiom.backends.gpu.ops import call
-    >>> rt = OpenCLRuntime.first_device_or_none()
-    >>> if rt is not None:
-    ...     x = rt.to_device(np.array([1.0, 0.0], np.float32)); y = rt.empty((2,), np.float32)
-    ...     call(rt, "rope", np.float32, x, np.array([np.pi / 2]), y, 1, 1, 2, 10000.0)
-    ...     print(np.round(rt.to_host(y), 6).tolist())
-    ... else:
-    ...     print([0.0, 1.0])
-    [0.0, 1.0]
 """
 
 from __future__ import annotations

@@ -1,18 +1,4 @@
-"""Launchers of ``cuda/softmax.cu``: softmax and log-softmax along the middle axis of (outer, n, inner).
-
-Example:
-    >>> import numpy as np
-    >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
-    >>> from axiom.backends.gpu.ops import call
-    >>> rt = OpenCLRuntime.first_device_or_none()
-    >>> if rt is not None:
-    ...     x = rt.to_device(np.zeros((1, 4, 1), np.float32)); y = rt.empty((1, 4, 1), np.float32)
-    ...     call(rt, "softmax", np.float32, x, y, 1, 4, 1, 0)          # (x, y, outer, n, inner, log)
-    ...     print(rt.to_host(y).ravel().tolist())
-    ... else:
-    ...     print([0.25, 0.25, 0.25, 0.25])
-    [0.25, 0.25, 0.25, 0.25]
-"""
+"""Launchers of ``cuda/softmax.cu``: softmax and log-softmax along the middle axis of (outer, n, inner)."""
 
 from __future__ import annotations
 
