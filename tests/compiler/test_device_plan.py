@@ -1,4 +1,4 @@
-"""Device-resident compiled models (``axiom.compiler.device_plan``) on OpenCL (PoCL on the CPU in CI).
+"""Device-resident compiled models (``axiom.compiler.device_plan``) on OpenCL (PoCL on the CPU in CI) and CUDA.
 
 ``compile(model, backend="opencl")`` must run every layer of the design on the device (no
 fallback, no FallbackWarning), agree with the NumPy reference backend's compiled model, move
@@ -6,7 +6,8 @@ only the input up and the output down (one upload and one download per call), se
 batch size, run float16 / bfloat16 / mixed precision, send layers without a device lowering to
 the CPU (recorded, warned once), and hand a call to the CPU when the device fails at run time.
 ``AXIOM_BACKEND`` overrides ``detect_coprocessor()``. Without OpenCL the tests skip, or fail
-under ``AXIOM_REQUIRE_NATIVE=1``.
+under ``AXIOM_REQUIRE_NATIVE=1``; the model tests also run on CUDA where there is a GPU
+(``make test-gpu``), and skip with the reason elsewhere.
 """
 
 from __future__ import annotations
@@ -84,15 +85,16 @@ def reference(model, x, precision: str = "float32") -> np.ndarray:  # noqa: ANN0
     return compile(model, backend="numpy", precision=precision)(x).numpy().astype(np.float64)
 
 
+@pytest.mark.parametrize("kind", gpu_libs.gpu_backends())
 @pytest.mark.parametrize("optimize", ["none", "aggressive"])
 @pytest.mark.parametrize("which", sorted(MODELS))
-def test_every_layer_stays_on_the_device(which: str, optimize: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    gpu_libs.opencl_backend()
+def test_every_layer_stays_on_the_device(kind: str, which: str, optimize: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    gpu_libs.gpu_backend(kind)
     model, x = MODELS[which]()
     want = reference(model, x)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FallbackWarning)
-        compiled = compile(model, backend="opencl", optimize=optimize)
+        compiled = compile(model, backend=kind, optimize=optimize)
         plan = compiled.plan
         assert plan is not None and plan.cpu_steps == [], plan.describe()
         assert plan.weight_bytes > 0
@@ -114,11 +116,12 @@ def test_every_layer_stays_on_the_device(which: str, optimize: str, monkeypatch:
     assert "1 upload + 1 download per call" in summary and "bytes of weights resident" in summary
 
 
+@pytest.mark.parametrize("kind", gpu_libs.gpu_backends())
 @pytest.mark.parametrize("which", sorted(MODELS))
-def test_one_plan_serves_every_batch_size(which: str) -> None:
-    gpu_libs.opencl_backend()
+def test_one_plan_serves_every_batch_size(kind: str, which: str) -> None:
+    gpu_libs.gpu_backend(kind)
     model, x = MODELS[which]()
-    compiled = compile(model, backend="opencl")
+    compiled = compile(model, backend=kind)
     for batch in (1, len(x), 0, 2):
         xb = x[:batch]
         got = compiled(xb).numpy()
@@ -128,13 +131,14 @@ def test_one_plan_serves_every_batch_size(which: str) -> None:
     assert compiled.plan.uploads == 4 and compiled.fallbacks == {}
 
 
+@pytest.mark.parametrize("kind", gpu_libs.gpu_backends())
 @pytest.mark.parametrize(("which", "precision"), [("image", "float16"), ("sequence", "bfloat16"), ("image", "mixed")])
-def test_low_precision(which: str, precision: str) -> None:
-    gpu_libs.opencl_backend()
+def test_low_precision(kind: str, which: str, precision: str) -> None:
+    gpu_libs.gpu_backend(kind)
     model, x = MODELS[which]()
     with warnings.catch_warnings():
         warnings.simplefilter("error", FallbackWarning)
-        compiled = compile(model, backend="opencl", precision=precision)
+        compiled = compile(model, backend=kind, precision=precision)
         got = compiled(x).numpy().astype(np.float64)
     assert compiled.fallbacks == {} and compiled.plan.cpu_steps == []
     # the device computes in float32 from the rounded weights: as close as the CPU, or closer
@@ -153,14 +157,15 @@ class Doubler(ShapePreservingLayer):
         return x * 2.0 + 1.0
 
 
-def test_layers_without_a_device_lowering_run_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    gpu_libs.opencl_backend()
+@pytest.mark.parametrize("kind", gpu_libs.gpu_backends())
+def test_layers_without_a_device_lowering_run_on_the_cpu(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    gpu_libs.gpu_backend(kind)
     model = Sequential(
         Reshape((2, 4)), Permute((1, 0)), Flatten(), Dense(8, 3), Doubler(), Dense(3, 2), input_shape=(None, 8)
     )
     x = np.random.default_rng(3).standard_normal((5, 8)).astype(np.float32)
     want = reference(model, x)
-    compiled = compile(model, backend="opencl")
+    compiled = compile(model, backend=kind)
     assert [type(s.layer).__name__ for s in compiled.plan.cpu_steps] == ["Permute", "Doubler"]
     counts = count_transfers(monkeypatch, compiled.plan.runtime)
     with pytest.warns(FallbackWarning) as caught:
@@ -177,13 +182,14 @@ def test_layers_without_a_device_lowering_run_on_the_cpu(monkeypatch: pytest.Mon
     assert "(2 on the CPU)" in compiled.summary() and "CPU: Permute((1, 0))" in compiled.summary()
 
 
-def test_a_device_failing_at_run_time_hands_over_to_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("kind", gpu_libs.gpu_backends())
+def test_a_device_failing_at_run_time_hands_over_to_the_cpu(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from axiom.backends.gpu.errors import DeviceLostError
 
-    gpu_libs.opencl_backend()
+    gpu_libs.gpu_backend(kind)
     model, x = image_model()
     want = reference(model, x)
-    compiled = compile(model, backend="opencl")
+    compiled = compile(model, backend=kind)
     rt = compiled.plan.runtime
     assert_close(compiled(x).numpy().astype(np.float64), want, rtol=1e-4, atol=1e-5)  # healthy first
     launches = {"n": 0}
