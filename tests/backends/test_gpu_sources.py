@@ -147,25 +147,58 @@ class _FakeContext:
 
 
 class _FakeDriver:
+    """Loads every image as ``"module"``, or refuses the kinds listed in ``refuse`` ("CUBIN" / "PTX")."""
+
+    def __init__(self, refuse: tuple[str, ...] = ()) -> None:
+        self.refuse = refuse
+        self.loaded: list[str] = []
+
     class Context:
         @staticmethod
         def pop() -> None:
             pass
 
-    @staticmethod
-    def module_from_buffer(ptx: bytes) -> str:
+    def module_from_buffer(self, image: bytes) -> str:
+        kind = "CUBIN" if image[:4] == b"\x7fELF" else "PTX"
+        if kind in self.refuse:
+            raise RuntimeError(f"cuModuleLoadDataEx failed: the driver refuses this {kind} (stub)")
+        self.loaded.append(kind)
         return "module"
 
 
-def _cuda_runtime_without_gpu() -> Any:
+def _cuda_runtime_without_gpu(refuse: tuple[str, ...] = ()) -> Any:
     """A CUDARuntime whose driver is a stub: enough to drive its build step (NVRTC) without a GPU."""
     from axiom.backends.gpu.cuda_runtime import CUDARuntime
     from axiom.backends.gpu.runtime import DeviceRuntime
 
     rt = CUDARuntime.__new__(CUDARuntime)
     DeviceRuntime.__init__(rt, "Stub GPU (CUDA device 0, sm_80)")
-    rt.drv, rt.context, rt.arch = _FakeDriver(), _FakeContext(), "compute_80"
+    rt.drv, rt.context, rt.arch = _FakeDriver(refuse), _FakeContext(), "compute_80"
     return rt
+
+
+def test_cuda_build_prefers_a_cubin_then_ptx_then_reports_every_failure() -> None:
+    """A CUBIN for the device's architecture first (no driver JIT: loads where the driver is older
+    than NVRTC), PTX if the driver refuses it, and a KernelBuildError naming each failed way."""
+    nvrtc_or_skip()
+    text = sources.program_text("cuda", "activation")
+    rt = _cuda_runtime_without_gpu()
+    assert rt._build("activation", text, []) == "module" and rt.drv.loaded == ["CUBIN"]
+    rt = _cuda_runtime_without_gpu(refuse=("CUBIN",))
+    assert rt._build("activation", text, []) == "module" and rt.drv.loaded == ["PTX"]
+    rt = _cuda_runtime_without_gpu(refuse=("CUBIN", "PTX"))
+    with pytest.raises(KernelBuildError) as info:
+        rt._build("activation", text, [])
+    msg = str(info.value)
+    assert "Stub GPU" in msg and "loading NVRTC's CUBIN failed" in msg and "loading NVRTC's PTX failed" in msg
+    assert "SourceModule" in msg, msg  # no PyCUDA here: the last way fails too, and says so
+
+
+@pytest.mark.parametrize("family", sources.FAMILIES)
+def test_cuda_family_compiles_to_a_cubin_for_hopper(family: str) -> None:
+    nvrtc = nvrtc_or_skip()
+    cubin = nvrtc.compile_cubin(sources.program_text("cuda", family), f"{family}.cu", [], "sm_90")
+    assert cubin[:4] == b"\x7fELF"
 
 
 def test_broken_cuda_source_is_a_build_error_with_the_log() -> None:

@@ -107,22 +107,37 @@ class CUDARuntime(DeviceRuntime):
 
     # -- primitives -----------------------------------------------------------------------------
     def _build(self, family: str, source: str, options: list[str]) -> Any:
+        """NVRTC CUBIN for the device's architecture, else NVRTC PTX (driver JIT), else PyCUDA's nvcc.
+
+        A CUBIN needs no JIT, so it loads even where the driver is older than NVRTC (whose PTX
+        such a driver refuses); a source error stops at once, a loading error tries the next way.
+        """
         from axiom.backends.gpu import nvrtc
 
+        name, failures = f"{family}.cu", []
+        if nvrtc.nvrtc_available():
+            images = (
+                ("CUBIN", lambda: nvrtc.compile_cubin(source, name, options, self.arch.replace("compute_", "sm_"))),
+                ("PTX", lambda: nvrtc.compile_ptx(source, name, options, self.arch).encode() + b"\0"),
+            )
+            for kind, make in images:
+                try:
+                    image = make()
+                except nvrtc.NVRTCCompileError as err:
+                    raise KernelBuildError(self.device_name, f"program {family}", str(err)) from err
+                try:
+                    with self._active():
+                        return self.drv.module_from_buffer(image)
+                except Exception as err:  # noqa: BLE001 - pycuda.driver.Error: unsupported PTX version, arch
+                    failures.append(f"loading NVRTC's {kind} failed: {err}")
         try:
-            with self._active():
-                if nvrtc.nvrtc_available():
-                    ptx = nvrtc.compile_ptx(source, f"{family}.cu", options, self.arch)
-                    return self.drv.module_from_buffer(ptx.encode() + b"\0")  # cuModuleLoadData reads C text
-                from pycuda.compiler import SourceModule
+            from pycuda.compiler import SourceModule
 
+            with self._active():
                 return SourceModule(source, options=options, no_extern_c=True)
-        except nvrtc.NVRTCCompileError as err:
-            raise KernelBuildError(self.device_name, f"program {family}", str(err)) from err
-        except Exception as err:  # noqa: BLE001 - pycuda.driver.CompileError / LogicError (bad PTX, arch)
-            raise KernelBuildError(
-                self.device_name, f"program {family}", f"building the CUDA module failed: {err}"
-            ) from err
+        except Exception as err:  # noqa: BLE001 - pycuda.driver.CompileError (with nvcc's log), no nvcc
+            failures.append(f"PyCUDA's SourceModule (nvcc) failed: {err}")
+        raise KernelBuildError(self.device_name, f"program {family}", "; ".join(failures))
 
     def _get_kernel(self, program: Any, name: str) -> Any:
         try:

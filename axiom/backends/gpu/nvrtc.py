@@ -1,8 +1,9 @@
-"""Compile CUDA sources to PTX in-process with NVRTC (``cuda-bindings`` + ``nvidia-cuda-nvrtc`` from PyPI).
+"""Compile CUDA sources in-process with NVRTC (``cuda-bindings`` + ``nvidia-cuda-nvrtc`` from PyPI).
 
-Needs no GPU and no driver: the test suite compile-checks every kernel family with it, and the
-CUDA runtime loads the PTX it makes (falling back to PyCUDA's nvcc-based ``SourceModule`` where
-NVRTC is not installed).
+Needs no GPU and no driver: the test suite compile-checks every kernel family with it. The CUDA
+runtime loads a CUBIN for the device's exact architecture (no driver JIT, so an NVRTC newer
+than the driver still works), else the PTX, else falls back to PyCUDA's nvcc-based
+``SourceModule`` (see :meth:`axiom.backends.gpu.cuda_runtime.CUDARuntime`).
 
 Example:
     >>> if nvrtc_available():
@@ -54,7 +55,7 @@ def _check(result: Any, what: str) -> Any:
 
 
 def compile_ptx(source: str, name: str, options: list[str] | None = None, arch: str = DEFAULT_ARCH) -> str:
-    """PTX text of ``source`` (``name`` appears in messages); NVRTCCompileError with the log on failure.
+    """PTX text of ``source`` for a virtual ``arch`` (``name`` appears in messages); NVRTCCompileError with the log.
 
     Example:
         >>> if nvrtc_available():
@@ -66,6 +67,25 @@ def compile_ptx(source: str, name: str, options: list[str] | None = None, arch: 
         ...     print("NVRTC could not compile broken.cu:")
         NVRTC could not compile broken.cu:
     """
+    return _compile(source, name, options, arch, "PTX").rstrip(b"\x00 ").decode()
+
+
+def compile_cubin(source: str, name: str, options: list[str] | None = None, arch: str = "sm_80") -> bytes:
+    """A CUBIN (machine code) of ``source`` for a real ``arch`` such as ``"sm_90"``; NVRTCCompileError with the log.
+
+    Example:
+        >>> if nvrtc_available():
+        ...     one = 'extern "C" __global__ void one(float *x) { x[0] = 1.0f; }'
+        ...     cubin = compile_cubin(one, "one.cu", [], "sm_90")
+        ...     print(cubin[1:4])  # an ELF file
+        ... else:
+        ...     print(b"ELF")
+        b'ELF'
+    """
+    return _compile(source, name, options, arch, "CUBIN")
+
+
+def _compile(source: str, name: str, options: list[str] | None, arch: str, output: str) -> bytes:
     nvrtc = _nvrtc()
     program = _check(nvrtc.nvrtcCreateProgram(source.encode(), name.encode(), 0, [], []), "nvrtcCreateProgram")
     try:
@@ -76,9 +96,9 @@ def compile_ptx(source: str, name: str, options: list[str] | None = None, arch: 
             log = b" " * size
             _check(nvrtc.nvrtcGetProgramLog(program, log), "nvrtcGetProgramLog")
             raise NVRTCCompileError(f"NVRTC could not compile {name}:\n{log.decode(errors='replace').strip()}")
-        size = _check(nvrtc.nvrtcGetPTXSize(program), "nvrtcGetPTXSize")
-        ptx = b" " * size
-        _check(nvrtc.nvrtcGetPTX(program, ptx), "nvrtcGetPTX")
-        return ptx.rstrip(b"\x00 ").decode()
+        size = _check(getattr(nvrtc, f"nvrtcGet{output}Size")(program), f"nvrtcGet{output}Size")
+        image = b" " * size
+        _check(getattr(nvrtc, f"nvrtcGet{output}")(program, image), f"nvrtcGet{output}")
+        return image
     finally:
         nvrtc.nvrtcDestroyProgram(program)
