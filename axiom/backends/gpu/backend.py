@@ -8,8 +8,9 @@ activations on the device (:mod:`axiom.compiler.device_plan`).
 
 Argument checks are the C backend's (:class:`~axiom.backends.c_kernels.CKernelsMixin`), so bad
 input gets the same clear errors. float16 / bfloat16 inputs compute in float32 and are cast back
-(like the C backend); float64 runs on the device where it supports float64, else on the C
-kernels (recorded in ``fallbacks``, warned once); backward kernels run on the NumPy reference
+(like the C backend); float64 runs on the device where it supports float64, else on the CPU
+(the C kernels; matmul / conv2d on the NumPy reference), recorded in ``fallbacks`` and warned
+once; backward kernels run on the NumPy reference
 (recorded and warned like any fallback). Device failures raise
 :class:`~axiom.backends.gpu.errors.DeviceError` naming the device and kernel.
 
