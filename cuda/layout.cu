@@ -4,6 +4,7 @@
  *   axiom_copy_block    dst[o, dst_offset + j] = src[o, j] (concatenation along any axis)
  *   axiom_permute_0213  (d0, d1, d2, d3) -> (d0, d2, d1, d3) (attention head split / merge)
  *   axiom_gather_rows   y[i, :] = table[idx[i], :] (embedding lookups; a bad index gives NaN)
+ *   axiom_permute       any permutation of up to PERM_MAX_DIMS axes (NCHW <-> NHWC of imported models)
  * Every array holds fewer than 2**31 elements (the runtime's limit), so element indices fit an
  * int and the index arithmetic uses 32-bit divisions; grid-stride loops use idx_t counters.
  * Launch: 1-D, any local size (axiom_permute_0213_tiled: local (LAY_TILE, LAY_ROWS)).
@@ -14,6 +15,7 @@
 
 #define LAY_TILE 32 /* tile of the transposing permutation: LAY_TILE x LAY_TILE (i1, i2) pairs */
 #define LAY_ROWS 8  /* work-items per tile column (each moves LAY_TILE / LAY_ROWS elements) */
+#define PERM_MAX_DIMS 6
 
 KERNEL void axiom_add(const GLOBAL real *a, const GLOBAL real *b, GLOBAL real *y, idx_t n) {
     const idx_t step = (idx_t)LOCAL_SIZE(0) * NUM_GROUPS(0);
@@ -84,5 +86,29 @@ KERNEL void axiom_gather_rows(const GLOBAL real *RESTRICT table, const GLOBAL in
         const int i = (int)e / dim, c = (int)e - i * dim;
         const int row = idx[i];
         y[e] = (row >= 0 && row < rows) ? table[(idx_t)row * dim + c] : REAL_NAN;
+    }
+}
+
+/* dst = src transposed: dst has dims o0..o5 (ndim used, outermost first; unused ones are 1) and
+ * dst element (i0, ..., i5) reads src at i0 * s0 + ... + i5 * s5 (the src strides of the axes in
+ * dst order). Element-wise; the innermost dst axis is the fastest, so stores are coalesced. */
+KERNEL void axiom_permute(const GLOBAL real *RESTRICT src, GLOBAL real *RESTRICT dst, idx_t n, int o0, int o1, int o2,
+                          int o3, int o4, int o5, idx_t s0, idx_t s1, idx_t s2, idx_t s3, idx_t s4, idx_t s5) {
+    const idx_t step = (idx_t)LOCAL_SIZE(0) * NUM_GROUPS(0);
+    for (idx_t e = GLOBAL_ID(0); e < n; e += step) {
+        int rest = (int)e;
+        idx_t at = (idx_t)(rest % o5) * s5;
+        rest /= o5;
+        at += (idx_t)(rest % o4) * s4;
+        rest /= o4;
+        at += (idx_t)(rest % o3) * s3;
+        rest /= o3;
+        at += (idx_t)(rest % o2) * s2;
+        rest /= o2;
+        at += (idx_t)(rest % o1) * s1;
+        rest /= o1;
+        at += (idx_t)rest * s0;
+        (void)o0;
+        dst[e] = src[at];
     }
 }

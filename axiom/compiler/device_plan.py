@@ -19,11 +19,12 @@ Lowering, layer by layer (each step reproduces the layer's ``forward`` in eval m
 - ``Embedding``: indices are checked on the host (the layer's own errors), uploaded as int32
   and gathered (``gather_rows``);
 - ``Flatten`` / ``Reshape`` are views (no copy); ``Dropout`` is the identity (eval mode);
+  ``Permute`` (the NCHW / NHWC moves of imported ONNX / PyTorch models) -> ``permute``;
 - containers: ``Sequential`` (a chain), ``Residual`` (``add``), ``Parallel`` / ``Concat``
   (``copy_block`` per branch, any axis); ``UpcastWeights`` (``"mixed"`` precision) is its
   layer with float32 weights.
 
-Any other layer (a user's own ``Layer``, ``Permute``, a subclass that overrides ``forward``,
+Any other layer (a user's own ``Layer``, a subclass that overrides ``forward``,
 BatchNorm without running statistics, a layer whose kernel is not registered) runs on the CPU
 (the ``"auto"`` backend: C if built): the activation is downloaded, the layer runs, its output
 is uploaded. Each such layer is recorded in the GPU backend's ``fallbacks`` (key
@@ -82,7 +83,7 @@ from axiom.nn.embedding import Embedding
 from axiom.nn.layer import Layer
 from axiom.nn.normalization import BatchNorm, LayerNorm, RMSNorm
 from axiom.nn.pooling import AvgPool2d, GlobalAvgPool, MaxPool2d
-from axiom.nn.reshape import Flatten, Reshape
+from axiom.nn.reshape import Flatten, Permute, Reshape
 from axiom.shapes import Shape, is_known
 from axiom.tensor import Tensor, float32, float64, is_floating
 
@@ -434,6 +435,19 @@ class SoftmaxStep(Step):
         return y
 
 
+class PermuteStep(Step):
+    """``Permute``: the per-example axes reordered on the device (e.g. NCHW <-> NHWC of ONNX imports)."""
+
+    kernels = ("permute",)
+
+    def run(self, plan: DevicePlan, v: Value) -> Value:
+        x = plan.on_device(v)
+        perm = (0, *(1 + d for d in self.layer.dims))
+        y = plan.empty(tuple(x.shape[a] for a in perm), plan.dtype)
+        plan.call("permute", x, y, x.shape, perm)
+        return y
+
+
 class ActivationStep(Step):
     kernels = ("activation",)
 
@@ -535,6 +549,7 @@ _LEAVES: tuple[tuple[type[Layer], Any], ...] = (
     (LogSoftmax, lambda layer, plan, shape: SoftmaxStep(layer)),
     (MultiHeadAttention, lambda layer, plan, shape: AttentionStep(layer, plan, shape)),
     (Embedding, lambda layer, plan, shape: EmbeddingStep(layer, plan)),
+    (Permute, lambda layer, plan, shape: PermuteStep(layer)),
 )
 
 #: the kernels each leaf class needs (checked before any weight is uploaded)
@@ -552,6 +567,7 @@ _KERNELS: dict[type[Layer], tuple[str, ...]] = {
     LogSoftmax: SoftmaxStep.kernels,
     MultiHeadAttention: ("gemm", "permute_0213", "attention"),
     Embedding: EmbeddingStep.kernels,
+    Permute: PermuteStep.kernels,
 }
 
 

@@ -255,6 +255,28 @@ def test_layout_kernels_match_numpy(be: Any, dt: Any, shape: list[int], axis: in
     np.testing.assert_array_equal(rt.to_host(g), want_g)
 
 
+@pytest.mark.parametrize("dt", DTYPES)
+@settings(max_examples=25, deadline=None, database=None)
+@given(shape=st.lists(st.integers(0, 6), min_size=1, max_size=7), data=st.data())
+def test_permute_matches_numpy_transpose(be: Any, dt: Any, shape: list[int], data: st.DataObject) -> None:
+    from axiom.backends.gpu.ops_layout import PERM_MAX_DIMS, merged_permutation
+
+    perm = tuple(data.draw(st.permutations(range(len(shape))), label="perm"))
+    x = np.random.default_rng(len(shape)).standard_normal(shape).astype(dt)
+    x.flat[: min(2, x.size)] = [np.nan, np.inf][: min(2, x.size)]
+    want = x.transpose(perm)
+    dims, order = merged_permutation(tuple(shape), perm)
+    assert np.array_equal(x.reshape(dims).transpose(order).ravel(), want.ravel(), equal_nan=True)
+    rt = be.runtime
+    y = rt.empty(want.shape, dt)
+    if len(dims) > PERM_MAX_DIMS:  # only 7 distinct moving axes can get here
+        with pytest.raises(ValueError, match="axes remain"):
+            call(rt, "permute", dt, rt.to_device(x), y, tuple(shape), perm)
+        return
+    call(rt, "permute", dt, rt.to_device(x), y, tuple(shape), perm)
+    np.testing.assert_array_equal(rt.to_host(y), want)
+
+
 def test_layout_launchers_reject_bad_sizes(be: Any) -> None:
     rt = be.runtime
     x = rt.to_device(np.zeros(6, np.float32))

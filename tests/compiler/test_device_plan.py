@@ -157,29 +157,55 @@ class Doubler(ShapePreservingLayer):
         return x * 2.0 + 1.0
 
 
+class Halver(ShapePreservingLayer):
+    """Another user's layer."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * 0.5 - 1.0
+
+
 @pytest.mark.parametrize("kind", gpu_libs.gpu_backends())
 def test_layers_without_a_device_lowering_run_on_the_cpu(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     gpu_libs.gpu_backend(kind)
-    model = Sequential(
-        Reshape((2, 4)), Permute((1, 0)), Flatten(), Dense(8, 3), Doubler(), Dense(3, 2), input_shape=(None, 8)
-    )
+    layers = (Reshape((2, 4)), Permute((1, 0)), Halver(), Flatten(), Dense(8, 3), Doubler(), Dense(3, 2))
+    model = Sequential(*layers, input_shape=(None, 8))
     x = np.random.default_rng(3).standard_normal((5, 8)).astype(np.float32)
     want = reference(model, x)
     compiled = compile(model, backend=kind)
-    assert [type(s.layer).__name__ for s in compiled.plan.cpu_steps] == ["Permute", "Doubler"]
+    assert [type(s.layer).__name__ for s in compiled.plan.cpu_steps] == ["Halver", "Doubler"]  # Permute: device
     counts = count_transfers(monkeypatch, compiled.plan.runtime)
     with pytest.warns(FallbackWarning) as caught:
         got = compiled(x).numpy()
-    assert sorted(str(w.message).split("'")[3] for w in caught) == ["layer Doubler", "layer Permute"]
+    assert sorted(str(w.message).split("'")[3] for w in caught) == ["layer Doubler", "layer Halver"]
     assert (counts["up"], counts["down"]) == (3, 3)  # the input, then a round trip per CPU step
     assert_close(got.astype(np.float64), want, rtol=1e-5, atol=1e-6)
     fallbacks = compiled.fallbacks
-    assert set(fallbacks) == {"layer Permute", "layer Doubler"}
+    assert set(fallbacks) == {"layer Halver", "layer Doubler"}
     assert "Doubler()" in fallbacks["layer Doubler"] and "ran on the CPU" in fallbacks["layer Doubler"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", FallbackWarning)  # warned once
         assert_close(compiled(x[:2]).numpy().astype(np.float64), want[:2], rtol=1e-5, atol=1e-6)
-    assert "(2 on the CPU)" in compiled.summary() and "CPU: Permute((1, 0))" in compiled.summary()
+    assert "(2 on the CPU)" in compiled.summary() and "CPU: Halver()" in compiled.summary()
+
+
+@pytest.mark.parametrize("kind", gpu_libs.gpu_backends())
+def test_nchw_models_permute_on_the_device(kind: str) -> None:
+    """What the ONNX / PyTorch importers make of a conv net: NCHW in, Permute to NHWC, back before Flatten."""
+    from axiom import Conv2d, MaxPool2d, ReLU
+
+    gpu_libs.gpu_backend(kind)
+    model = Sequential(
+        Permute((1, 2, 0)), Conv2d(3, 5, 3, padding=1), ReLU(), MaxPool2d(2), Permute((2, 0, 1)), Flatten(),
+        Dense(5 * 4 * 3, 4), input_shape=(None, 3, 9, 7),
+    )  # fmt: skip
+    x = np.random.default_rng(4).standard_normal((3, 3, 9, 7)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        compiled = compile(model, backend=kind)
+        got = compiled(x).numpy().astype(np.float64)
+    assert compiled.plan.cpu_steps == [] and compiled.fallbacks == {}
+    assert [s.describe().split(":")[0] for s in compiled.plan.steps].count("permute") == 2
+    assert_close(got, reference(model, x), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", gpu_libs.gpu_backends())

@@ -1,7 +1,8 @@
 """Launchers of ``cuda/layout.cu``: the data movement of device-resident compiled models.
 
 ``add`` (residual connections), ``copy_block`` (concatenation along any axis), ``permute_0213``
-(attention head split / merge) and ``gather_rows`` (embedding lookups), float32 / float64. Every
+(attention head split / merge), ``permute`` (any axis order, e.g. the NCHW / NHWC moves of
+imported models) and ``gather_rows`` (embedding lookups), float32 / float64. Every
 launcher checks that the sizes it is given fit the arrays, so a wrong size is a ``ValueError``
 and never an out-of-bounds access on the device.
 """
@@ -16,6 +17,36 @@ from axiom.backends.gpu.runtime import DeviceArray, DeviceRuntime
 LOCAL = 256
 #: tile of the transposing permutation (``LAY_TILE`` x ``LAY_ROWS`` work-items, see layout.cu)
 TILE, TILE_ROWS = 32, 8
+#: the most axes ``permute`` takes (``PERM_MAX_DIMS`` in layout.cu) after merging axes that stay together
+PERM_MAX_DIMS = 6
+
+
+def merged_permutation(shape: tuple[int, ...], perm: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(shape, perm)`` with size-1 axes dropped and axes that stay adjacent and in order merged.
+
+    ``x.transpose(perm)`` equals ``x.reshape(new_shape).transpose(new_perm)`` reshaped back, with
+    as few axes as possible (a NCHW -> NHWC move of a batch is 3 axes, whatever the batch shape).
+
+    Example:
+        >>> merged_permutation((2, 3, 4, 5), (0, 2, 3, 1))
+        ((2, 3, 20), (0, 2, 1))
+        >>> merged_permutation((2, 1, 4), (1, 0, 2))
+        ((8,), (0,))
+    """
+    if sorted(perm) != list(range(len(shape))):
+        raise ValueError(f"permute: {perm} is not a permutation of the axes of shape {shape}")
+    kept = [a for a in range(len(shape)) if shape[a] != 1]  # size-1 axes move nothing
+    before = dict(zip(kept[1:], kept))  # each kept axis -> the kept axis before it in src
+    groups: list[list[int]] = []
+    for a in (a for a in perm if shape[a] != 1):  # in dst order: join the group that ends with a's src predecessor
+        if groups and before.get(a) == groups[-1][-1]:
+            groups[-1].append(a)
+        else:
+            groups.append([a])
+    order = sorted(range(len(groups)), key=lambda g: groups[g][0])  # groups in src order
+    new_shape = tuple(int(np.prod([shape[a] for a in groups[g]])) for g in order)
+    rank = {g: i for i, g in enumerate(order)}
+    return (new_shape or (1,)), (tuple(rank[g] for g in range(len(groups))) or (0,))
 
 
 @launcher("add")
@@ -145,3 +176,43 @@ def gather_rows(
     check_array("gather_rows", "y", y, n_idx * dim, dt)
     args = (table, idx, y, i32(n_idx), i32(rows), i32(dim))
     rt.launch("layout", "axiom_gather_rows", dt, (blocks(n_idx * dim, LOCAL),), (LOCAL,), *args)
+
+
+@launcher("permute")
+def permute(
+    rt: DeviceRuntime, dt: np.dtype, src: DeviceArray, dst: DeviceArray, shape: tuple[int, ...], perm: tuple[int, ...]
+) -> None:
+    """``dst = src.reshape(shape).transpose(perm)`` (contiguous): any axis order, like ``numpy.transpose``.
+
+    Axes that move together are merged first (:func:`merged_permutation`); at most
+    :data:`PERM_MAX_DIMS` axes may remain (else ValueError).
+
+    Example:
+        >>> from axiom.backends.gpu.opencl_runtime import OpenCLRuntime
+        >>> src = np.arange(24, dtype=np.float32).reshape(2, 3, 4)       # e.g. (batch, C, W) -> (batch, W, C)
+        >>> rt = OpenCLRuntime.first_device_or_none()
+        >>> if rt is not None:
+        ...     dst = rt.empty((2, 4, 3), np.float32)
+        ...     permute(rt, src.dtype, rt.to_device(src), dst, (2, 3, 4), (0, 2, 1))
+        ...     dst = rt.to_host(dst)
+        ... else:
+        ...     dst = src.transpose(0, 2, 1)
+        >>> bool((dst == src.transpose(0, 2, 1)).all())
+        True
+    """
+    shape, perm = tuple(int(d) for d in shape), tuple(int(p) for p in perm)
+    check_sizes("permute", **{f"d{i}": d for i, d in enumerate(shape)})
+    n = int(np.prod(shape)) if shape else 1
+    check_array("permute", "src", src, n, dt)
+    check_array("permute", "dst", dst, n, dt)
+    if n == 0:
+        return
+    dims, order = merged_permutation(shape, perm)
+    if len(dims) > PERM_MAX_DIMS:
+        raise ValueError(f"permute: {len(dims)} axes remain after merging {shape} by {perm}; at most {PERM_MAX_DIMS}")
+    strides = [int(np.prod(dims[a + 1 :])) for a in range(len(dims))]  # src strides of the merged axes
+    pad = PERM_MAX_DIMS - len(order)
+    out = [1] * pad + [dims[a] for a in order]
+    src_strides = [0] * pad + [strides[a] for a in order]
+    args = (src, dst, i64(n), *(i32(d) for d in out), *(i64(s) for s in src_strides))
+    rt.launch("layout", "axiom_permute", dt, (blocks(n, LOCAL),), (LOCAL,), *args)
