@@ -18,6 +18,33 @@ pub const AXIOM_ERR_NOMEM: c_int = 3;
 /// A panic caught at the FFI boundary (a bug in this library, never a bad argument).
 pub const AXIOM_ERR_INTERNAL: c_int = 4;
 
+/// The `_f32` and `_f64` exports of one kernel from one definition: the same argument names and
+/// body, where an argument of kind `ptr` / `mut_ptr` is `*const` / `*mut` of the export's float
+/// type, `f64_ptr` is `*const f64` in both, and any other kind (`i64`, `c_int`, `f64`) is that type.
+/// The body is generic over the float type (it calls the generic kernel).
+macro_rules! export_f32_f64 {
+    ($(#[$doc:meta])* $f32:ident, $f64:ident ($($arg:ident: $kind:tt),* $(,)?) $body:block) => {
+        $(#[$doc])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $f32($($arg: $crate::abi::abi_arg!($kind, f32)),*) -> std::os::raw::c_int $body
+
+        $(#[$doc])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $f64($($arg: $crate::abi::abi_arg!($kind, f64)),*) -> std::os::raw::c_int $body
+    };
+}
+
+/// The C type of an `export_f32_f64!` argument of kind `$kind` in the export for float type `$t`.
+macro_rules! abi_arg {
+    (ptr, $t:ty) => { *const $t };
+    (mut_ptr, $t:ty) => { *mut $t };
+    (f64_ptr, $t:ty) => { *const f64 };
+    ($other:ident, $t:ty) => { $other };
+}
+
+pub(crate) use abi_arg;
+pub(crate) use export_f32_f64;
+
 /// Run a kernel body, turning a panic into `AXIOM_ERR_INTERNAL`: unwinding across
 /// `extern "C"` is undefined behaviour, so every exported function goes through this.
 #[inline]

@@ -17,6 +17,7 @@ pub(crate) mod real;
 
 use std::os::raw::c_int;
 
+use crate::abi::export_f32_f64;
 use crate::abi::{self, SendPtr, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK};
 use common::{numel, slice, slice_mut, PAR_ELEMS, PAR_ELEMS_MATH};
 use real::Real;
@@ -375,52 +376,30 @@ unsafe fn activation_backward<T: Real>(
     AXIOM_OK
 }
 
-/// y = act(x) element-wise for n elements (`axiom_activation_f32`); y may be x.
-///
-/// # Safety
-/// x and y point to n floats each (equal or disjoint); NULL only when n == 0.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_activation_f32(x: *const f32, y: *mut f32, n: i64, act: c_int, alpha: f64) -> c_int {
-    abi::guard(|| activation(x, y, n, act, alpha))
+export_f32_f64! {
+    /// y = act(x) element-wise for n elements (`axiom_activation_f32`); y may be x.
+    ///
+    /// # Safety
+    /// x and y point to n elements each (equal or disjoint); NULL only when n == 0.
+    axiom_activation_f32, axiom_activation_f64(x: ptr, y: mut_ptr, n: i64, act: c_int, alpha: f64) {
+        abi::guard(|| activation(x, y, n, act, alpha))
+    }
 }
 
-/// y = act(x) element-wise for n elements (`axiom_activation_f64`); y may be x.
-///
-/// # Safety
-/// x and y point to n doubles each (equal or disjoint); NULL only when n == 0.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_activation_f64(x: *const f64, y: *mut f64, n: i64, act: c_int, alpha: f64) -> c_int {
-    abi::guard(|| activation(x, y, n, act, alpha))
-}
-
-/// dx = dy * act'(x) for n elements (`axiom_activation_backward_f32`); dx may be dy or x.
-///
-/// # Safety
-/// dy, x, dx point to n floats each; dx equals or is disjoint from each; NULL only when n == 0.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_activation_backward_f32(
-    dy: *const f32,
-    x: *const f32,
-    dx: *mut f32,
-    n: i64,
-    act: c_int,
-    alpha: f64,
-) -> c_int {
-    abi::guard(|| activation_backward(dy, x, dx, n, act, alpha))
-}
-
-/// dx = dy * act'(x) for n elements (`axiom_activation_backward_f64`); dx may be dy or x.
-///
-/// # Safety
-/// dy, x, dx point to n doubles each; dx equals or is disjoint from each; NULL only when n == 0.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_activation_backward_f64(
-    dy: *const f64,
-    x: *const f64,
-    dx: *mut f64,
-    n: i64,
-    act: c_int,
-    alpha: f64,
-) -> c_int {
-    abi::guard(|| activation_backward(dy, x, dx, n, act, alpha))
+export_f32_f64! {
+    /// dx = dy * act'(x) for n elements (`axiom_activation_backward_f32`); dx may be dy or x.
+    ///
+    /// # Safety
+    /// dy, x, dx point to n elements each; dx equals or is disjoint from each; NULL only when n == 0.
+    axiom_activation_backward_f32,
+    axiom_activation_backward_f64(
+        dy: ptr,
+        x: ptr,
+        dx: mut_ptr,
+        n: i64,
+        act: c_int,
+        alpha: f64,
+    ) {
+        abi::guard(|| activation_backward(dy, x, dx, n, act, alpha))
+    }
 }

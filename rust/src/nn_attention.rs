@@ -19,6 +19,7 @@
 mod backward;
 mod num;
 
+use crate::abi::export_f32_f64;
 use crate::abi::{guard, parallel_for, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK};
 pub(crate) use num::nn_numel;
 use num::{scratch, slice, strided_span_ok, Real};
@@ -453,58 +454,32 @@ unsafe fn forward<T: Real>(
     }
 }
 
-/// `out = softmax(q k^T * scale + mask) v`, float32 (see `csrc/axiom_kernels_nn.h`).
-///
-/// # Safety
-/// Pointers must be valid for the sizes given (the C ABI contract).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_attention_f32(
-    q: *const f32,
-    k: *const f32,
-    v: *const f32,
-    mask: *const f32,
-    out: *mut f32,
-    batch: i64,
-    heads: i64,
-    lq: i64,
-    lk: i64,
-    d: i64,
-    dv: i64,
-    scale: f64,
-    causal: c_int,
-    mask_sb: i64,
-    mask_sh: i64,
-    mask_sq: i64,
-    mask_sk: i64,
-) -> c_int {
-    let dims = [batch, heads, lq, lk, d, dv];
-    guard(|| forward(q, k, v, mask, out, dims, scale, causal, [mask_sb, mask_sh, mask_sq, mask_sk]))
-}
-
-/// `out = softmax(q k^T * scale + mask) v`, float64 (see `csrc/axiom_kernels_nn.h`).
-///
-/// # Safety
-/// Pointers must be valid for the sizes given (the C ABI contract).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_attention_f64(
-    q: *const f64,
-    k: *const f64,
-    v: *const f64,
-    mask: *const f64,
-    out: *mut f64,
-    batch: i64,
-    heads: i64,
-    lq: i64,
-    lk: i64,
-    d: i64,
-    dv: i64,
-    scale: f64,
-    causal: c_int,
-    mask_sb: i64,
-    mask_sh: i64,
-    mask_sq: i64,
-    mask_sk: i64,
-) -> c_int {
-    let dims = [batch, heads, lq, lk, d, dv];
-    guard(|| forward(q, k, v, mask, out, dims, scale, causal, [mask_sb, mask_sh, mask_sq, mask_sk]))
+export_f32_f64! {
+    /// `out = softmax(q k^T * scale + mask) v`, float32 (see `csrc/axiom_kernels_nn.h`).
+    ///
+    /// # Safety
+    /// Pointers must be valid for the sizes given (the C ABI contract).
+    axiom_attention_f32,
+    axiom_attention_f64(
+        q: ptr,
+        k: ptr,
+        v: ptr,
+        mask: ptr,
+        out: mut_ptr,
+        batch: i64,
+        heads: i64,
+        lq: i64,
+        lk: i64,
+        d: i64,
+        dv: i64,
+        scale: f64,
+        causal: c_int,
+        mask_sb: i64,
+        mask_sh: i64,
+        mask_sq: i64,
+        mask_sk: i64,
+    ) {
+        let dims = [batch, heads, lq, lk, d, dv];
+        guard(|| forward(q, k, v, mask, out, dims, scale, causal, [mask_sb, mask_sh, mask_sq, mask_sk]))
+    }
 }

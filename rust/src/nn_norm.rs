@@ -12,6 +12,7 @@ use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use crate::abi::export_f32_f64;
 use crate::abi::{self, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK};
 use crate::nn_act::common::{lane_sum, lane_sum2, numel, opt_slice, par_ranges, slice, slice_mut, zeroed, PAR_ELEMS};
 use crate::nn_act::real::Real;
@@ -380,222 +381,107 @@ unsafe fn batchnorm_backward<T: Real>(
     }
 }
 
-/// Inference batch norm over the last (channel) axis of x (rows x c); gamma, beta optional.
-///
-/// # Safety
-/// x, y: rows * c floats; mean, var (and gamma, beta unless NULL): c floats.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_batchnorm_f32(
-    x: *const f32,
-    mean: *const f32,
-    var: *const f32,
-    gamma: *const f32,
-    beta: *const f32,
-    y: *mut f32,
-    rows: i64,
-    c: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| batchnorm(x, mean, var, gamma, beta, y, rows, c, eps))
+export_f32_f64! {
+    /// Inference batch norm over the last (channel) axis of x (rows x c); gamma, beta optional.
+    ///
+    /// # Safety
+    /// x, y: rows * c elements; mean, var (and gamma, beta unless NULL): c elements.
+    axiom_batchnorm_f32,
+    axiom_batchnorm_f64(
+        x: ptr,
+        mean: ptr,
+        var: ptr,
+        gamma: ptr,
+        beta: ptr,
+        y: mut_ptr,
+        rows: i64,
+        c: i64,
+        eps: f64,
+    ) {
+        abi::guard(|| batchnorm(x, mean, var, gamma, beta, y, rows, c, eps))
+    }
 }
 
-/// Inference batch norm over the last (channel) axis of x (rows x c); gamma, beta optional.
-///
-/// # Safety
-/// x, y: rows * c doubles; mean, var (and gamma, beta unless NULL): c doubles.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_batchnorm_f64(
-    x: *const f64,
-    mean: *const f64,
-    var: *const f64,
-    gamma: *const f64,
-    beta: *const f64,
-    y: *mut f64,
-    rows: i64,
-    c: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| batchnorm(x, mean, var, gamma, beta, y, rows, c, eps))
+export_f32_f64! {
+    /// Layer norm of each row of x (rows x n); gamma, beta (n) optional.
+    ///
+    /// # Safety
+    /// x, y: rows * n elements; gamma, beta: n elements unless NULL.
+    axiom_layernorm_f32, axiom_layernorm_f64(x: ptr, gamma: ptr, beta: ptr, y: mut_ptr, rows: i64, n: i64, eps: f64) {
+        abi::guard(|| norm_forward(x, gamma, beta, y, rows, n, eps, false))
+    }
 }
 
-/// Layer norm of each row of x (rows x n); gamma, beta (n) optional.
-///
-/// # Safety
-/// x, y: rows * n floats; gamma, beta: n floats unless NULL.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_layernorm_f32(
-    x: *const f32,
-    gamma: *const f32,
-    beta: *const f32,
-    y: *mut f32,
-    rows: i64,
-    n: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| norm_forward(x, gamma, beta, y, rows, n, eps, false))
+export_f32_f64! {
+    /// RMS norm of each row of x (rows x n); gamma (n) optional.
+    ///
+    /// # Safety
+    /// x, y: rows * n elements; gamma: n elements unless NULL.
+    axiom_rmsnorm_f32, axiom_rmsnorm_f64(x: ptr, gamma: ptr, y: mut_ptr, rows: i64, n: i64, eps: f64) {
+        abi::guard(|| norm_forward(x, gamma, std::ptr::null(), y, rows, n, eps, true))
+    }
 }
 
-/// Layer norm of each row of x (rows x n); gamma, beta (n) optional.
-///
-/// # Safety
-/// x, y: rows * n doubles; gamma, beta: n doubles unless NULL.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_layernorm_f64(
-    x: *const f64,
-    gamma: *const f64,
-    beta: *const f64,
-    y: *mut f64,
-    rows: i64,
-    n: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| norm_forward(x, gamma, beta, y, rows, n, eps, false))
+export_f32_f64! {
+    /// Gradients of `axiom_batchnorm_f32` with fixed statistics; dgamma, dbeta optional outputs.
+    ///
+    /// # Safety
+    /// dy, x, dx: rows * c elements; mean, var (gamma, dgamma, dbeta unless NULL): c elements.
+    axiom_batchnorm_backward_f32,
+    axiom_batchnorm_backward_f64(
+        dy: ptr,
+        x: ptr,
+        mean: ptr,
+        var: ptr,
+        gamma: ptr,
+        dx: mut_ptr,
+        dgamma: mut_ptr,
+        dbeta: mut_ptr,
+        rows: i64,
+        c: i64,
+        eps: f64,
+    ) {
+        abi::guard(|| batchnorm_backward(dy, x, mean, var, gamma, dx, dgamma, dbeta, rows, c, eps))
+    }
 }
 
-/// RMS norm of each row of x (rows x n); gamma (n) optional.
-///
-/// # Safety
-/// x, y: rows * n floats; gamma: n floats unless NULL.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_rmsnorm_f32(
-    x: *const f32,
-    gamma: *const f32,
-    y: *mut f32,
-    rows: i64,
-    n: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| norm_forward(x, gamma, std::ptr::null(), y, rows, n, eps, true))
+export_f32_f64! {
+    /// Gradients of `axiom_layernorm_f32`; dgamma, dbeta (n) optional outputs, gamma optional.
+    ///
+    /// # Safety
+    /// dy, x, dx: rows * n elements; gamma, dgamma, dbeta: n elements unless NULL.
+    axiom_layernorm_backward_f32,
+    axiom_layernorm_backward_f64(
+        dy: ptr,
+        x: ptr,
+        gamma: ptr,
+        dx: mut_ptr,
+        dgamma: mut_ptr,
+        dbeta: mut_ptr,
+        rows: i64,
+        n: i64,
+        eps: f64,
+    ) {
+        abi::guard(|| norm_backward(dy, x, gamma, dx, dgamma, dbeta, rows, n, eps, false))
+    }
 }
 
-/// RMS norm of each row of x (rows x n); gamma (n) optional.
-///
-/// # Safety
-/// x, y: rows * n doubles; gamma: n doubles unless NULL.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_rmsnorm_f64(
-    x: *const f64,
-    gamma: *const f64,
-    y: *mut f64,
-    rows: i64,
-    n: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| norm_forward(x, gamma, std::ptr::null(), y, rows, n, eps, true))
-}
-
-/// Gradients of `axiom_batchnorm_f32` with fixed statistics; dgamma, dbeta optional outputs.
-///
-/// # Safety
-/// dy, x, dx: rows * c floats; mean, var (gamma, dgamma, dbeta unless NULL): c floats.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_batchnorm_backward_f32(
-    dy: *const f32,
-    x: *const f32,
-    mean: *const f32,
-    var: *const f32,
-    gamma: *const f32,
-    dx: *mut f32,
-    dgamma: *mut f32,
-    dbeta: *mut f32,
-    rows: i64,
-    c: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| batchnorm_backward(dy, x, mean, var, gamma, dx, dgamma, dbeta, rows, c, eps))
-}
-
-/// Gradients of `axiom_batchnorm_f64` with fixed statistics; dgamma, dbeta optional outputs.
-///
-/// # Safety
-/// dy, x, dx: rows * c doubles; mean, var (gamma, dgamma, dbeta unless NULL): c doubles.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_batchnorm_backward_f64(
-    dy: *const f64,
-    x: *const f64,
-    mean: *const f64,
-    var: *const f64,
-    gamma: *const f64,
-    dx: *mut f64,
-    dgamma: *mut f64,
-    dbeta: *mut f64,
-    rows: i64,
-    c: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| batchnorm_backward(dy, x, mean, var, gamma, dx, dgamma, dbeta, rows, c, eps))
-}
-
-/// Gradients of `axiom_layernorm_f32`; dgamma, dbeta (n) optional outputs, gamma optional.
-///
-/// # Safety
-/// dy, x, dx: rows * n floats; gamma, dgamma, dbeta: n floats unless NULL.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_layernorm_backward_f32(
-    dy: *const f32,
-    x: *const f32,
-    gamma: *const f32,
-    dx: *mut f32,
-    dgamma: *mut f32,
-    dbeta: *mut f32,
-    rows: i64,
-    n: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| norm_backward(dy, x, gamma, dx, dgamma, dbeta, rows, n, eps, false))
-}
-
-/// Gradients of `axiom_layernorm_f64`; dgamma, dbeta (n) optional outputs, gamma optional.
-///
-/// # Safety
-/// dy, x, dx: rows * n doubles; gamma, dgamma, dbeta: n doubles unless NULL.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_layernorm_backward_f64(
-    dy: *const f64,
-    x: *const f64,
-    gamma: *const f64,
-    dx: *mut f64,
-    dgamma: *mut f64,
-    dbeta: *mut f64,
-    rows: i64,
-    n: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| norm_backward(dy, x, gamma, dx, dgamma, dbeta, rows, n, eps, false))
-}
-
-/// Gradients of `axiom_rmsnorm_f32`; dgamma (n) optional output, gamma optional.
-///
-/// # Safety
-/// dy, x, dx: rows * n floats; gamma, dgamma: n floats unless NULL.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_rmsnorm_backward_f32(
-    dy: *const f32,
-    x: *const f32,
-    gamma: *const f32,
-    dx: *mut f32,
-    dgamma: *mut f32,
-    rows: i64,
-    n: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| norm_backward(dy, x, gamma, dx, dgamma, std::ptr::null_mut(), rows, n, eps, true))
-}
-
-/// Gradients of `axiom_rmsnorm_f64`; dgamma (n) optional output, gamma optional.
-///
-/// # Safety
-/// dy, x, dx: rows * n doubles; gamma, dgamma: n doubles unless NULL.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_rmsnorm_backward_f64(
-    dy: *const f64,
-    x: *const f64,
-    gamma: *const f64,
-    dx: *mut f64,
-    dgamma: *mut f64,
-    rows: i64,
-    n: i64,
-    eps: f64,
-) -> c_int {
-    abi::guard(|| norm_backward(dy, x, gamma, dx, dgamma, std::ptr::null_mut(), rows, n, eps, true))
+export_f32_f64! {
+    /// Gradients of `axiom_rmsnorm_f32`; dgamma (n) optional output, gamma optional.
+    ///
+    /// # Safety
+    /// dy, x, dx: rows * n elements; gamma, dgamma: n elements unless NULL.
+    axiom_rmsnorm_backward_f32,
+    axiom_rmsnorm_backward_f64(
+        dy: ptr,
+        x: ptr,
+        gamma: ptr,
+        dx: mut_ptr,
+        dgamma: mut_ptr,
+        rows: i64,
+        n: i64,
+        eps: f64,
+    ) {
+        abi::guard(|| norm_backward(dy, x, gamma, dx, dgamma, std::ptr::null_mut(), rows, n, eps, true))
+    }
 }

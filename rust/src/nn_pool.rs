@@ -10,6 +10,7 @@
 
 use std::os::raw::c_int;
 
+use crate::abi::export_f32_f64;
 use crate::abi::{self, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK};
 use crate::nn_act::common::{numel, par_ranges, pool_extent, slice, slice_mut, zeroed, PAR_ELEMS};
 use crate::nn_act::real::Real;
@@ -544,226 +545,123 @@ unsafe fn avg_pool2d_backward<T: Real>(
     AXIOM_OK
 }
 
-/// Max pooling of x (n, h, w, c) into y (n, ho, wo, c); see `csrc/axiom_kernels_nn.h`.
-///
-/// # Safety
-/// x and y point to their arrays (NULL only when empty).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_max_pool2d_f32(
-    x: *const f32,
-    y: *mut f32,
-    n: i64,
-    h: i64,
-    w: i64,
-    c: i64,
-    kh: i64,
-    kw: i64,
-    sh: i64,
-    sw: i64,
-    pt: i64,
-    pb: i64,
-    pl: i64,
-    pr: i64,
-    dh: i64,
-    dw: i64,
-) -> c_int {
-    abi::guard(|| max_pool2d(x, y, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw)))
+export_f32_f64! {
+    /// Max pooling of x (n, h, w, c) into y (n, ho, wo, c); see `csrc/axiom_kernels_nn.h`.
+    ///
+    /// # Safety
+    /// x and y point to their arrays (NULL only when empty).
+    axiom_max_pool2d_f32,
+    axiom_max_pool2d_f64(
+        x: ptr,
+        y: mut_ptr,
+        n: i64,
+        h: i64,
+        w: i64,
+        c: i64,
+        kh: i64,
+        kw: i64,
+        sh: i64,
+        sw: i64,
+        pt: i64,
+        pb: i64,
+        pl: i64,
+        pr: i64,
+        dh: i64,
+        dw: i64,
+    ) {
+        abi::guard(|| max_pool2d(x, y, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw)))
+    }
 }
 
-/// Max pooling of x (n, h, w, c) into y (n, ho, wo, c); see `csrc/axiom_kernels_nn.h`.
-///
-/// # Safety
-/// x and y point to their arrays (NULL only when empty).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_max_pool2d_f64(
-    x: *const f64,
-    y: *mut f64,
-    n: i64,
-    h: i64,
-    w: i64,
-    c: i64,
-    kh: i64,
-    kw: i64,
-    sh: i64,
-    sw: i64,
-    pt: i64,
-    pb: i64,
-    pl: i64,
-    pr: i64,
-    dh: i64,
-    dw: i64,
-) -> c_int {
-    abi::guard(|| max_pool2d(x, y, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw)))
+export_f32_f64! {
+    /// Average pooling of x (n, h, w, c) into y (n, ho, wo, c); count_include_pad 0 or 1.
+    ///
+    /// # Safety
+    /// x and y point to their arrays (NULL only when empty).
+    axiom_avg_pool2d_f32,
+    axiom_avg_pool2d_f64(
+        x: ptr,
+        y: mut_ptr,
+        n: i64,
+        h: i64,
+        w: i64,
+        c: i64,
+        kh: i64,
+        kw: i64,
+        sh: i64,
+        sw: i64,
+        pt: i64,
+        pb: i64,
+        pl: i64,
+        pr: i64,
+        count_include_pad: c_int,
+    ) {
+        abi::guard(|| avg_pool2d(x, y, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), count_include_pad))
+    }
 }
 
-/// Average pooling of x (n, h, w, c) into y (n, ho, wo, c); count_include_pad 0 or 1.
-///
-/// # Safety
-/// x and y point to their arrays (NULL only when empty).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_avg_pool2d_f32(
-    x: *const f32,
-    y: *mut f32,
-    n: i64,
-    h: i64,
-    w: i64,
-    c: i64,
-    kh: i64,
-    kw: i64,
-    sh: i64,
-    sw: i64,
-    pt: i64,
-    pb: i64,
-    pl: i64,
-    pr: i64,
-    count_include_pad: c_int,
-) -> c_int {
-    abi::guard(|| avg_pool2d(x, y, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), count_include_pad))
+export_f32_f64! {
+    /// y[i, ch] = mean over hw of x[i, :, ch] for x (n, hw, c); hw == 0 gives NaN.
+    ///
+    /// # Safety
+    /// x and y point to their arrays (NULL only when empty).
+    axiom_global_avg_pool_f32, axiom_global_avg_pool_f64(x: ptr, y: mut_ptr, n: i64, hw: i64, c: i64) {
+        abi::guard(|| global_avg_pool(x, y, n, hw, c))
+    }
 }
 
-/// Average pooling of x (n, h, w, c) into y (n, ho, wo, c); count_include_pad 0 or 1.
-///
-/// # Safety
-/// x and y point to their arrays (NULL only when empty).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_avg_pool2d_f64(
-    x: *const f64,
-    y: *mut f64,
-    n: i64,
-    h: i64,
-    w: i64,
-    c: i64,
-    kh: i64,
-    kw: i64,
-    sh: i64,
-    sw: i64,
-    pt: i64,
-    pb: i64,
-    pl: i64,
-    pr: i64,
-    count_include_pad: c_int,
-) -> c_int {
-    abi::guard(|| avg_pool2d(x, y, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), count_include_pad))
+export_f32_f64! {
+    /// dx (n, h, w, c) of max pooling from x and dy (n, ho, wo, c).
+    ///
+    /// # Safety
+    /// x, dy, dx point to their arrays (NULL only when empty); dx overlaps neither.
+    axiom_max_pool2d_backward_f32,
+    axiom_max_pool2d_backward_f64(
+        x: ptr,
+        dy: ptr,
+        dx: mut_ptr,
+        n: i64,
+        h: i64,
+        w: i64,
+        c: i64,
+        kh: i64,
+        kw: i64,
+        sh: i64,
+        sw: i64,
+        pt: i64,
+        pb: i64,
+        pl: i64,
+        pr: i64,
+        dh: i64,
+        dw: i64,
+    ) {
+        abi::guard(|| max_pool2d_backward(x, dy, dx, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw)))
+    }
 }
 
-/// y[i, ch] = mean over hw of x[i, :, ch] for x (n, hw, c); hw == 0 gives NaN.
-///
-/// # Safety
-/// x and y point to their arrays (NULL only when empty).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_global_avg_pool_f32(x: *const f32, y: *mut f32, n: i64, hw: i64, c: i64) -> c_int {
-    abi::guard(|| global_avg_pool(x, y, n, hw, c))
-}
-
-/// y[i, ch] = mean over hw of x[i, :, ch] for x (n, hw, c); hw == 0 gives NaN.
-///
-/// # Safety
-/// x and y point to their arrays (NULL only when empty).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_global_avg_pool_f64(x: *const f64, y: *mut f64, n: i64, hw: i64, c: i64) -> c_int {
-    abi::guard(|| global_avg_pool(x, y, n, hw, c))
-}
-
-/// dx (n, h, w, c) of max pooling from x and dy (n, ho, wo, c).
-///
-/// # Safety
-/// x, dy, dx point to their arrays (NULL only when empty); dx overlaps neither.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_max_pool2d_backward_f32(
-    x: *const f32,
-    dy: *const f32,
-    dx: *mut f32,
-    n: i64,
-    h: i64,
-    w: i64,
-    c: i64,
-    kh: i64,
-    kw: i64,
-    sh: i64,
-    sw: i64,
-    pt: i64,
-    pb: i64,
-    pl: i64,
-    pr: i64,
-    dh: i64,
-    dw: i64,
-) -> c_int {
-    abi::guard(|| max_pool2d_backward(x, dy, dx, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw)))
-}
-
-/// dx (n, h, w, c) of max pooling from x and dy (n, ho, wo, c).
-///
-/// # Safety
-/// x, dy, dx point to their arrays (NULL only when empty); dx overlaps neither.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_max_pool2d_backward_f64(
-    x: *const f64,
-    dy: *const f64,
-    dx: *mut f64,
-    n: i64,
-    h: i64,
-    w: i64,
-    c: i64,
-    kh: i64,
-    kw: i64,
-    sh: i64,
-    sw: i64,
-    pt: i64,
-    pb: i64,
-    pl: i64,
-    pr: i64,
-    dh: i64,
-    dw: i64,
-) -> c_int {
-    abi::guard(|| max_pool2d_backward(x, dy, dx, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw)))
-}
-
-/// dx (n, h, w, c) of average pooling from dy (n, ho, wo, c).
-///
-/// # Safety
-/// dy and dx point to their arrays (NULL only when empty), not overlapping.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_avg_pool2d_backward_f32(
-    dy: *const f32,
-    dx: *mut f32,
-    n: i64,
-    h: i64,
-    w: i64,
-    c: i64,
-    kh: i64,
-    kw: i64,
-    sh: i64,
-    sw: i64,
-    pt: i64,
-    pb: i64,
-    pl: i64,
-    pr: i64,
-    count_include_pad: c_int,
-) -> c_int {
-    abi::guard(|| avg_pool2d_backward(dy, dx, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), count_include_pad))
-}
-
-/// dx (n, h, w, c) of average pooling from dy (n, ho, wo, c).
-///
-/// # Safety
-/// dy and dx point to their arrays (NULL only when empty), not overlapping.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_avg_pool2d_backward_f64(
-    dy: *const f64,
-    dx: *mut f64,
-    n: i64,
-    h: i64,
-    w: i64,
-    c: i64,
-    kh: i64,
-    kw: i64,
-    sh: i64,
-    sw: i64,
-    pt: i64,
-    pb: i64,
-    pl: i64,
-    pr: i64,
-    count_include_pad: c_int,
-) -> c_int {
-    abi::guard(|| avg_pool2d_backward(dy, dx, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), count_include_pad))
+export_f32_f64! {
+    /// dx (n, h, w, c) of average pooling from dy (n, ho, wo, c).
+    ///
+    /// # Safety
+    /// dy and dx point to their arrays (NULL only when empty), not overlapping.
+    axiom_avg_pool2d_backward_f32,
+    axiom_avg_pool2d_backward_f64(
+        dy: ptr,
+        dx: mut_ptr,
+        n: i64,
+        h: i64,
+        w: i64,
+        c: i64,
+        kh: i64,
+        kw: i64,
+        sh: i64,
+        sw: i64,
+        pt: i64,
+        pb: i64,
+        pl: i64,
+        pr: i64,
+        count_include_pad: c_int,
+    ) {
+        abi::guard(|| avg_pool2d_backward(dy, dx, (n, h, w, c), (kh, kw), (sh, sw), (pt, pb, pl, pr), count_include_pad))
+    }
 }

@@ -14,6 +14,7 @@
 //! rows; a std thread costs more to start than an OpenMP pool wake-up). With fewer positions
 //! than threads the small table is built once and the rows are split instead.
 
+use crate::abi::export_f32_f64;
 use crate::abi::{
     guard, num_threads, parallel_for, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK,
 };
@@ -205,38 +206,14 @@ unsafe fn rope<T: Elem>(
     }
 }
 
-/// RoPE of x (outer, seq, d) at float64 `positions` (seq), float32 (see `csrc/axiom_kernels_nn.h`).
-///
-/// # Safety
-/// Pointers must be valid for the sizes given (the C ABI contract); y may equal x.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_rope_f32(
-    x: *const f32,
-    positions: *const f64,
-    y: *mut f32,
-    outer: i64,
-    seq: i64,
-    d: i64,
-    base: f64,
-) -> c_int {
-    guard(|| rope(x, positions, y, outer, seq, d, base))
-}
-
-/// RoPE of x (outer, seq, d) at float64 `positions` (seq), float64 (see `csrc/axiom_kernels_nn.h`).
-///
-/// # Safety
-/// Pointers must be valid for the sizes given (the C ABI contract); y may equal x.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_rope_f64(
-    x: *const f64,
-    positions: *const f64,
-    y: *mut f64,
-    outer: i64,
-    seq: i64,
-    d: i64,
-    base: f64,
-) -> c_int {
-    guard(|| rope(x, positions, y, outer, seq, d, base))
+export_f32_f64! {
+    /// RoPE of x (outer, seq, d) at float64 `positions` (seq), float32 (see `csrc/axiom_kernels_nn.h`).
+    ///
+    /// # Safety
+    /// Pointers must be valid for the sizes given (the C ABI contract); y may equal x.
+    axiom_rope_f32, axiom_rope_f64(x: ptr, positions: f64_ptr, y: mut_ptr, outer: i64, seq: i64, d: i64, base: f64) {
+        guard(|| rope(x, positions, y, outer, seq, d, base))
+    }
 }
 
 #[cfg(test)]

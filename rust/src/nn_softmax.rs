@@ -10,6 +10,7 @@
 
 use std::os::raw::c_int;
 
+use crate::abi::export_f32_f64;
 use crate::abi::{self, SendPtr, AXIOM_ERR_NULL, AXIOM_ERR_SIZE, AXIOM_OK};
 use crate::nn_act::common::{numel, par_ranges, slice, slice_mut, PAR_ELEMS};
 use crate::nn_act::real::Real;
@@ -238,68 +239,31 @@ unsafe fn softmax_backward<T: Real>(
     AXIOM_OK
 }
 
-/// Softmax (log = 0) or log-softmax (log = 1) of x (outer, n, inner) along the middle axis.
-///
-/// # Safety
-/// x and y point to outer * n * inner floats each, not overlapping; NULL only when empty.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_softmax_f32(
-    x: *const f32,
-    y: *mut f32,
-    outer: i64,
-    n: i64,
-    inner: i64,
-    log: c_int,
-) -> c_int {
-    abi::guard(|| softmax(x, y, outer, n, inner, log))
+export_f32_f64! {
+    /// Softmax (log = 0) or log-softmax (log = 1) of x (outer, n, inner) along the middle axis.
+    ///
+    /// # Safety
+    /// x and y point to outer * n * inner elements each, not overlapping; NULL only when empty.
+    axiom_softmax_f32, axiom_softmax_f64(x: ptr, y: mut_ptr, outer: i64, n: i64, inner: i64, log: c_int) {
+        abi::guard(|| softmax(x, y, outer, n, inner, log))
+    }
 }
 
-/// Softmax (log = 0) or log-softmax (log = 1) of x (outer, n, inner) along the middle axis.
-///
-/// # Safety
-/// x and y point to outer * n * inner doubles each, not overlapping; NULL only when empty.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_softmax_f64(
-    x: *const f64,
-    y: *mut f64,
-    outer: i64,
-    n: i64,
-    inner: i64,
-    log: c_int,
-) -> c_int {
-    abi::guard(|| softmax(x, y, outer, n, inner, log))
-}
-
-/// Gradient of `axiom_softmax_f32` from its output y.
-///
-/// # Safety
-/// y, dy, dx point to outer * n * inner floats each; dx overlaps neither; NULL only when empty.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_softmax_backward_f32(
-    y: *const f32,
-    dy: *const f32,
-    dx: *mut f32,
-    outer: i64,
-    n: i64,
-    inner: i64,
-    log: c_int,
-) -> c_int {
-    abi::guard(|| softmax_backward(y, dy, dx, outer, n, inner, log))
-}
-
-/// Gradient of `axiom_softmax_f64` from its output y.
-///
-/// # Safety
-/// y, dy, dx point to outer * n * inner doubles each; dx overlaps neither; NULL only when empty.
-#[no_mangle]
-pub unsafe extern "C" fn axiom_softmax_backward_f64(
-    y: *const f64,
-    dy: *const f64,
-    dx: *mut f64,
-    outer: i64,
-    n: i64,
-    inner: i64,
-    log: c_int,
-) -> c_int {
-    abi::guard(|| softmax_backward(y, dy, dx, outer, n, inner, log))
+export_f32_f64! {
+    /// Gradient of `axiom_softmax_f32` from its output y.
+    ///
+    /// # Safety
+    /// y, dy, dx point to outer * n * inner elements each; dx overlaps neither; NULL only when empty.
+    axiom_softmax_backward_f32,
+    axiom_softmax_backward_f64(
+        y: ptr,
+        dy: ptr,
+        dx: mut_ptr,
+        outer: i64,
+        n: i64,
+        inner: i64,
+        log: c_int,
+    ) {
+        abi::guard(|| softmax_backward(y, dy, dx, outer, n, inner, log))
+    }
 }

@@ -277,10 +277,37 @@ def _declarations(pattern: str, text: str, to_type, shapes: set[str], what: str)
     return table
 
 
+def _rust_arg_kinds(abi_rs: str) -> dict[str, str]:
+    """The arms of ``abi_arg!`` in rust/src/abi.rs: argument kind -> type, ``$t`` standing for the float type."""
+    arms = dict(re.findall(r"\((\w+),\s*\$t:ty\)\s*=>\s*\{\s*(.*?)\s*\}", abi_rs))
+    assert {"ptr", "mut_ptr"} <= arms.keys(), f"abi_arg! arms not found in rust/src/abi.rs: {arms}"
+    return arms
+
+
+def expand_rust_exports(text: str, kinds: dict[str, str]) -> str:
+    """``export_f32_f64! { ... name_f32, name_f64(a: kind, ...) {`` written out as the two
+    ``pub unsafe extern "C" fn`` declarations the macro makes (the rest of the text unchanged)."""
+
+    def expand(m: re.Match[str]) -> str:
+        decls = []
+        for name, float_type in ((m.group(1), "f32"), (m.group(2), "f64")):
+            params = []
+            for p in _split_params(m.group(3)):
+                arg, kind = (t.strip() for t in p.split(":", 1))
+                params.append(f"{arg}: {kinds.get(kind, '$other').replace('$t', float_type).replace('$other', kind)}")
+            decls.append(f'pub unsafe extern "C" fn {name}({", ".join(params)}) -> c_int {{}}')
+        return "\n".join(decls) + "\n{"
+
+    pattern = r"export_f32_f64!\s*\{[^{]*?(axiom_\w+_f32)\s*,\s*(axiom_\w+_f64)\s*\((.*?)\)\s*\{"
+    return re.sub(pattern, expand, text, flags=re.S)
+
+
 def rust_declarations() -> dict[str, tuple[CType, ...]]:
     table: dict[str, tuple[CType, ...]] = {}
     paths = sorted((ROOT / "rust" / "src").rglob("*.rs"))  # modules may have submodule folders
-    texts = {path: strip_c_comments(path.read_text()) for path in paths}  # // and /* */ comments, as in C
+    kinds = _rust_arg_kinds((ROOT / "rust" / "src" / "abi.rs").read_text())
+    # // and /* */ comments stripped, as in C; the float32 / float64 pairs made by one macro written out
+    texts = {path: expand_rust_exports(strip_c_comments(path.read_text()), kinds) for path in paths}
     shapes = shape_structs("\n".join(texts.values()), "rust")
     for path, text in texts.items():
         pattern = r'pub\s+(?:unsafe\s+)?extern\s+"C"\s+fn\s+(axiom_\w+)\s*\((.*?)\)\s*->\s*([\w:]+)'

@@ -16,6 +16,7 @@
 
 use super::num::{nn_numel, scratch, slice, slice_mut, Real};
 use super::{check_sizes, with_rows, Problem, PAR_FLOPS};
+use crate::abi::export_f32_f64;
 use crate::abi::{guard, parallel_for, SendPtr, AXIOM_ERR_NOMEM, AXIOM_ERR_NULL, AXIOM_OK};
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -441,66 +442,36 @@ unsafe fn backward<T: Real>(
     }
 }
 
-/// Gradients of `axiom_attention_f32` (see `csrc/axiom_kernels_nn.h`).
-///
-/// # Safety
-/// Pointers must be valid for the sizes given (the C ABI contract).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_attention_backward_f32(
-    gout: *const f32,
-    q: *const f32,
-    k: *const f32,
-    v: *const f32,
-    mask: *const f32,
-    gq: *mut f32,
-    gk: *mut f32,
-    gv: *mut f32,
-    batch: i64,
-    heads: i64,
-    lq: i64,
-    lk: i64,
-    d: i64,
-    dv: i64,
-    scale: f64,
-    causal: c_int,
-    mask_sb: i64,
-    mask_sh: i64,
-    mask_sq: i64,
-    mask_sk: i64,
-) -> c_int {
-    let dims = [batch, heads, lq, lk, d, dv];
-    let ms = [mask_sb, mask_sh, mask_sq, mask_sk];
-    guard(|| backward(gout, q, k, v, mask, gq, gk, gv, dims, scale, causal, ms))
-}
-
-/// Gradients of `axiom_attention_f64` (see `csrc/axiom_kernels_nn.h`).
-///
-/// # Safety
-/// Pointers must be valid for the sizes given (the C ABI contract).
-#[no_mangle]
-pub unsafe extern "C" fn axiom_attention_backward_f64(
-    gout: *const f64,
-    q: *const f64,
-    k: *const f64,
-    v: *const f64,
-    mask: *const f64,
-    gq: *mut f64,
-    gk: *mut f64,
-    gv: *mut f64,
-    batch: i64,
-    heads: i64,
-    lq: i64,
-    lk: i64,
-    d: i64,
-    dv: i64,
-    scale: f64,
-    causal: c_int,
-    mask_sb: i64,
-    mask_sh: i64,
-    mask_sq: i64,
-    mask_sk: i64,
-) -> c_int {
-    let dims = [batch, heads, lq, lk, d, dv];
-    let ms = [mask_sb, mask_sh, mask_sq, mask_sk];
-    guard(|| backward(gout, q, k, v, mask, gq, gk, gv, dims, scale, causal, ms))
+export_f32_f64! {
+    /// Gradients of `axiom_attention_f32` (see `csrc/axiom_kernels_nn.h`).
+    ///
+    /// # Safety
+    /// Pointers must be valid for the sizes given (the C ABI contract).
+    axiom_attention_backward_f32,
+    axiom_attention_backward_f64(
+        gout: ptr,
+        q: ptr,
+        k: ptr,
+        v: ptr,
+        mask: ptr,
+        gq: mut_ptr,
+        gk: mut_ptr,
+        gv: mut_ptr,
+        batch: i64,
+        heads: i64,
+        lq: i64,
+        lk: i64,
+        d: i64,
+        dv: i64,
+        scale: f64,
+        causal: c_int,
+        mask_sb: i64,
+        mask_sh: i64,
+        mask_sq: i64,
+        mask_sk: i64,
+    ) {
+        let dims = [batch, heads, lq, lk, d, dv];
+        let ms = [mask_sb, mask_sh, mask_sq, mask_sk];
+        guard(|| backward(gout, q, k, v, mask, gq, gk, gv, dims, scale, causal, ms))
+    }
 }
